@@ -1,0 +1,9 @@
+"""Training algorithms: each owns its networks, optimizers and one iteration (`train_step`).
+
+`model.algorithm` names one. A new family is a new module here that registers itself, plus configs.
+"""
+
+from gancli.algorithms.base import ALGORITHMS, Algorithm, build_algorithm
+from gancli.algorithms import gan  # noqa: F401  (registration)
+
+__all__ = ["ALGORITHMS", "Algorithm", "build_algorithm"]

@@ -1,0 +1,99 @@
+"""The small interface between the generic trainer and a GAN family.
+
+The trainer owns time (the loop, cadences, logging, checkpoints); the algorithm owns everything
+about one iteration. What crosses the boundary: dict batches in, a dict of detached loss tensors
+out (read by the trainer only every `log_every` steps, so a step never waits on the device), and
+named networks / optimizers for checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+import torch.nn as nn
+
+from gancli.data.base import DataSpec
+from gancli.errors import GanError
+from gancli.registry import Registry
+from gancli.training.precision import Precision
+
+Batch = dict[str, torch.Tensor]
+
+
+class Algorithm:
+    """Subclasses set self.nets (name → module) and self.optimizers (name → optimizer) in __init__."""
+
+    #: networks whose exponential moving average the trainer keeps and samples from
+    ema_nets: tuple[str, ...] = ("G",)
+
+    def __init__(self, cfg, spec: DataSpec, device: torch.device, precision: Precision):
+        self.cfg, self.spec, self.device, self.precision = cfg, spec, device, precision
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    # -- training ---------------------------------------------------------------------------------
+    def train_step(self, next_batch: Callable[[], Batch], step: int) -> dict[str, torch.Tensor]:
+        """One generator update (and whatever D updates precede it). Returns detached scalars."""
+        raise NotImplementedError
+
+    # -- sampling ---------------------------------------------------------------------------------
+    def sample_inputs(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The generator's inputs for n samples, drawn from `generator` (CPU), placed on the device."""
+        raise NotImplementedError
+
+    def interpolation_inputs(self, rows: int, cols: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        raise GanError(f"{type(self).__name__} does not support interpolation.")
+
+    @torch.no_grad()
+    def generate(self, inputs: Mapping[str, torch.Tensor], nets: Mapping[str, nn.Module] | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- persistence ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "nets": {k: m.state_dict() for k, m in self.nets.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "scalers": self.precision.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict, with_optimizers: bool = True) -> None:
+        missing = set(self.nets) - set(state["nets"])
+        if missing:
+            raise GanError(f"the checkpoint has no weights for network(s) {sorted(missing)}; it was written by another model.")
+        for k, m in self.nets.items():
+            try:
+                m.load_state_dict(state["nets"][k])
+            except RuntimeError as exc:
+                first = str(exc).splitlines()[0]
+                raise GanError(f"the checkpoint's {k} weights do not fit this network ({first}).") from None
+        if with_optimizers:
+            for k, o in self.optimizers.items():
+                o.load_state_dict(state["optimizers"][k])
+            self.precision.load_state_dict(state.get("scalers", {}))
+
+    def train_mode(self, on: bool = True) -> None:
+        for m in self.nets.values():
+            m.train(on)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation: stays on the Gaussian shell where linear paths would cut through low density."""
+    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((an * bn).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def interpolation_grid(z_dim: int, rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:
+    """rows × cols latents: each row walks from one random latent to another."""
+    a, b = torch.randn(rows, 1, z_dim, generator=generator), torch.randn(rows, 1, z_dim, generator=generator)
+    t = torch.linspace(0, 1, cols).view(1, cols, 1)
+    return slerp(a, b, t).reshape(rows * cols, z_dim)
+
+
+ALGORITHMS: Registry[type[Algorithm]] = Registry("algorithm")
+
+
+def build_algorithm(cfg, spec: DataSpec, device: torch.device, precision: Precision) -> Algorithm:
+    return ALGORITHMS.get(cfg.model.algorithm)(cfg, spec, device, precision)

@@ -1,0 +1,250 @@
+"""Shared machinery of the Hydra subcommands: finding conf/, checking overrides before any work,
+turning errors into one paragraph, unique run dirs, and the closing table of a sweep.
+
+No torch here: `gan train --help` and config errors answer without loading it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Callable, Iterable
+
+from hydra.experimental.callback import Callback
+from omegaconf import OmegaConf
+from rich.logging import RichHandler
+
+from gancli.errors import GanError
+from gancli.registry import did_you_mean
+
+SUMMARY_FILE = "summary.json"
+
+
+def conf_dir() -> Path:
+    """conf/ ships inside the package in a wheel and sits at the repo top in a checkout."""
+    pkg = Path(__file__).resolve().parents[1]
+    for candidate in (pkg / "conf", pkg.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise GanError(f"gancli's conf/ folder is missing (looked in {pkg / 'conf'} and {pkg.parent / 'conf'}); reinstall gancli.")
+
+
+_UID = secrets.token_hex(3)
+
+
+def register_resolvers() -> None:
+    """`${gan_uid:}`: a per-process random suffix, so two runs started in the same second never share a dir."""
+    if not OmegaConf.has_resolver("gan_uid"):
+        OmegaConf.register_new_resolver("gan_uid", lambda: _UID)
+    from gancli.cli import schema
+
+    schema.register()
+
+
+def print_error(message: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")
+
+
+class ConsoleHandler(RichHandler):
+    """Log lines that share the console with the live progress bar."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("show_path", False)
+        kwargs.setdefault("markup", False)
+        kwargs.setdefault("rich_tracebacks", False)
+        super().__init__(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------- validation
+
+
+def _split_args(argv: list[str]):
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser().parse_args(argv)
+
+
+def _override_variants(overrides: list[str]) -> Iterable[list[str]]:
+    """Every value of every sweep once (not the product): enough to check each key and choice."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    base, sweeps = [], []
+    for i, o in enumerate(parsed):
+        if o.is_sweep_override():
+            try:
+                values = list(o.sweep_string_iterator())
+            except Exception:  # range/interval sweeps for optimising sweepers: left to the sweeper
+                base.append(None)
+                continue
+            prefix = overrides[i].split("=", 1)[0]
+            base.append(f"{prefix}={values[0]}")
+            sweeps.append((i, prefix, values[1:]))
+        else:
+            base.append(overrides[i])
+    yield [b for b in base if b is not None]
+    for i, prefix, values in sweeps:
+        for v in values:
+            variant = list(base)
+            variant[i] = f"{prefix}={v}"
+            yield [b for b in variant if b is not None]
+
+
+def _keys_under(config_name: str, parent: str) -> list[str]:
+    from hydra import compose
+
+    cfg = compose(config_name=config_name, overrides=[])
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return sorted(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else []
+
+
+def _explain(exc: Exception, config_name: str, overrides: list[str]) -> str:
+    """Hydra's composition errors, rewritten to name the key or choice and what is valid."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+    if isinstance(exc, MissingConfigException):
+        missing = str(exc.missing_cfg_file or "")
+        group, _, choice = missing.rpartition("/")
+        options = sorted(o for o in (exc.options or []) if not o.startswith("_"))
+        if group and options:
+            return f"unknown {group} '{choice}'; choose one of: {', '.join(options)}." + did_you_mean(choice, options)
+        return str(exc).splitlines()[0]
+    if isinstance(exc, OverrideParseException):
+        return f"could not parse the override: {exc}. Overrides look like key=value (e.g. trainer.steps=100)."
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
+        full_key = cause.full_key
+        parent, _, leaf = full_key.rpartition(".")
+        try:
+            keys = _keys_under(config_name, parent)
+        except Exception:
+            keys = []
+        where = f"under '{parent}'" if parent else "at the top level"
+        valid = f" Keys {where}: {', '.join(keys)}." if keys else ""
+        hint = did_you_mean(leaf, keys).replace("'", f"'{parent}." if parent else "'", 1) if keys else ""
+        return (
+            f"unknown config key '{full_key}'.{valid}{hint} "
+            f"(To add a new key on purpose, prefix it with '+': +{full_key}=...)"
+        )
+    if isinstance(cause, ValidationError):
+        key = getattr(cause, "full_key", "") or "?"
+        first = str(cause).splitlines()[0]
+        return f"bad value for '{key}': {first}."
+    text = str(exc).strip().splitlines()
+    return " ".join(line.strip() for line in text if line.strip() and not line.startswith("Set the environment"))
+
+
+def validate_overrides(config_name: str, overrides: list[str], require_values: bool = True) -> None:
+    """Compose the config once per sweep value, in-process, so mistakes fail before any work is done."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    user = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            try:
+                variants = list(_override_variants(user))
+            except HydraException as exc:
+                raise GanError(_explain(exc, config_name, user)) from None
+            for variant in variants:
+                try:
+                    cfg = compose(config_name=config_name, overrides=variant)
+                except (HydraException, ValueError) as exc:
+                    raise GanError(_explain(exc, config_name, variant)) from None
+                missing = sorted(OmegaConf.missing_keys(cfg)) if require_values else []
+                if missing:
+                    raise GanError(f"missing required value(s): {', '.join(missing)}. Set them on the command line, "
+                                   f"e.g. {missing[0]}=...")
+    finally:
+        GlobalHydra.instance().clear()
+
+
+# ----------------------------------------------------------------------------------------- running
+
+
+class RecordSweepDir(Callback):
+    """Remembers the sweep dir in the launching process, for the closing table."""
+
+    sweep_dir: str | None = None
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        RecordSweepDir.sweep_dir = str(config.hydra.sweep.dir)
+
+
+def write_summary(run_dir: str | os.PathLike, summary: dict) -> None:
+    path = Path(run_dir) / SUMMARY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def job_context() -> tuple[str, bool, list[str]]:
+    """(output dir, is this a multirun job, the job's overrides)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    return hc.runtime.output_dir, hc.mode == RunMode.MULTIRUN, list(hc.overrides.task)
+
+
+def guarded(task: Callable[[object], dict | None]) -> Callable[[object], dict | None]:
+    """Wrap a task: GanError → one paragraph, exit 2 (single run) or a failed job recorded (sweep)."""
+
+    def wrapper(cfg):
+        run_dir, multirun, overrides = job_context()
+        try:
+            return task(cfg)
+        except GanError as exc:
+            if multirun:
+                write_summary(run_dir, {"status": "failed", "overrides": overrides, "error": str(exc)})
+                logging.getLogger("gancli").error("job failed: %s", exc)
+                return None
+            print_error(str(exc))
+            raise SystemExit(exc.exit_code) from None
+
+    wrapper.__name__ = getattr(task, "__name__", "task")
+    wrapper.__module__ = getattr(task, "__module__", __name__)
+    return wrapper
+
+
+def run_app(name: str, config_name: str, task: Callable, argv: list[str] | None,
+            prepare: Callable[[list[str]], list[str]] | None = None,
+            sweep_table: Callable[[Path], None] | None = None) -> int:
+    """Check the overrides, then hand the arguments to a Hydra app (which parses sys.argv itself)."""
+    import hydra
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    register_resolvers()
+    try:
+        if prepare is not None:
+            argv = prepare(argv)
+        args = _split_args(argv)
+        if not (args.help or args.hydra_help or args.info or args.shell_completion):
+            validate_overrides(config_name, args.overrides, require_values=args.cfg is None)
+    except GanError as exc:
+        print_error(str(exc))
+        return exc.exit_code
+
+    RecordSweepDir.sweep_dir = None
+    sys.argv = [f"gan-{name}", *argv]
+    app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(task)
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    if args.multirun and RecordSweepDir.sweep_dir and sweep_table is not None:
+        failed = sweep_table(Path(RecordSweepDir.sweep_dir))
+        code = code or (1 if failed else 0)
+    return code

@@ -1,0 +1,52 @@
+"""Typed schemas for the fixed-shape config nodes: a wrong type fails at composition, before any work.
+
+Model, loss and dataset nodes vary by choice; Hydra's struct mode guards their keys and
+the builders check their values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class TrainerConfig:
+    steps: int = 2000
+    batch_size: int = 64
+    sample_every: int = 500
+    ckpt_every: int = 1000
+    keep: int = 3
+    log_every: int = 50
+    device: str = "auto"
+    amp: Any = False
+    ema: Optional[float] = None
+    ema_start: int = 0
+    compile: bool = False
+    channels_last: bool = False
+    num_workers: int = 2
+    sample_n: int = 64
+    tensorboard: Any = "auto"
+    progress: Any = "auto"
+
+
+@dataclass
+class SampleConfig:
+    ckpt: str = "???"
+    n: int = 64
+    seed: int = 0
+    nrow: int = 8
+    out: str = "samples.png"
+    format: str = "png"
+    interpolate: bool = False
+    batch_size: int = 256
+    device: str = "auto"
+    ema: bool = True
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(group="schema", name="trainer", node=TrainerConfig)
+    cs.store(group="schema", name="sample", node=SampleConfig)

@@ -1,0 +1,88 @@
+"""`gan train`: compose a run spec and train it; `resume=<run dir>` continues a run in place."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gancli.cli.app import SUMMARY_FILE, guarded, run_app
+from gancli.errors import GanError
+
+RESUME_CHANGEABLE = ("resume", "trainer.steps")
+
+
+def prepare(argv: list[str]) -> list[str]:
+    """`resume=DIR` → train inside DIR (Hydra would otherwise make a new run dir) without rewriting .hydra/."""
+    resume = [a for a in argv if a.startswith("resume=")]
+    if not resume:
+        return argv
+    run_dir = Path(resume[-1].split("=", 1)[1]).expanduser()
+    if "-m" in argv or "--multirun" in argv:
+        raise GanError("resume= continues one run; it cannot be combined with -m.")
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        raise GanError(
+            f"cannot resume '{run_dir}': no checkpoints/last.pt there. Pass the run dir that `gan train` "
+            "printed (it holds config.yaml and checkpoints/)."
+        )
+    return [*argv, f"hydra.run.dir={run_dir}", "hydra.output_subdir=null"]
+
+
+@guarded
+def task(cfg) -> dict | None:
+    from gancli.cli.app import job_context, write_summary
+    from gancli.training.run import train
+
+    run_dir, _, overrides = job_context()
+    if cfg.resume is not None:
+        stray = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in RESUME_CHANGEABLE]
+        if stray:
+            raise GanError(
+                f"resume= continues a run with its own saved config; only trainer.steps may change "
+                f"(to extend training). Drop: {' '.join(stray)}."
+            )
+    summary = train(cfg, run_dir=run_dir, overrides=overrides)
+    write_summary(run_dir, summary)
+    return summary
+
+
+def sweep_table(sweep_dir: Path) -> bool:
+    """The closing table of a sweep, read from each job's summary.json (robust to failed jobs)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = []
+    for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
+        f = job / SUMMARY_FILE
+        rows.append((job, json.loads(f.read_text()) if f.is_file() else {"status": "no summary (crashed?)"}))
+    table = Table(title=f"sweep: {sweep_dir}", title_justify="left")
+    for col in ("job", "overrides", "status", "steps", "loss D", "loss G", "time", "grids"):
+        table.add_column(col, overflow="fold")
+    failed = False
+    for job, s in rows:
+        ok = s.get("status") == "finished"
+        failed |= not ok
+        losses = s.get("final_losses", {})
+        table.add_row(
+            job.name,
+            " ".join(s.get("overrides", [])),
+            s.get("status", "?") if ok else f"[red]{s.get('status', '?')}[/]: {s.get('error', '')}",
+            str(s.get("step", "")),
+            _fmt(losses.get("loss/D")),
+            _fmt(losses.get("loss/G")),
+            f"{s['seconds']:.0f}s" if "seconds" in s else "",
+            str(s.get("final_grid", "")),
+        )
+    Console().print(table)
+    return failed
+
+
+def _fmt(x) -> str:
+    return f"{x:.4f}" if isinstance(x, (int, float)) else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_app("train", "train", task, argv, prepare=prepare, sweep_table=sweep_table)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

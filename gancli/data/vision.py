@@ -1,0 +1,298 @@
+"""Real image datasets: MNIST / Fashion-MNIST (IDX files), CIFAR-10 and CelebA (torchvision), image folders.
+
+Downloads go through torchvision where it can; offline, a missing dataset is one GanError that says
+which files to fetch and where to put them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from gancli.data.base import DATASETS, DataSource, DataSpec, Stream, in_memory_source, to_float_image
+from gancli.errors import GanError
+
+IDX_SETS = {
+    "mnist": ("MNIST", ()),
+    "fashion_mnist": ("FashionMNIST", ("/usr/share/datasets/fashion-mnist",)),
+}
+SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+MNIST_CLASSES = tuple(str(i) for i in range(10))
+FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """An IDX file (optionally gzipped) as a uint8 tensor; the format is 4 header bytes + big-endian dims."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+        zero, dtype, ndim = struct.unpack(">HBB", data[:4])
+        if zero != 0 or dtype != 0x08:
+            raise ValueError("not an unsigned-byte IDX file")
+        dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+        return torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8).reshape(dims)
+    except (OSError, ValueError, EOFError, struct.error, RuntimeError) as exc:
+        raise GanError(f"cannot read IDX file {path}: {exc}. Delete it and fetch it again.") from None
+
+
+def _find_idx(dirs: list[Path], stem: str) -> Path | None:
+    for d in dirs:
+        for name in (stem, stem + ".gz"):
+            if (d / name).is_file():
+                return d / name
+    return None
+
+
+def _idx_dirs(root: Path, folder: str, extra: tuple[str, ...]) -> list[Path]:
+    return [root, root / folder / "raw", root / "raw", root / folder, *map(Path, extra)]
+
+
+def _download_idx(name: str, root: Path) -> None:
+    import torchvision
+
+    cls = getattr(torchvision.datasets, IDX_SETS[name][0])
+    try:
+        cls(str(root), train=True, download=True)
+        cls(str(root), train=False, download=True)
+    except Exception as exc:  # network errors come in many types (URLError, socket, HTTP)
+        raise _missing(name, root, f"the download failed ({type(exc).__name__}: {exc})") from None
+
+
+def _missing(name: str, root: Path, why: str) -> GanError:
+    folder = IDX_SETS[name][0]
+    return GanError(
+        f"dataset '{name}' not found under {root} and {why}. Put the IDX files "
+        f"(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, "
+        f"gzipped or not) in {root / folder / 'raw'} or pass dataset.root=<folder holding them>; "
+        f"with a network, dataset.download=true fetches them there."
+    )
+
+
+def _resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    if x.shape[-1] == resolution:
+        return x
+    y = F.interpolate(x.float(), size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+    return y.round().clamp(0, 255).to(torch.uint8)
+
+
+def _idx_dataset(name: str, root, split: str, resolution: int, download: bool, classes) -> DataSource:
+    root = Path(root).expanduser()
+    folder, extra = IDX_SETS[name]
+    dirs = _idx_dirs(root, folder, extra)
+    splits = ["train", "test"] if split == "all" else [split]
+    if any(s not in SPLIT_PREFIX for s in splits):
+        raise GanError(f"dataset.split='{split}' is not one of: train, test, all.")
+    xs, ys = [], []
+    for s in splits:
+        img = _find_idx(dirs, f"{SPLIT_PREFIX[s]}-images-idx3-ubyte")
+        lab = _find_idx(dirs, f"{SPLIT_PREFIX[s]}-labels-idx1-ubyte")
+        if img is None or lab is None:
+            if download:
+                _download_idx(name, root)
+                img = _find_idx(dirs, f"{SPLIT_PREFIX[s]}-images-idx3-ubyte")
+                lab = _find_idx(dirs, f"{SPLIT_PREFIX[s]}-labels-idx1-ubyte")
+            if img is None or lab is None:
+                other = [o for o in SPLIT_PREFIX if o != s and _find_idx(dirs, f"{SPLIT_PREFIX[o]}-images-idx3-ubyte")]
+                hint = f" (the {other[0]} split is there: dataset.split={other[0]})" if other else ""
+                raise _missing(name, root, f"the {s} split is missing{hint}" + ("" if download else ", download is off"))
+        xs.append(read_idx(img)[:, None])
+        ys.append(read_idx(lab).long())
+    x, y = torch.cat(xs), torch.cat(ys)
+    if len(x) != len(y):
+        raise GanError(f"dataset '{name}': {len(x)} images but {len(y)} labels under {root}; the files do not match.")
+    x = _resize(x, resolution)
+    spec = DataSpec("image", (1, resolution, resolution), 10, classes)
+    return in_memory_source(spec, x, y, f"{name} ({split}): {len(x)} images, {resolution}px")
+
+
+@DATASETS.register("mnist")
+def mnist(root="data", split="train", resolution=28, download=True):
+    return _idx_dataset("mnist", root, split, resolution, download, MNIST_CLASSES)
+
+
+@DATASETS.register("fashion_mnist")
+def fashion_mnist(root="data", split="train", resolution=28, download=True):
+    return _idx_dataset("fashion_mnist", root, split, resolution, download, FASHION_CLASSES)
+
+
+@DATASETS.register("cifar10")
+def cifar10(root="data", split="train", resolution=32, download=True):
+    import torchvision
+
+    root = Path(root).expanduser()
+    splits = {"train": [True], "test": [False], "all": [True, False]}.get(split)
+    if splits is None:
+        raise GanError(f"dataset.split='{split}' is not one of: train, test, all.")
+    xs, ys = [], []
+    for train in splits:
+        try:
+            ds = torchvision.datasets.CIFAR10(str(root), train=train, download=False)
+        except RuntimeError:
+            if not download:
+                raise _cifar_missing(root, "download is off") from None
+            try:
+                ds = torchvision.datasets.CIFAR10(str(root), train=train, download=True)
+            except Exception as exc:
+                raise _cifar_missing(root, f"the download failed ({type(exc).__name__}: {exc})") from None
+        xs.append(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous())
+        ys.append(torch.tensor(ds.targets, dtype=torch.long))
+    x = _resize(torch.cat(xs), resolution)
+    spec = DataSpec("image", (3, resolution, resolution), 10, tuple(ds.classes))
+    return in_memory_source(spec, x, torch.cat(ys), f"cifar10 ({split}): {len(x)} images, {resolution}px")
+
+
+def _cifar_missing(root: Path, why: str) -> GanError:
+    return GanError(
+        f"dataset 'cifar10' not found under {root} and {why}. Fetch cifar-10-python.tar.gz "
+        f"(from https://www.cs.toronto.edu/~kriz/cifar.html) and put it, or its extracted cifar-10-batches-py/, "
+        f"in {root}; or pass dataset.root=<that folder>."
+    )
+
+
+# ------------------------------------------------------------------------------- file-backed image sets
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+class _Files(torch.utils.data.Dataset):
+    """Decode, crop and resize one image file to a uint8 (C, R, R) tensor."""
+
+    def __init__(self, paths, labels, resolution: int, crop: int | None):
+        self.paths, self.labels, self.resolution, self.crop = paths, labels, resolution, crop
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        import torchvision.transforms.functional as TF
+
+        with Image.open(self.paths[i]) as im:
+            im = im.convert("RGB")
+            if self.crop:
+                im = TF.center_crop(im, self.crop)
+            im = TF.resize(im, self.resolution, antialias=True)
+            im = TF.center_crop(im, self.resolution)
+            x = TF.pil_to_tensor(im)
+        return x, self.labels[i]
+
+
+class _ResumableSampler(torch.utils.data.Sampler):
+    """Seeded permutations per epoch, starting mid-epoch after a resume."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch, self.start = n, seed, 0, 0
+
+    def __iter__(self):
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        return iter(perm[self.start:].tolist())
+
+    def __len__(self):
+        return self.n - self.start
+
+
+class FileStream(Stream):
+    """Batches decoded by DataLoader workers, pinned and copied asynchronously to the device."""
+
+    def __init__(self, files: _Files, batch_size: int, device: torch.device, seed: int, num_workers: int):
+        if batch_size > len(files):
+            raise GanError(f"trainer.batch_size={batch_size} is larger than the dataset ({len(files)} images).")
+        self.files, self.batch_size, self.device = files, batch_size, device
+        self.sampler = _ResumableSampler(len(files), seed)
+        self.num_workers = num_workers
+        self.consumed = 0  # samples consumed in this epoch
+        self._it = None
+
+    def _start(self):
+        self.sampler.start = self.consumed
+        loader = torch.utils.data.DataLoader(
+            self.files, batch_size=self.batch_size, sampler=self.sampler, drop_last=True,
+            num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
+            persistent_workers=False)
+        self._it = iter(loader)
+
+    def __next__(self):
+        if self._it is None:
+            self._start()
+        try:
+            x, y = next(self._it)
+        except StopIteration:
+            self.sampler.epoch += 1
+            self.consumed = 0
+            self._start()
+            x, y = next(self._it)
+        self.consumed += self.batch_size
+        return {"x": to_float_image(x.to(self.device, non_blocking=True)), "y": y.to(self.device, non_blocking=True)}
+
+    def state_dict(self):
+        return {"epoch": self.sampler.epoch, "consumed": self.consumed}
+
+    def load_state_dict(self, state):
+        self.sampler.epoch, self.consumed = int(state["epoch"]), int(state["consumed"])
+        self._it = None
+
+
+def file_source(name: str, paths: list[Path], labels: list[int], class_names: tuple[str, ...], resolution: int,
+                crop: int | None, in_memory, max_memory_mb: int, num_workers: int = 2) -> DataSource:
+    files = _Files(paths, labels, resolution, crop)
+    nbytes = len(paths) * 3 * resolution * resolution
+    spec = DataSpec("image", (3, resolution, resolution), len(class_names) if len(class_names) > 1 else 0,
+                    class_names if len(class_names) > 1 else ())
+    if in_memory is True or (in_memory == "auto" and nbytes <= max_memory_mb * 2**20):
+        loader = torch.utils.data.DataLoader(files, batch_size=256, num_workers=num_workers)
+        xs, ys = zip(*loader) if len(files) else ((), ())
+        x, y = torch.cat(xs), torch.cat(ys).long()
+        return in_memory_source(spec, x, y, f"{name}: {len(x)} images decoded into memory, {resolution}px")
+
+    def make_stream(batch_size, device, seed):
+        return FileStream(files, batch_size, device, seed, num_workers)
+
+    def reference(n):
+        return to_float_image(torch.stack([files[i][0] for i in range(min(n, len(files)))]))
+
+    return DataSource(spec, make_stream, reference, f"{name}: {len(paths)} image files streamed, {resolution}px")
+
+
+@DATASETS.register("image_folder")
+def image_folder(root, resolution=64, in_memory="auto", max_memory_mb=4096):
+    root = Path(str(root)).expanduser()
+    if not root.is_dir():
+        raise GanError(f"dataset.root={root} is not a folder. image_folder needs a folder tree of images.")
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    if not paths:
+        raise GanError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) found under {root}.")
+    tops = sorted({p.relative_to(root).parts[0] for p in paths if len(p.relative_to(root).parts) > 1})
+    index = {name: i for i, name in enumerate(tops)}
+    labels = [index.get(p.relative_to(root).parts[0], 0) if len(p.relative_to(root).parts) > 1 else 0 for p in paths]
+    return file_source("image_folder", paths, labels, tuple(tops), resolution, None, in_memory, max_memory_mb)
+
+
+@DATASETS.register("celeba")
+def celeba(root="data", split="train", resolution=64, crop=148, download=True, in_memory="auto", max_memory_mb=4096):
+    import torchvision
+
+    root = Path(root).expanduser()
+    try:
+        ds = torchvision.datasets.CelebA(str(root), split=split, target_type=[], download=False)
+    except RuntimeError:
+        why = "download is off"
+        if download:
+            try:
+                ds = torchvision.datasets.CelebA(str(root), split=split, target_type=[], download=True)
+                why = ""
+            except Exception as exc:
+                why = f"the download failed ({type(exc).__name__}: {exc})"
+        if why:
+            raise GanError(
+                f"dataset 'celeba' not found under {root} and {why}. Put img_align_celeba/ (or "
+                f"img_align_celeba.zip) and list_eval_partition.txt, identity_CelebA.txt, list_attr_celeba.txt, "
+                f"list_bbox_celeba.txt, list_landmarks_align_celeba.txt in {root / 'celeba'}."
+            ) from None
+    base = Path(ds.root) / ds.base_folder / "img_align_celeba"
+    paths = [base / f for f in ds.filename]
+    return file_source("celeba", paths, [0] * len(paths), (), resolution, crop, in_memory, max_memory_mb)

@@ -1,0 +1,90 @@
+"""GAN objectives written on raw discriminator outputs (logits), each a small class.
+
+All use the numerically stable softplus form: −log σ(t) = softplus(−t), −log(1 − σ(t)) = softplus(t).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gancli.errors import GanError
+from gancli.registry import Registry
+
+
+class AdversarialLoss:
+    """d_loss(real logits, fake logits) and g_loss(fake logits); both return a scalar mean."""
+
+    def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+LOSSES: Registry[type[AdversarialLoss]] = Registry("loss")
+
+
+class _CrossEntropyD(AdversarialLoss):
+    def d_loss(self, real, fake):
+        return F.softplus(-real).mean() + F.softplus(fake).mean()   # −log D(x) − log(1 − D(G(z)))
+
+
+@LOSSES.register("minimax")
+class Minimax(_CrossEntropyD):
+    """Saturating: G minimises log(1 − D(G(z))) = −softplus(t)."""
+
+    def g_loss(self, fake):
+        return -F.softplus(fake).mean()
+
+
+@LOSSES.register("nonsat")
+class NonSaturating(_CrossEntropyD):
+    """Non-saturating: G minimises −log D(G(z)) = softplus(−t)."""
+
+    def g_loss(self, fake):
+        return F.softplus(-fake).mean()
+
+
+@LOSSES.register("lsgan")
+class LeastSquares(AdversarialLoss):
+    """½E[(D(x) − b)²] + ½E[(D(G(z)) − a)²] for D, ½E[(D(G(z)) − c)²] for G."""
+
+    def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0):
+        self.a, self.b, self.c = a, b, c
+
+    def d_loss(self, real, fake):
+        return 0.5 * ((real - self.b) ** 2).mean() + 0.5 * ((fake - self.a) ** 2).mean()
+
+    def g_loss(self, fake):
+        return 0.5 * ((fake - self.c) ** 2).mean()
+
+
+@LOSSES.register("wgan")
+class Wasserstein(AdversarialLoss):
+    """Critic maximises E[D(x)] − E[D(G(z))]; G maximises E[D(G(z))]."""
+
+    def d_loss(self, real, fake):
+        return fake.mean() - real.mean()
+
+    def g_loss(self, fake):
+        return -fake.mean()
+
+
+@LOSSES.register("hinge")
+class Hinge(AdversarialLoss):
+    """D: E[relu(1 − D(x))] + E[relu(1 + D(G(z)))]; G: −E[D(G(z))]."""
+
+    def d_loss(self, real, fake):
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+    def g_loss(self, fake):
+        return -fake.mean()
+
+
+def build_loss(name: str, **params) -> AdversarialLoss:
+    cls = LOSSES.get(name)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise GanError(f"loss '{name}': {exc}. Check the keys under loss.") from None

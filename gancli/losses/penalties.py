@@ -1,0 +1,33 @@
+"""Lipschitz regularisers for critics: the WGAN-GP gradient penalty and WGAN weight clipping."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     scale: torch.Tensor | None = None) -> torch.Tensor:
+    """E[(‖∇D(x̂)‖₂ − 1)²] with x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1] per sample (Gulrajani et al.).
+
+    `scale`: the AMP loss scale as a tensor (fp16), so the penalty's inner gradient does not underflow.
+    """
+    eps = torch.rand([real.shape[0]] + [1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    out = critic(x_hat).float().sum()
+    if scale is not None:
+        out = out * scale
+    (grad,) = torch.autograd.grad(out, x_hat, create_graph=True)
+    grad = grad.float().flatten(1)
+    if scale is not None:
+        grad = grad / scale
+    return ((grad.norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+@torch.no_grad()
+def clip_weights(module: nn.Module, c: float) -> None:
+    """Clamp every parameter of the critic to [−c, c] (Arjovsky et al.)."""
+    for p in module.parameters():
+        p.clamp_(-c, c)

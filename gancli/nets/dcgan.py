@@ -1,0 +1,74 @@
+"""DCGAN (Radford et al. 2015): transposed-conv generator and strided-conv discriminator, any resolution
+R = s0·2^k with a start size s0 ≥ 4 (28 → 7·2², 32 → 4·2³, 64 → 4·2⁴, 128 → 4·2⁵)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from gancli.data.base import DataSpec
+from gancli.errors import GanError
+from gancli.nets.layers import dcgan_init, maybe_spectral, norm_layer
+from gancli.nets.registry import DISCRIMINATORS, GENERATORS
+
+
+def pyramid(resolution: int) -> tuple[int, int]:
+    """(start size s0, number of 2× stages k): the most stages that keep s0 ≥ 4 and integral."""
+    k = 0
+    while resolution % 2 ** (k + 1) == 0 and resolution // 2 ** (k + 1) >= 4:
+        k += 1
+    if k == 0:
+        raise GanError(f"resolution {resolution} is too small or odd for DCGAN networks (use 28, 32, 64, 128, ...).")
+    return resolution // 2 ** k, k
+
+
+def _widths(width: int, max_width: int, k: int) -> list[int]:
+    """Channels from the finest stage outwards: width, 2·width, ... capped at max_width."""
+    return [min(width * 2 ** i, max_width) for i in range(k)]
+
+
+def _need_image(spec: DataSpec, who: str) -> None:
+    if spec.kind != "image":
+        raise GanError(f"{who} networks need image data, but this dataset holds {spec.kind}; use arch=mlp.")
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, spec: DataSpec, z_dim: int, width: int = 64, max_width: int = 512, norm: str = "batch"):
+        super().__init__()
+        _need_image(spec, "DCGAN")
+        c, r, _ = spec.shape
+        s0, k = pyramid(r)
+        ch = _widths(width, max_width, k)[::-1]           # coarse → fine
+        layers = [nn.ConvTranspose2d(z_dim, ch[0], s0, 1, 0, bias=False), norm_layer(norm, ch[0], True), nn.ReLU(True)]
+        for a, b in zip(ch[:-1], ch[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), norm_layer(norm, b, True), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(ch[-1], c, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.z_dim = z_dim
+        dcgan_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, spec: DataSpec, width: int = 64, max_width: int = 512, norm: str = "batch"):
+        super().__init__()
+        _need_image(spec, "DCGAN")
+        c, r, _ = spec.shape
+        s0, k = pyramid(r)
+        ch = _widths(width, max_width, k)                  # fine → coarse
+        layers = [maybe_spectral(nn.Conv2d(c, ch[0], 4, 2, 1), norm), nn.LeakyReLU(0.2, True)]  # no norm on input
+        for a, b in zip(ch[:-1], ch[1:]):
+            layers += [maybe_spectral(nn.Conv2d(a, b, 4, 2, 1, bias=norm in ("none", "spectral")), norm),
+                       norm_layer(norm, b, True), nn.LeakyReLU(0.2, True)]
+        self.body = nn.Sequential(*layers)
+        self.head = maybe_spectral(nn.Conv2d(ch[-1], 1, s0, 1, 0), norm)
+        dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x)).flatten()
+
+
+GENERATORS.register("dcgan")(DCGANGenerator)
+DISCRIMINATORS.register("dcgan")(DCGANDiscriminator)

@@ -1,0 +1,55 @@
+"""Small shared pieces: normalisation and activation by name, DCGAN weight init."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from gancli.errors import GanError
+
+NORMS = ("batch", "layer", "instance", "spectral", "none")
+
+
+def norm_layer(name: str, channels: int, conv: bool) -> nn.Module:
+    """A normalisation after a layer; 'spectral' and 'none' add nothing here (spectral wraps the layer)."""
+    if name == "batch":
+        return nn.BatchNorm2d(channels) if conv else nn.BatchNorm1d(channels)
+    if name == "layer":
+        return nn.GroupNorm(1, channels) if conv else nn.LayerNorm(channels)
+    if name == "instance":
+        return nn.InstanceNorm2d(channels, affine=True) if conv else nn.Identity()
+    if name in ("spectral", "none"):
+        return nn.Identity()
+    raise GanError(f"unknown norm '{name}'; choose one of: {', '.join(NORMS)}.")
+
+
+def maybe_spectral(layer: nn.Module, norm: str) -> nn.Module:
+    return spectral_norm(layer) if norm == "spectral" else layer
+
+
+ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "leaky_relu": lambda: nn.LeakyReLU(0.2, inplace=True),
+    "elu": lambda: nn.ELU(inplace=True),
+    "tanh": nn.Tanh,
+    "silu": lambda: nn.SiLU(inplace=True),
+}
+
+
+def activation(name: str) -> nn.Module:
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise GanError(f"unknown activation '{name}'; choose one of: {', '.join(ACTIVATIONS)}.") from None
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Radford et al.: conv weights ~ N(0, 0.02); norm scales ~ N(1, 0.02), shifts 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)

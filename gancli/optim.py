@@ -1,0 +1,37 @@
+"""Optimizers by name. An algorithm asks for one per role ("g", "d") from the `optimizer` config."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from omegaconf import OmegaConf
+
+from gancli.errors import GanError
+
+OPTIMIZERS = {
+    "adam": (torch.optim.Adam, ("betas", "eps", "weight_decay")),
+    "adamw": (torch.optim.AdamW, ("betas", "eps", "weight_decay")),
+    "rmsprop": (torch.optim.RMSprop, ("alpha", "eps", "weight_decay", "momentum")),
+    "sgd": (torch.optim.SGD, ("momentum", "weight_decay", "nesterov")),
+}
+
+
+def build_optimizer(cfg, params: Iterable[torch.nn.Parameter], role: str) -> torch.optim.Optimizer:
+    """role "d" uses `lr_d` (TTUR) when the config has it; everything else is shared."""
+    c = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    name = c.pop("name")
+    if name not in OPTIMIZERS:
+        raise GanError(f"unknown optimizer '{name}'; choose one of: {', '.join(OPTIMIZERS)}.")
+    cls, allowed = OPTIMIZERS[name]
+    lr = c.pop("lr")
+    lr_d = c.pop("lr_d", None)
+    if role == "d" and lr_d is not None:
+        lr = lr_d
+    unknown = sorted(set(c) - set(allowed))
+    if unknown:
+        raise GanError(f"optimizer '{name}' does not take {', '.join(unknown)}; it takes lr, lr_d, {', '.join(allowed)}.")
+    if "betas" in c:
+        c["betas"] = tuple(c["betas"])
+    # foreach: one fused kernel launch per parameter group instead of one per tensor
+    return cls(params, lr=lr, foreach=True, **c)

@@ -1,0 +1,135 @@
+"""Checkpoints: written atomically, loaded without running code.
+
+A checkpoint is plain data: state dicts keyed by network name, optimizer states, counters, RNG states,
+and the resolved config as dicts/lists/scalars. `torch.load(weights_only=True)` therefore suffices,
+and a file that needs anything more (a pickle that could run code) is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+
+from gancli import __version__
+from gancli.errors import GanError
+
+FORMAT = "gancli-checkpoint"
+VERSION = 1
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """torch.save to a temp file in the same folder, fsync, then rename over `path`.
+
+    A crash at any point leaves either the old file or the new one, never a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise GanError(f"could not write checkpoint {path}: {reason}. Checkpoints written before are intact; "
+                       f"free some disk space and resume the run.") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    path = Path(path).expanduser()
+    if path.is_dir():
+        cand = path / "checkpoints" / "last.pt"
+        path = cand if cand.is_file() else path / "last.pt"
+    if not path.is_file():
+        raise GanError(f"checkpoint {path} does not exist. Runs keep theirs in <run dir>/checkpoints/last.pt.")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives; anything else is torn or foreign
+        raise GanError(f"{path} is corrupt, truncated or not a PyTorch checkpoint (not a zip archive), and cannot be "
+                       f"read. If it is last.pt, the numbered checkpoints beside it are earlier copies.")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
+            raise GanError(
+                f"refused to load {path}: it holds Python objects beyond tensors and plain data, and unpickling "
+                f"them could run code. gancli checkpoints never contain such objects; this file was written by "
+                f"something else (or tampered with)."
+            ) from None
+        raise GanError(f"{path} is corrupt or not a PyTorch file ({exc}).") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GanError(f"{path} is corrupt or truncated and cannot be read ({first}). "
+                       f"If it is last.pt, the numbered checkpoints beside it are earlier copies.") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        keys = ", ".join(map(str, list(obj)[:6])) if isinstance(obj, dict) else type(obj).__name__
+        raise GanError(f"{path} is not a gancli checkpoint (it holds: {keys}). `gan sample` and `resume=` need a "
+                       f"file written by `gan train`.")
+    if int(obj.get("version", 0)) > VERSION:
+        raise GanError(f"{path} was written by a newer gancli (checkpoint format {obj['version']}, this is "
+                       f"{__version__} reading format {VERSION}); upgrade gancli.")
+    return obj
+
+
+_NUMBERED = re.compile(r"step_(\d+)\.pt$")
+
+
+class CheckpointDir:
+    """checkpoints/step_XXXXXXX.pt (the newest `keep`) plus last.pt, a hard link to the newest."""
+
+    def __init__(self, folder: Path, keep: int):
+        self.folder, self.keep = Path(folder), max(0, int(keep))
+
+    @property
+    def last(self) -> Path:
+        return self.folder / "last.pt"
+
+    def save(self, state: dict, step: int) -> Path:
+        state = {"format": FORMAT, "version": VERSION, "gancli_version": __version__, **state}
+        if self.keep == 0:
+            save_atomic(state, self.last)
+            return self.last
+        numbered = self.folder / f"step_{step:07d}.pt"
+        save_atomic(state, numbered)
+        self._point_last_to(numbered)
+        self._prune()
+        return numbered
+
+    def _point_last_to(self, target: Path) -> None:
+        tmp = self.folder / f".last.pt.tmp-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(target, tmp)          # no copy: same bytes, new name
+        except OSError:
+            import shutil
+
+            shutil.copyfile(target, tmp)
+        os.replace(tmp, self.last)
+
+    def _prune(self) -> None:
+        found = sorted((int(m.group(1)), p) for p in self.folder.glob("step_*.pt") if (m := _NUMBERED.search(p.name)))
+        for _, p in found[:-self.keep]:
+            p.unlink(missing_ok=True)

@@ -1,0 +1,38 @@
+"""Scalars to metrics.jsonl (always) and TensorBoard (when installed), resumable without duplicates."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger("gancli")
+
+
+class MetricsLog:
+    def __init__(self, run_dir: Path, tensorboard="auto", resume_step: int | None = None):
+        self.path = Path(run_dir) / "metrics.jsonl"
+        if resume_step is not None and self.path.exists():  # drop lines logged after the checkpoint we resume
+            kept = [ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= resume_step]
+            self.path.write_text("".join(ln + "\n" for ln in kept))
+        self._f = open(self.path, "a", buffering=1)
+        self.tb = None
+        if str(tensorboard).lower() in ("auto", "true"):
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=resume_step)
+            except ImportError:
+                if str(tensorboard).lower() == "true":
+                    log.warning("trainer.tensorboard=true but tensorboard is not installed (pip install tensorboard)")
+
+    def write(self, step: int, scalars: dict[str, float]) -> None:
+        self._f.write(json.dumps({"step": step, **scalars}) + "\n")
+        if self.tb is not None:
+            for k, v in scalars.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        self._f.close()
+        if self.tb is not None:
+            self.tb.close()

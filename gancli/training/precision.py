@@ -1,0 +1,80 @@
+"""Mixed precision: autocast plus, for fp16 only, one GradScaler per optimizer.
+
+bf16 needs no loss scaling, and so keeps the step free of the host synchronisation that GradScaler's
+inf check costs; it is what `amp: true` picks where the hardware supports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from gancli.errors import GanError
+
+MODES = {"false": None, "off": None, "none": None, "true": "auto", "auto": "auto", "bf16": "bf16", "fp16": "fp16"}
+
+
+def resolve_amp(value, device: torch.device) -> torch.dtype | None:
+    mode = MODES.get(str(value).lower())
+    if str(value).lower() not in MODES:
+        raise GanError(f"trainer.amp={value!r} is not one of: false, true, bf16, fp16.")
+    if mode is None:
+        return None
+    if mode == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16
+    if mode == "fp16" and device.type not in ("cuda", "mps"):
+        raise GanError("trainer.amp=fp16 needs a GPU; use trainer.amp=bf16 on the CPU.")
+    return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
+class Precision:
+    def __init__(self, dtype: torch.dtype | None, device: torch.device):
+        self.dtype, self.device = dtype, device
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.dtype is not None
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def _scaler(self, name: str) -> torch.amp.GradScaler | None:
+        if self.dtype != torch.float16:
+            return None
+        if name not in self.scalers:
+            self.scalers[name] = torch.amp.GradScaler(self.device.type)
+        return self.scalers[name]
+
+    def loss_scale(self, name: str) -> torch.Tensor | None:
+        """The current fp16 loss scale as a device tensor (no host sync), or None."""
+        scaler = self._scaler(name)
+        if scaler is None:
+            return None
+        return scaler.scale(torch.ones((), device=self.device))
+
+    def step(self, name: str, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """backward + optimizer step (+ scaler update for fp16); grads are cleared first."""
+        optimizer.zero_grad(set_to_none=True)
+        scaler = self._scaler(name)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+    def state_dict(self) -> dict:
+        return {k: s.state_dict() for k, s in self.scalers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, s in state.items():
+            scaler = self._scaler(k)
+            if scaler is not None:
+                scaler.load_state_dict(s)

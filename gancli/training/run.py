@@ -1,0 +1,89 @@
+"""From a composed config to a finished run: build data, algorithm and trainer; resume; report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gancli.algorithms import build_algorithm
+from gancli.data import build_dataset
+from gancli.errors import GanError
+from gancli.training import rng
+from gancli.training.checkpoint import load_checkpoint
+from gancli.training.device import select_device
+from gancli.training.precision import Precision, resolve_amp
+from gancli.training.progress import fmt_scalars, print_table
+from gancli.training.trainer import Trainer
+
+log = logging.getLogger("gancli")
+
+
+def plain_config(cfg: DictConfig) -> dict:
+    """The run spec with every interpolation resolved: what config.yaml and checkpoints carry."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except Exception as exc:  # a missing mandatory value (???) or a broken interpolation
+        raise GanError(f"the config is incomplete: {str(exc).splitlines()[0]}") from None
+
+
+def build_trainer(config: dict, run_dir: Path) -> Trainer:
+    cfg = OmegaConf.create(config)
+    t = config["trainer"]
+    device = select_device(t["device"])
+    rng.seed_everything(int(config["seed"]))
+    source = build_dataset(cfg.dataset)
+    precision = Precision(resolve_amp(t["amp"], device), device)
+    algorithm = build_algorithm(cfg, source.spec, device, precision)
+    trainer = Trainer(algorithm, source, t, run_dir, config, int(config["seed"]))
+    trainer.description = source.description
+    return trainer
+
+
+def train(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = None,
+          stop_after: int | None = None) -> dict:
+    run_dir = Path(run_dir)
+    state = None
+    if cfg.get("resume"):
+        state = load_checkpoint(Path(cfg.resume) / "checkpoints" / "last.pt")
+        config = state["config"]
+        if any(o.startswith("trainer.steps=") for o in overrides or []):
+            config["trainer"]["steps"] = int(cfg.trainer.steps)
+    else:
+        config = plain_config(cfg)
+    config["resume"] = None
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
+
+    trainer = build_trainer(config, run_dir)
+    if state is not None:
+        trainer.load_state_dict(state)
+        log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total)
+    m = config["model"]
+    log.info("%s | %s | loss %s | %s | device %s%s", m["name"], trainer.description, config["loss"]["name"],
+             config["optimizer"]["name"], trainer.device, f" ({trainer.algorithm.precision.dtype})"
+             if trainer.algorithm.precision.enabled else "")
+    summary = trainer.fit(stop_after=stop_after)
+    summary["overrides"] = list(overrides or [])
+    _report(summary, trainer)
+    if summary["status"] == "interrupted":
+        raise SystemExit(128 + int(summary["signal"] or 2))
+    return summary
+
+
+def _report(s: dict, trainer: Trainer) -> None:
+    params = {k: sum(p.numel() for p in m.parameters()) for k, m in trainer.algorithm.nets.items()}
+    rows = [
+        ("status", f"{s['status']} at step {s['step']}/{s['steps']}"),
+        ("time", f"{s['seconds']:.1f}s ({s['img_per_s']:.0f} img/s)"),
+        ("final losses", fmt_scalars(s["scalars"]) or "-"),
+        ("networks", ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in params.items())),
+        ("run dir", s["run_dir"]),
+        ("checkpoint", s["checkpoint"]),
+    ]
+    if s["final_grid"]:
+        rows.append(("final grid", s["final_grid"]))
+    if s["status"] == "interrupted":
+        rows.append(("continue with", f"gan train resume={s['run_dir']}"))
+    print_table("gan train", rows)

@@ -1,0 +1,163 @@
+"""The generic loop. It knows time — steps, cadences, logs, grids, checkpoints, signals — and nothing
+about GANs: each iteration is `algorithm.train_step(next_batch, step)`.
+
+Hot-path rules: no host synchronisation and no config look-ups per step. Losses come back as device
+tensors and are summed on the device; they are read (one sync) every `log_every` steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from gancli.algorithms.base import Algorithm
+from gancli.data.base import DataSource
+from gancli.training import rng
+from gancli.training.checkpoint import CheckpointDir
+from gancli.training.ema import EMA
+from gancli.training.metrics_log import MetricsLog
+from gancli.training.progress import TrainProgress
+from gancli.training.signals import StopOnSignal
+from gancli.viz import save_samples
+
+log = logging.getLogger("gancli")
+
+
+class Trainer:
+    def __init__(self, algorithm: Algorithm, source: DataSource, trainer_cfg: dict, run_dir: Path,
+                 config: dict, seed: int):
+        t = trainer_cfg
+        self.algorithm, self.source, self.run_dir, self.config = algorithm, source, Path(run_dir), config
+        self.spec, self.device = source.spec, algorithm.device
+        self.total = int(t["steps"])
+        self.batch_size = int(t["batch_size"])
+        self.log_every = max(1, int(t["log_every"]))
+        self.sample_every = int(t["sample_every"]) or self.total
+        self.ckpt_every = int(t["ckpt_every"]) or self.total
+        self.progress_mode, self.tensorboard = t["progress"], t["tensorboard"]
+        self.channels_last = bool(t["channels_last"]) and self.spec.kind == "image"
+        self.step = 0
+        self.stream = source.stream(self.batch_size, self.device, seed)
+        self.ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"]) if t["ema"] else None
+        self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", t["keep"])
+        self.fixed_inputs = algorithm.sample_inputs(int(t["sample_n"]), torch.Generator().manual_seed(seed))
+        self.reference = source.reference(2000) if self.spec.kind == "points" else None
+        self.last_scalars: dict[str, float] = {}
+        if self.channels_last:
+            for m in algorithm.nets.values():
+                m.to(memory_format=torch.channels_last)
+        if t["compile"]:
+            for m in algorithm.nets.values():
+                m.compile()
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            **self.algorithm.state_dict(),
+            "ema": self.ema.state_dict() if self.ema else {},
+            "step": self.step,
+            "config": self.config,
+            "spec": self.spec.to_plain(),
+            "data": self.stream.state_dict(),
+            "rng": rng.capture(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.algorithm.load_state_dict(state)
+        if self.ema and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        self.stream.load_state_dict(state["data"])
+        rng.restore(state["rng"])
+        self.step = int(state["step"])
+
+    def save_checkpoint(self) -> Path:
+        return self.checkpoints.save(self.state_dict(), self.step)
+
+    # -- outputs ----------------------------------------------------------------------------------
+    def sampling_nets(self) -> dict:
+        return {**self.algorithm.nets, **(self.ema.copies if self.ema else {})}
+
+    def save_grid(self, path: Path) -> Path:
+        self.algorithm.train_mode(False)
+        try:
+            x = self.algorithm.generate(self.fixed_inputs, self.sampling_nets())
+        finally:
+            self.algorithm.train_mode(True)
+        save_samples(x, self.spec, path, nrow=8, reference=self.reference, title=f"step {self.step}")
+        return path
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def _next_batch(self) -> dict:
+        batch = next(self.stream)
+        if self.channels_last:
+            batch["x"] = batch["x"].contiguous(memory_format=torch.channels_last)
+        return batch
+
+    def fit(self, stop_after: int | None = None) -> dict:
+        """Train to `steps` (or `stop_after`, for tests); returns a plain summary."""
+        start_step, t0 = self.step, time.perf_counter()
+        metrics = MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step if self.step else None)
+        acc: dict[str, torch.Tensor] = {}
+        window_steps, window_t = 0, time.perf_counter()
+        algorithm, ema, next_batch = self.algorithm, self.ema, self._next_batch
+        algorithm.train_mode(True)
+        status = "finished"
+        try:
+            with StopOnSignal() as stop, TrainProgress(self.total, self.step, self.progress_mode) as bar:
+                while self.step < self.total:
+                    logs = algorithm.train_step(next_batch, self.step)
+                    self.step += 1
+                    if ema is not None:
+                        ema.update(algorithm.nets, self.step)
+                    for k, v in logs.items():
+                        acc[k] = acc[k] + v if k in acc else v.clone()
+                    window_steps += 1
+                    bar.advance()
+                    step = self.step
+                    if step % self.log_every == 0 or step == self.total:
+                        now = time.perf_counter()
+                        scalars = self._read(acc, window_steps, now - window_t)
+                        metrics.write(step, scalars)
+                        bar.update(step, scalars)
+                        acc, window_steps, window_t = {}, 0, now
+                    if step % self.sample_every == 0 and step < self.total:
+                        self.save_grid(self.run_dir / "samples" / f"step_{step:07d}.png")
+                    if step % self.ckpt_every == 0 and step < self.total:
+                        self.save_checkpoint()
+                    if stop.requested or (stop_after is not None and step >= stop_after):
+                        status = "interrupted" if stop.requested else "stopped"
+                        break
+                signum = stop.signum
+        finally:
+            metrics.close()
+        if window_steps:  # losses of a partial window (interrupted runs)
+            self.last_scalars = self._read(acc, window_steps, time.perf_counter() - window_t)
+        ckpt = self.save_checkpoint()
+        grid = None
+        if status == "finished":
+            grid = self.save_grid(self.run_dir / "samples" / f"step_{self.step:07d}.png")
+            final = self.run_dir / "final.png"
+            final.unlink(missing_ok=True)
+            final.write_bytes(grid.read_bytes())
+            grid = final
+        seconds = time.perf_counter() - t0
+        return {
+            "status": status, "signal": signum if status == "interrupted" else None,
+            "step": self.step, "steps": self.total, "seconds": seconds,
+            "img_per_s": (self.step - start_step) * self.batch_size / max(seconds, 1e-9),
+            "final_losses": {k: v for k, v in self.last_scalars.items() if k.startswith("loss/")},
+            "scalars": self.last_scalars, "checkpoint": str(ckpt), "final_grid": str(grid) if grid else None,
+            "run_dir": str(self.run_dir),
+        }
+
+    def _read(self, acc: dict[str, torch.Tensor], n: int, seconds: float) -> dict[str, float]:
+        """The one host sync of a log window: mean of each logged scalar over the window."""
+        keys = list(acc)
+        values = torch.stack([acc[k].float() for k in keys]).div_(n).tolist() if keys else []
+        scalars = dict(zip(keys, values))
+        scalars["img_per_s"] = n * self.batch_size / max(seconds, 1e-9)
+        self.last_scalars = scalars
+        return scalars
