@@ -40,6 +40,8 @@ def register_resolvers() -> None:
     """`${gan_uid:}`: a per-process random suffix, so two runs started in the same second never share a dir."""
     if not OmegaConf.has_resolver("gan_uid"):
         OmegaConf.register_new_resolver("gan_uid", lambda: _UID)
+    if not OmegaConf.has_resolver("floordiv"):  # e.g. a budget of D updates shared out over n_critic
+        OmegaConf.register_new_resolver("floordiv", lambda a, b: int(a) // max(1, int(b)))
     from gancli.cli import schema
 
     schema.register()

@@ -139,8 +139,9 @@ def in_memory_source(spec: DataSpec, x: torch.Tensor, y: torch.Tensor | None, de
 DATASETS: Registry[Callable[..., DataSource]] = Registry("dataset")
 
 
-def build_dataset(cfg) -> DataSource:
-    """cfg: the `dataset` config node. The builder receives its keys as keyword arguments."""
+def build_dataset(cfg, **runtime) -> DataSource:
+    """cfg: the `dataset` config node. The builder receives its keys as keyword arguments, plus the
+    runtime settings it declares (e.g. num_workers for file-backed sets)."""
     from omegaconf import OmegaConf
 
     params = OmegaConf.to_container(cfg, resolve=True)
@@ -148,6 +149,10 @@ def build_dataset(cfg) -> DataSource:
     for key in ("steps", "batch_size", "networks"):  # trainer suggestions and pinned nets, not data parameters
         params.pop(key, None)
     builder = DATASETS.get(name)
+    import inspect
+
+    accepted = inspect.signature(builder).parameters
+    params.update({k: v for k, v in runtime.items() if k in accepted})
     try:
         return builder(**params)
     except TypeError as exc:

@@ -49,7 +49,8 @@ def _find_idx(dirs: list[Path], stem: str) -> Path | None:
 
 
 def _idx_dirs(root: Path, folder: str, extra: tuple[str, ...]) -> list[Path]:
-    return [root, root / folder / "raw", root / "raw", root / folder, *map(Path, extra)]
+    """The dataset's own folders first: MNIST and Fashion-MNIST share file names."""
+    return [root / folder / "raw", root / folder, *map(Path, extra), root, root / "raw"]
 
 
 def _download_idx(name: str, root: Path) -> None:
@@ -204,17 +205,15 @@ class FileStream(Stream):
             raise GanError(f"trainer.batch_size={batch_size} is larger than the dataset ({len(files)} images).")
         self.files, self.batch_size, self.device = files, batch_size, device
         self.sampler = _ResumableSampler(len(files), seed)
-        self.num_workers = num_workers
         self.consumed = 0  # samples consumed in this epoch
         self._it = None
+        self.loader = torch.utils.data.DataLoader(
+            files, batch_size=batch_size, sampler=self.sampler, drop_last=True, num_workers=num_workers,
+            pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)  # workers live across epochs
 
     def _start(self):
-        self.sampler.start = self.consumed
-        loader = torch.utils.data.DataLoader(
-            self.files, batch_size=self.batch_size, sampler=self.sampler, drop_last=True,
-            num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
-            persistent_workers=False)
-        self._it = iter(loader)
+        self.sampler.start = self.consumed  # the sampler is read in this process at each new iterator
+        self._it = iter(self.loader)
 
     def __next__(self):
         if self._it is None:
@@ -266,9 +265,13 @@ def image_folder(root, resolution=64, in_memory="auto", max_memory_mb=4096):
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
     if not paths:
         raise GanError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) found under {root}.")
-    tops = sorted({p.relative_to(root).parts[0] for p in paths if len(p.relative_to(root).parts) > 1})
-    index = {name: i for i, name in enumerate(tops)}
-    labels = [index.get(p.relative_to(root).parts[0], 0) if len(p.relative_to(root).parts) > 1 else 0 for p in paths]
+    rel = [p.relative_to(root).parts for p in paths]
+    if any(len(r) == 1 for r in rel):  # loose images beside the sub-folders: no class structure to trust
+        tops, labels = [], [0] * len(paths)
+    else:
+        tops = sorted({r[0] for r in rel})
+        index = {name: i for i, name in enumerate(tops)}
+        labels = [index[r[0]] for r in rel]
     return file_source("image_folder", paths, labels, tuple(tops), resolution, None, in_memory, max_memory_mb)
 
 

@@ -71,6 +71,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise GanError(f"{path} is corrupt, truncated or not a PyTorch checkpoint (not a zip archive), and cannot be "
                        f"read. If it is last.pt, the numbered checkpoints beside it are earlier copies.")
     try:
+        with zipfile.ZipFile(path) as archive:  # torch.load does not check CRCs: a flipped bit would load silently
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as exc:
+        damaged = str(exc)
+    if damaged:
+        raise GanError(f"{path} is corrupt (damaged entry: {damaged}) and cannot be trusted. If it is last.pt, "
+                       f"the numbered checkpoints beside it are earlier copies.")
+    try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
@@ -102,6 +110,8 @@ class CheckpointDir:
 
     def __init__(self, folder: Path, keep: int):
         self.folder, self.keep = Path(folder), max(0, int(keep))
+        for stale in self.folder.glob(".*.tmp-*"):  # left by a process killed mid-save; never a valid file
+            stale.unlink(missing_ok=True)
 
     @property
     def last(self) -> Path:

@@ -12,6 +12,7 @@ log = logging.getLogger("gancli")
 class MetricsLog:
     def __init__(self, run_dir: Path, tensorboard="auto", resume_step: int | None = None):
         self.path = Path(run_dir) / "metrics.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and self.path.exists():  # drop lines logged after the checkpoint we resume
             kept = [ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= resume_step]
             self.path.write_text("".join(ln + "\n" for ln in kept))

@@ -34,7 +34,7 @@ def build_trainer(config: dict, run_dir: Path) -> Trainer:
     t = config["trainer"]
     device = select_device(t["device"])
     rng.seed_everything(int(config["seed"]))
-    source = build_dataset(cfg.dataset)
+    source = build_dataset(cfg.dataset, num_workers=int(t["num_workers"]))
     precision = Precision(resolve_amp(t["amp"], device), device)
     algorithm = build_algorithm(cfg, source.spec, device, precision)
     trainer = Trainer(algorithm, source, t, run_dir, config, int(config["seed"]))

@@ -1,0 +1,191 @@
+"""Config composition: defaults, model presets, command-line precedence, and override validation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gancli.cli.app
+from gancli.cli.app import validate_overrides
+from gancli.errors import GanError
+from gancli.nets.mlp import MLPDiscriminator, MLPGenerator
+from gancli.training.run import build_trainer, plain_config
+
+MODELS = sorted(p.stem for p in (gancli.cli.app.conf_dir() / "model").glob("*.yaml"))
+
+
+def test_models_found():
+    assert {"dcgan", "gan", "lsgan", "wgan", "wgan_gp", "hinge"} <= set(MODELS)
+
+
+def test_defaults(compose_cfg):
+    cfg = compose_cfg([])
+    assert cfg.model.name == "dcgan"
+    assert cfg.model.generator.arch == "dcgan" and cfg.model.discriminator.norm == "batch"
+    assert cfg.dataset.name == "shapes"
+    assert cfg.loss.name == "nonsat" and cfg.loss.gp_weight == 0 and cfg.loss.clip is None
+    assert cfg.optimizer.name == "adam" and cfg.optimizer.lr == pytest.approx(2e-4)
+    assert list(cfg.optimizer.betas) == [0.5, 0.999]
+    assert cfg.model.n_critic == 1
+    # trainer suggestions come from the dataset
+    assert cfg.trainer.steps == cfg.dataset.steps and cfg.trainer.batch_size == cfg.dataset.batch_size
+
+
+def test_tiny_overrides_apply(compose_cfg, tiny_overrides):
+    cfg = compose_cfg(tiny_overrides)
+    for o in tiny_overrides:
+        key, value = o.split("=", 1)
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        assert str(node).lower() == value.lower(), key
+
+
+def test_wgan_gp_preset(compose_cfg):
+    cfg = compose_cfg(["model=wgan_gp"])
+    assert cfg.model.name == "wgan_gp"
+    assert cfg.loss.name == "wgan" and cfg.loss.gp_weight == 10.0 and cfg.loss.clip is None
+    assert cfg.optimizer.name == "adam"
+    assert cfg.optimizer.lr == pytest.approx(1e-4) and cfg.optimizer.lr_d == pytest.approx(1e-4)
+    assert list(cfg.optimizer.betas) == [0.0, 0.9]
+    assert cfg.model.n_critic == 5
+    assert cfg.model.discriminator.norm == "none"
+
+
+@pytest.mark.parametrize("order", [["model=wgan_gp", "loss=hinge"], ["loss=hinge", "model=wgan_gp"]])
+def test_command_line_loss_beats_preset(compose_cfg, order):
+    cfg = compose_cfg(order)
+    assert cfg.model.name == "wgan_gp"
+    assert cfg.loss.name == "hinge" and cfg.loss.gp_weight == 0.0
+    assert cfg.optimizer.lr == pytest.approx(1e-4)        # the rest of the preset still applies
+
+
+def test_command_line_optimizer_beats_preset(compose_cfg):
+    cfg = compose_cfg(["model=wgan", "optimizer=adam"])
+    assert cfg.optimizer.name == "adam" and cfg.loss.name == "wgan" and cfg.loss.clip == 0.01
+
+
+def test_wgan_preset(compose_cfg):
+    cfg = compose_cfg(["model=wgan"])
+    assert cfg.optimizer.name == "rmsprop" and cfg.optimizer.lr == pytest.approx(5e-5)
+    assert cfg.loss.name == "wgan" and cfg.loss.clip == 0.01 and cfg.loss.gp_weight == 0.0
+    assert cfg.model.n_critic == 5
+
+
+@pytest.mark.parametrize("model,loss,optimizer", [
+    ("dcgan", "nonsat", "adam"), ("gan", "nonsat", "adam"), ("lsgan", "lsgan", "adam"),
+    ("hinge", "hinge", "adam"), ("wgan", "wgan", "rmsprop"), ("wgan_gp", "wgan", "adam"),
+])
+def test_preset_loss_and_optimizer(compose_cfg, model, loss, optimizer):
+    cfg = compose_cfg([f"model={model}"])
+    assert (cfg.loss.name, cfg.optimizer.name) == (loss, optimizer)
+
+
+def test_hinge_preset_spectral(compose_cfg):
+    assert compose_cfg(["model=hinge"]).model.discriminator.norm == "spectral"
+
+
+def _tiny_model_overrides(compose_cfg, model: str) -> list[str]:
+    """Shrink whatever networks the preset uses."""
+    m = compose_cfg([f"model={model}"]).model
+    out = []
+    for role in ("generator", "discriminator"):
+        if m[role].arch == "dcgan":
+            out += [f"model.{role}.width=8"]
+        elif m[role].arch == "mlp":
+            out += [f"model.{role}.hidden=[16,32]"]
+    return out
+
+
+COMMON = ["trainer.batch_size=16", "trainer.steps=2", "trainer.tensorboard=false", "trainer.progress=false",
+          "trainer.sample_n=16"]
+
+
+def _check_one_step(trainer, spec_shape):
+    logs = trainer.algorithm.train_step(trainer._next_batch, 0)
+    assert {"loss/D", "loss/G"} <= set(logs)
+    assert all(torch.isfinite(v).all() for v in logs.values())
+    trainer.algorithm.train_mode(False)
+    x = trainer.algorithm.generate(trainer.algorithm.sample_inputs(4, torch.Generator().manual_seed(0)))
+    assert x.shape == (4, *spec_shape)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_builds_on_shapes(compose_cfg, tmp_path, model):
+    cfg = compose_cfg([f"model={model}", "dataset.n=64", "dataset.resolution=16", *COMMON,
+                       *_tiny_model_overrides(compose_cfg, model)])
+    trainer = build_trainer(plain_config(cfg), tmp_path)
+    assert trainer.spec.shape == (3, 16, 16)
+    assert trainer.algorithm.n_critic == cfg.model.n_critic
+    _check_one_step(trainer, (3, 16, 16))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_builds_on_ring8(compose_cfg, tmp_path, model):
+    cfg = compose_cfg([f"model={model}", "dataset=ring8", "dataset.n=512", *COMMON,
+                       "dataset.networks.generator.hidden=[16,16]", "dataset.networks.discriminator.hidden=[16,16]"])
+    trainer = build_trainer(plain_config(cfg), tmp_path)
+    G, D = trainer.algorithm.nets["G"], trainer.algorithm.nets["D"]
+    assert isinstance(G, MLPGenerator) and isinstance(D, MLPDiscriminator)     # pinned, whatever the preset
+    assert [m.out_features for m in G.modules() if isinstance(m, torch.nn.Linear)] == [16, 16, 2]
+    _check_one_step(trainer, (2,))
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+
+def test_valid_overrides_pass():
+    validate_overrides("train", ["model=wgan_gp", "trainer.steps=10", "dataset=ring8"])
+    validate_overrides("train", ["model=dcgan,wgan_gp", "loss=hinge"])
+
+
+def test_unknown_key_names_key_and_valid_keys():
+    with pytest.raises(GanError) as info:
+        validate_overrides("train", ["trainer.stpes=10"])
+    msg = str(info.value)
+    assert "trainer.stpes" in msg
+    assert "steps" in msg and "batch_size" in msg                 # the valid keys under trainer
+    assert "Did you mean 'trainer.steps'" in msg
+
+
+def test_unknown_choice_names_choices():
+    with pytest.raises(GanError) as info:
+        validate_overrides("train", ["model=wgangp"])
+    msg = str(info.value)
+    assert "wgangp" in msg
+    for m in MODELS:
+        assert m in msg
+    assert "Did you mean 'wgan_gp'" in msg
+
+
+def test_bad_type_names_key():
+    with pytest.raises(GanError, match="trainer.steps") as info:
+        validate_overrides("train", ["trainer.steps=abc"])
+    assert "abc" in str(info.value)
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    (["model=dcgan,wgangp"], "wgangp"),
+    (["model=wgangp,dcgan"], "wgangp"),
+    (["trainer.steps=10,abc"], "trainer.steps"),
+    (["model=dcgan,wgan", "trainer.stpes=3"], "trainer.stpes"),
+])
+def test_sweep_values_are_validated(overrides, needle):
+    with pytest.raises(GanError, match=needle):
+        validate_overrides("train", overrides)
+
+
+def test_missing_required_value():
+    with pytest.raises(GanError, match="dataset.root"):
+        validate_overrides("train", ["dataset=image_folder"])
+    validate_overrides("train", ["dataset=image_folder"], require_values=False)
+
+
+def test_validation_leaves_hydra_clear(compose_cfg):
+    from hydra.core.global_hydra import GlobalHydra
+
+    with pytest.raises(GanError):
+        validate_overrides("train", ["model=wgangp"])
+    assert not GlobalHydra.instance().is_initialized()
+    assert compose_cfg(["model=wgan"]).model.name == "wgan"       # composing still works afterwards
+
