@@ -25,6 +25,8 @@ from gancli.cli.app import conf_dir, register_resolvers
 from gancli.training.run import build_trainer, plain_config
 
 MODELS = ["gan", "dcgan", "lsgan", "wgan", "wgan_gp", "hinge"]
+# Precision matters at σ = 0.01: a constant learning rate leaves the generator jittering around the modes.
+PROTOCOL = ["optimizer.lr_schedule=linear_decay", "optimizer.lr_decay_start=0.5"]
 
 
 def mode_stats(points: torch.Tensor, centres: torch.Tensor, std: float) -> dict:
@@ -46,7 +48,7 @@ def run(model: str, dataset: str, seed: int, extra: list[str], n: int = 2500) ->
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = compose("train", overrides=[f"model={model}", f"dataset={dataset}", f"seed={seed}",
                                           "trainer.progress=false", "trainer.tensorboard=false",
-                                          "trainer.sample_every=0", "trainer.ckpt_every=0", *extra])
+                                          "trainer.sample_every=0", "trainer.ckpt_every=0", *PROTOCOL, *extra])
     with tempfile.TemporaryDirectory() as tmp:
         trainer = build_trainer(plain_config(cfg), Path(tmp))
         t0 = time.perf_counter()

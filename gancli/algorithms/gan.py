@@ -25,7 +25,7 @@ class GAN(Algorithm):
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         nets = network_config(cfg)
-        self.z_dim = int(cfg.model.z_dim)
+        self.z_dim = int(nets.get("z_dim") or cfg.model.z_dim)
         self.G = build_generator(nets.generator, spec, self.z_dim).to(device)
         self.D = build_discriminator(nets.discriminator, spec).to(device)
         self.nets = {"G": self.G, "D": self.D}

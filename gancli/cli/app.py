@@ -40,11 +40,19 @@ def register_resolvers() -> None:
     """`${gan_uid:}`: a per-process random suffix, so two runs started in the same second never share a dir."""
     if not OmegaConf.has_resolver("gan_uid"):
         OmegaConf.register_new_resolver("gan_uid", lambda: _UID)
+    if not OmegaConf.has_resolver("gan_groups"):  # the user-facing config groups, for --help
+        OmegaConf.register_new_resolver("gan_groups", config_groups_text)
     if not OmegaConf.has_resolver("floordiv"):  # e.g. a budget of D updates shared out over n_critic
         OmegaConf.register_new_resolver("floordiv", lambda a, b: int(a) // max(1, int(b)))
     from gancli.cli import schema
 
     schema.register()
+
+
+def config_groups_text() -> str:
+    root = conf_dir()
+    groups = sorted(d for d in root.iterdir() if d.is_dir() and d.name not in ("hydra",) and not d.name.startswith("_"))
+    return "\n".join(f"{g.name}: {', '.join(sorted(p.stem for p in g.glob('*.yaml')))}" for g in groups)
 
 
 def print_error(message: str) -> None:

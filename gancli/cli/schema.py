@@ -48,5 +48,5 @@ class SampleConfig:
 
 def register() -> None:
     cs = ConfigStore.instance()
-    cs.store(group="schema", name="trainer", node=TrainerConfig)
-    cs.store(group="schema", name="sample", node=SampleConfig)
+    cs.store(group="_schema", name="trainer", node=TrainerConfig)
+    cs.store(group="_schema", name="sample", node=SampleConfig)

@@ -20,6 +20,7 @@ from gancli.training.checkpoint import CheckpointDir
 from gancli.training.ema import EMA
 from gancli.training.metrics_log import MetricsLog
 from gancli.training.progress import TrainProgress
+from gancli.training.schedules import build_schedulers
 from gancli.training.signals import StopOnSignal
 from gancli.viz import save_samples
 
@@ -42,6 +43,9 @@ class Trainer:
         self.step = 0
         self.stream = source.stream(self.batch_size, self.device, seed)
         self.ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"]) if t["ema"] else None
+        opt = config["optimizer"]
+        self.schedulers = build_schedulers(algorithm.optimizers, opt.get("lr_schedule", "constant"),
+                                           opt.get("lr_decay_start", 0.5), self.total)
         self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", t["keep"])
         self.fixed_inputs = algorithm.sample_inputs(int(t["sample_n"]), torch.Generator().manual_seed(seed))
         self.reference = source.reference(2000) if self.spec.kind == "points" else None
@@ -58,6 +62,7 @@ class Trainer:
         return {
             **self.algorithm.state_dict(),
             "ema": self.ema.state_dict() if self.ema else {},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "step": self.step,
             "config": self.config,
             "spec": self.spec.to_plain(),
@@ -69,6 +74,9 @@ class Trainer:
         self.algorithm.load_state_dict(state)
         if self.ema and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
+        for k, s in self.schedulers.items():
+            if k in state.get("schedulers", {}):
+                s.load_state_dict(state["schedulers"][k])
         self.stream.load_state_dict(state["data"])
         rng.restore(state["rng"])
         self.step = int(state["step"])
@@ -103,6 +111,7 @@ class Trainer:
         acc: dict[str, torch.Tensor] = {}
         window_steps, window_t = 0, time.perf_counter()
         algorithm, ema, next_batch = self.algorithm, self.ema, self._next_batch
+        schedulers = list(self.schedulers.values())
         algorithm.train_mode(True)
         status = "finished"
         try:
@@ -110,6 +119,8 @@ class Trainer:
                 while self.step < self.total:
                     logs = algorithm.train_step(next_batch, self.step)
                     self.step += 1
+                    for sched in schedulers:
+                        sched.step()
                     if ema is not None:
                         ema.update(algorithm.nets, self.step)
                     for k, v in logs.items():
