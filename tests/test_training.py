@@ -116,3 +116,28 @@ def test_torch_compile_trains_on_cpu(tmp_path, compose_cfg, tiny_overrides):
     # compiled in place: the checkpoint's keys are the plain module's
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert not any("_orig_mod" in k for k in state["nets"]["G"])
+
+
+def test_a_full_disk_mid_run_is_one_clear_error_and_keeps_the_last_checkpoint(tmp_path, compose_cfg, tiny_overrides,
+                                                                               monkeypatch):
+    import errno
+
+    import gancli.training.checkpoint as ck
+
+    cfg = plain_config(compose_cfg([*tiny_overrides, "trainer.steps=6", "trainer.ckpt_every=2"]))
+    trainer = build_trainer(cfg, tmp_path)
+    real_save, calls = ck.torch.save, []
+
+    def filling_disk(obj, f, *a, **k):
+        calls.append(obj["step"])
+        if len(calls) > 1:
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(ck.torch, "save", filling_disk)
+    with pytest.raises(GanError, match="No space left"):
+        trainer.fit()
+    monkeypatch.setattr(ck.torch, "save", real_save)
+    assert ck.load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 2
+    assert not list((tmp_path / "checkpoints").glob(".*tmp*"))

@@ -215,13 +215,19 @@ def guarded(task: Callable[[object], dict | None]) -> Callable[[object], dict | 
         run_dir, multirun, overrides = job_context()
         try:
             return task(cfg)
-        except GanError as exc:
+        except (GanError, OSError) as exc:
+            if isinstance(exc, OSError):  # a full disk, a permission, a vanished folder: say which file
+                where = f" ({exc.filename})" if exc.filename else ""
+                exc = GanError(f"{exc.strerror or exc}{where}. Checkpoints written before are intact.")
             if multirun:
                 write_summary(run_dir, {"status": "failed", "overrides": overrides, "error": str(exc)})
                 logging.getLogger("gancli").error("job failed: %s", exc)
                 return None
             print_error(str(exc))
             raise SystemExit(exc.exit_code) from None
+        except KeyboardInterrupt:  # a second Ctrl-C while the first one was being handled
+            print_error("interrupted. The last checkpoint written is intact.")
+            raise SystemExit(130) from None
 
     wrapper.__name__ = getattr(task, "__name__", "task")
     wrapper.__module__ = getattr(task, "__module__", __name__)
