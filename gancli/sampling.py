@@ -39,8 +39,8 @@ def load_generator(ckpt_path: str, device: torch.device, use_ema: bool = True):
 def sample_from_config(cfg) -> Path:
     if cfg.format not in FORMATS:
         raise GanError(f"format='{cfg.format}' is not one of: {', '.join(FORMATS)}.")
-    if cfg.n < 1:
-        raise GanError(f"n={cfg.n}: ask for at least one sample.")
+    if cfg.n < 1 or cfg.batch_size < 1 or cfg.nrow < 1:
+        raise GanError(f"n={cfg.n}, batch_size={cfg.batch_size}, nrow={cfg.nrow}: each must be at least 1.")
     device = select_device(cfg.device)
     algorithm, spec, state = load_generator(cfg.ckpt, device, cfg.ema)
     out = Path(cfg.out).expanduser()

@@ -141,3 +141,19 @@ def test_a_full_disk_mid_run_is_one_clear_error_and_keeps_the_last_checkpoint(tm
     monkeypatch.setattr(ck.torch, "save", real_save)
     assert ck.load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 2
     assert not list((tmp_path / "checkpoints").glob(".*tmp*"))
+
+
+def test_compile_with_a_gradient_penalty_is_refused_up_front(tmp_path, compose_cfg, tiny_overrides):
+    cfg = plain_config(compose_cfg(["model=wgan_gp", *tiny_overrides, "trainer.compile=true"]))
+    with pytest.raises(GanError, match="gradient penalty"):
+        build_trainer(cfg, tmp_path)
+
+
+def test_spectral_discriminator_gets_the_dcgan_init():
+    from gancli.data import DataSpec
+    from gancli.nets import build_discriminator
+
+    torch.manual_seed(0)
+    D = build_discriminator({"arch": "dcgan", "width": 16, "norm": "spectral"}, DataSpec("image", (3, 32, 32)))
+    w = D.body[0].parametrizations.weight.original
+    assert abs(w.std().item() - 0.02) < 0.004

@@ -69,7 +69,10 @@ class Algorithm:
                 raise GanError(f"the checkpoint's {k} weights do not fit this network ({first}).") from None
         if with_optimizers:
             for k, o in self.optimizers.items():
-                o.load_state_dict(state["optimizers"][k])
+                try:
+                    o.load_state_dict(state["optimizers"][k])
+                except (KeyError, ValueError) as exc:
+                    raise GanError(f"the checkpoint's {k} optimizer state does not fit this model ({exc}).") from None
             self.precision.load_state_dict(state.get("scalers", {}))
 
     def train_mode(self, on: bool = True) -> None:

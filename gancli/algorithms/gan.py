@@ -49,8 +49,7 @@ class GAN(Algorithm):
             loss = self.loss.d_loss(d_real, d_fake)
         logs = {"loss/D": loss.detach(), "D(x)": d_real.detach().mean(), "D(G(z))": d_fake.detach().mean()}
         if self.gp_weight:
-            with self.precision.autocast():
-                gp = gradient_penalty(self.D, real, fake, self.precision.loss_scale("D"))
+            gp = gradient_penalty(self.D, real, fake, self.precision.loss_scale("D"), self.precision.autocast)
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.detach()
         self.precision.step("D", loss, self.optimizers["D"])

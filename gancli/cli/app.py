@@ -225,6 +225,16 @@ def guarded(task: Callable[[object], dict | None]) -> Callable[[object], dict | 
                 return None
             print_error(str(exc))
             raise SystemExit(exc.exit_code) from None
+        except RuntimeError as exc:
+            if type(exc).__name__ != "OutOfMemoryError":  # a bug: Hydra prints it in full
+                raise
+            message = (f"out of device memory ({str(exc).splitlines()[0]}). Lower trainer.batch_size, or set "
+                       f"trainer.amp=true; checkpoints written before are intact.")
+            if multirun:
+                write_summary(run_dir, {"status": "failed", "overrides": overrides, "error": message})
+                return None
+            print_error(message)
+            raise SystemExit(2) from None
         except KeyboardInterrupt:  # a second Ctrl-C while the first one was being handled
             print_error("interrupted. The last checkpoint written is intact.")
             raise SystemExit(130) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import torch
@@ -36,7 +37,7 @@ def read_idx(path: Path) -> torch.Tensor:
             raise ValueError("not an unsigned-byte IDX file")
         dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
         return torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8).reshape(dims)
-    except (OSError, ValueError, EOFError, struct.error, RuntimeError) as exc:
+    except (OSError, ValueError, EOFError, struct.error, RuntimeError, zlib.error) as exc:
         raise GanError(f"cannot read IDX file {path}: {exc}. Delete it and fetch it again.") from None
 
 
@@ -173,7 +174,12 @@ class _Files(torch.utils.data.Dataset):
         from PIL import Image
         import torchvision.transforms.functional as TF
 
-        with Image.open(self.paths[i]) as im:
+        try:
+            im = Image.open(self.paths[i])
+            im.load()
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise GanError(f"cannot decode image {self.paths[i]}: {exc}") from None
+        with im:
             im = im.convert("RGB")
             if self.crop:
                 im = TF.center_crop(im, self.crop)
@@ -209,7 +215,8 @@ class FileStream(Stream):
         self._it = None
         self.loader = torch.utils.data.DataLoader(
             files, batch_size=batch_size, sampler=self.sampler, drop_last=True, num_workers=num_workers,
-            pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)  # workers live across epochs
+            pin_memory=device.type == "cuda", persistent_workers=num_workers > 0,  # workers live across epochs
+            generator=torch.Generator().manual_seed(seed))  # worker seeds must not draw from the global RNG
 
     def _start(self):
         self.sampler.start = self.consumed  # the sampler is read in this process at each new iterator
@@ -219,12 +226,15 @@ class FileStream(Stream):
         if self._it is None:
             self._start()
         try:
-            x, y = next(self._it)
-        except StopIteration:
-            self.sampler.epoch += 1
-            self.consumed = 0
-            self._start()
-            x, y = next(self._it)
+            try:
+                x, y = next(self._it)
+            except StopIteration:
+                self.sampler.epoch += 1
+                self.consumed = 0
+                self._start()
+                x, y = next(self._it)
+        except GanError as exc:  # re-raised from a worker with the worker's traceback folded into the text
+            raise GanError(str(exc).strip().splitlines()[-1].split("GanError: ", 1)[-1]) from None
         self.consumed += self.batch_size
         return {"x": to_float_image(x.to(self.device, non_blocking=True)), "y": y.to(self.device, non_blocking=True)}
 
@@ -258,7 +268,7 @@ def file_source(name: str, paths: list[Path], labels: list[int], class_names: tu
 
 
 @DATASETS.register("image_folder")
-def image_folder(root, resolution=64, in_memory="auto", max_memory_mb=4096):
+def image_folder(root, resolution=64, in_memory="auto", max_memory_mb=4096, num_workers=2):
     root = Path(str(root)).expanduser()
     if not root.is_dir():
         raise GanError(f"dataset.root={root} is not a folder. image_folder needs a folder tree of images.")
@@ -272,13 +282,17 @@ def image_folder(root, resolution=64, in_memory="auto", max_memory_mb=4096):
         tops = sorted({r[0] for r in rel})
         index = {name: i for i, name in enumerate(tops)}
         labels = [index[r[0]] for r in rel]
-    return file_source("image_folder", paths, labels, tuple(tops), resolution, None, in_memory, max_memory_mb)
+    return file_source("image_folder", paths, labels, tuple(tops), resolution, None, in_memory, max_memory_mb,
+                       num_workers)
 
 
 @DATASETS.register("celeba")
-def celeba(root="data", split="train", resolution=64, crop=148, download=True, in_memory="auto", max_memory_mb=4096):
+def celeba(root="data", split="train", resolution=64, crop=148, download=True, in_memory="auto", max_memory_mb=4096,
+           num_workers=2):
     import torchvision
 
+    if split not in ("train", "valid", "test", "all"):
+        raise GanError(f"dataset.split='{split}' is not one of: train, valid, test, all.")
     root = Path(root).expanduser()
     try:
         ds = torchvision.datasets.CelebA(str(root), split=split, target_type=[], download=False)
@@ -298,4 +312,4 @@ def celeba(root="data", split="train", resolution=64, crop=148, download=True, i
             ) from None
     base = Path(ds.root) / ds.base_folder / "img_align_celeba"
     paths = [base / f for f in ds.filename]
-    return file_source("celeba", paths, [0] * len(paths), (), resolution, crop, in_memory, max_memory_mb)
+    return file_source("celeba", paths, [0] * len(paths), (), resolution, crop, in_memory, max_memory_mb, num_workers)

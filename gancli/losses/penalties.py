@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import torch
@@ -9,14 +10,16 @@ import torch.nn as nn
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                     scale: torch.Tensor | None = None) -> torch.Tensor:
+                     scale: torch.Tensor | None = None, autocast=contextlib.nullcontext) -> torch.Tensor:
     """E[(‖∇D(x̂)‖₂ − 1)²] with x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1] per sample (Gulrajani et al.).
 
-    `scale`: the AMP loss scale as a tensor (fp16), so the penalty's inner gradient does not underflow.
+    `scale`: the AMP loss scale as a tensor (fp16), so the penalty's inner gradient does not underflow;
+    `autocast`: the precision context for the critic's forward only (the inner backward runs outside it).
     """
     eps = torch.rand([real.shape[0]] + [1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    out = critic(x_hat).float().sum()
+    with autocast():
+        out = critic(x_hat).float().sum()
     if scale is not None:
         out = out * scale
     (grad,) = torch.autograd.grad(out, x_hat, create_graph=True)

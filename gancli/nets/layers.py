@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gancli.errors import GanError
@@ -27,6 +29,13 @@ def maybe_spectral(layer: nn.Module, norm: str) -> nn.Module:
     return spectral_norm(layer) if norm == "spectral" else layer
 
 
+def _weight(m: nn.Module) -> torch.Tensor:
+    """The trainable weight: under spectral norm `m.weight` is recomputed, the parameter is `original`."""
+    if parametrize.is_parametrized(m, "weight"):
+        return m.parametrizations.weight.original
+    return m.weight
+
+
 ACTIVATIONS = {
     "relu": lambda: nn.ReLU(inplace=True),
     "leaky_relu": lambda: nn.LeakyReLU(0.2, inplace=True),
@@ -47,7 +56,8 @@ def dcgan_init(module: nn.Module) -> None:
     """Radford et al.: conv weights ~ N(0, 0.02); norm scales ~ N(1, 0.02), shifts 0."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
+            with torch.no_grad():
+                nn.init.normal_(_weight(m), 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:

@@ -132,12 +132,18 @@ class CheckpointDir:
         tmp = self.folder / f".last.pt.tmp-{os.getpid()}"
         tmp.unlink(missing_ok=True)
         try:
-            os.link(target, tmp)          # no copy: same bytes, new name
-        except OSError:
-            import shutil
+            try:
+                os.link(target, tmp)          # no copy: same bytes, new name
+            except OSError:
+                import shutil
 
-            shutil.copyfile(target, tmp)
-        os.replace(tmp, self.last)
+                shutil.copyfile(target, tmp)
+            os.replace(tmp, self.last)
+            _fsync_dir(self.folder)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise GanError(f"could not update {self.last}: {exc.strerror or exc}. {target} was written and is "
+                           f"complete; resume from its run dir after freeing space.") from None
 
     def _prune(self) -> None:
         found = sorted((int(m.group(1)), p) for p in self.folder.glob("step_*.pt") if (m := _NUMBERED.search(p.name)))

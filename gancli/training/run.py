@@ -49,7 +49,7 @@ def train(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = No
     if cfg.get("resume"):
         state = load_checkpoint(Path(cfg.resume) / "checkpoints" / "last.pt")
         config = state["config"]
-        if any(o.startswith("trainer.steps=") for o in overrides or []):
+        if any(o.lstrip("+~").startswith("trainer.steps=") for o in overrides or []):
             config["trainer"]["steps"] = int(cfg.trainer.steps)
     else:
         config = plain_config(cfg)

@@ -15,6 +15,7 @@ import torch
 
 from gancli.algorithms.base import Algorithm
 from gancli.data.base import DataSource
+from gancli.errors import GanError
 from gancli.training import rng
 from gancli.training.checkpoint import CheckpointDir
 from gancli.training.ema import EMA
@@ -54,6 +55,9 @@ class Trainer:
             for m in algorithm.nets.values():
                 m.to(memory_format=torch.channels_last)
         if t["compile"]:
+            if getattr(algorithm, "gp_weight", 0):
+                raise GanError("trainer.compile=true cannot be combined with a gradient penalty (torch.compile does "
+                               "not support the double backward it needs); use trainer.compile=false.")
             for m in algorithm.nets.values():
                 m.compile()
 
