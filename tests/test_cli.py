@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +154,20 @@ def test_sample_errors_are_one_paragraph(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     r = gan("sample", f"ckpt={tmp_path / 'junk.pt'}")
     assert r.returncode == 2 and "corrupt" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_user_errors_are_recognised_and_bugs_are_not():
+    import errno
+
+    from gancli.cli.app import as_user_error
+    from gancli.errors import GanError
+
+    assert str(as_user_error(GanError("x"))) == "x"
+    full = as_user_error(OSError(errno.ENOSPC, "No space left on device", "/runs/a/samples/x.png"))
+    assert "No space left on device" in str(full) and "/runs/a/samples/x.png" in str(full)
+
+    class OutOfMemoryError(RuntimeError):  # torch.OutOfMemoryError's name
+        pass
+
+    assert "batch_size" in str(as_user_error(OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")))
+    assert as_user_error(ZeroDivisionError("bug")) is None

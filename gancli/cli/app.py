@@ -208,6 +208,19 @@ def job_context() -> tuple[str, bool, list[str]]:
     return hc.runtime.output_dir, hc.mode == RunMode.MULTIRUN, list(hc.overrides.task)
 
 
+def as_user_error(exc: Exception) -> GanError | None:
+    """The failures a user can cause or fix, as one paragraph; None for anything else (a bug)."""
+    if isinstance(exc, GanError):
+        return exc
+    if isinstance(exc, OSError):  # a full disk, a permission, a vanished folder: say which file
+        where = f" ({exc.filename})" if exc.filename else ""
+        return GanError(f"{exc.strerror or exc}{where}. Checkpoints written before are intact.")
+    if type(exc).__name__ == "OutOfMemoryError":  # torch's, named so that this module need not import torch
+        return GanError(f"out of device memory ({str(exc).splitlines()[0]}). Lower trainer.batch_size, or set "
+                        f"trainer.amp=true; checkpoints written before are intact.")
+    return None
+
+
 def guarded(task: Callable[[object], dict | None]) -> Callable[[object], dict | None]:
     """Wrap a task: GanError → one paragraph, exit 2 (single run) or a failed job recorded (sweep)."""
 
@@ -215,29 +228,22 @@ def guarded(task: Callable[[object], dict | None]) -> Callable[[object], dict | 
         run_dir, multirun, overrides = job_context()
         try:
             return task(cfg)
-        except (GanError, OSError) as exc:
-            if isinstance(exc, OSError):  # a full disk, a permission, a vanished folder: say which file
-                where = f" ({exc.filename})" if exc.filename else ""
-                exc = GanError(f"{exc.strerror or exc}{where}. Checkpoints written before are intact.")
-            if multirun:
-                write_summary(run_dir, {"status": "failed", "overrides": overrides, "error": str(exc)})
-                logging.getLogger("gancli").error("job failed: %s", exc)
-                return None
-            print_error(str(exc))
-            raise SystemExit(exc.exit_code) from None
-        except RuntimeError as exc:
-            if type(exc).__name__ != "OutOfMemoryError":  # a bug: Hydra prints it in full
-                raise
-            message = (f"out of device memory ({str(exc).splitlines()[0]}). Lower trainer.batch_size, or set "
-                       f"trainer.amp=true; checkpoints written before are intact.")
-            if multirun:
-                write_summary(run_dir, {"status": "failed", "overrides": overrides, "error": message})
-                return None
-            print_error(message)
-            raise SystemExit(2) from None
         except KeyboardInterrupt:  # a second Ctrl-C while the first one was being handled
             print_error("interrupted. The last checkpoint written is intact.")
             raise SystemExit(130) from None
+        except Exception as exc:
+            error = as_user_error(exc)
+            if error is None and not multirun:  # a bug: Hydra prints it in full
+                raise
+            if error is None:  # a bug inside a sweep: keep its traceback in the job's log, let the sweep go on
+                logging.getLogger("gancli").exception("job crashed")
+                error = GanError(f"crashed: {type(exc).__name__}: {exc} (traceback in the job's train.log)")
+        if multirun:
+            write_summary(run_dir, {"status": "failed", "overrides": overrides, "error": str(error)})
+            logging.getLogger("gancli").error("job failed: %s", error)
+            return None
+        print_error(str(error))
+        raise SystemExit(error.exit_code)
 
     wrapper.__name__ = getattr(task, "__name__", "task")
     wrapper.__module__ = getattr(task, "__module__", __name__)
