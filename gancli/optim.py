@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from gancli.errors import GanError
 
+SCHEDULE_KEYS = ("lr_schedule", "lr_decay_start")
 OPTIMIZERS = {
     "adam": (torch.optim.Adam, ("betas", "eps", "weight_decay")),
     "adamw": (torch.optim.AdamW, ("betas", "eps", "weight_decay")),
@@ -26,12 +27,13 @@ def build_optimizer(cfg, params: Iterable[torch.nn.Parameter], role: str) -> tor
     cls, allowed = OPTIMIZERS[name]
     lr = c.pop("lr")
     lr_d = c.pop("lr_d", None)
-    c.pop("lr_schedule", None), c.pop("lr_decay_start", None)  # applied by the trainer (it owns the clock)
+    for key in SCHEDULE_KEYS:  # applied by the trainer (it owns the clock)
+        c.pop(key, None)
     if role == "d" and lr_d is not None:
         lr = lr_d
     unknown = sorted(set(c) - set(allowed))
     if unknown:
-        raise GanError(f"optimizer '{name}' does not take {', '.join(unknown)}; it takes lr, lr_d, lr_schedule, lr_decay_start, {', '.join(allowed)}.")
+        raise GanError(f"optimizer '{name}' does not take {', '.join(unknown)}; it takes lr, lr_d, {', '.join(SCHEDULE_KEYS + allowed)}.")
     if "betas" in c:
         c["betas"] = tuple(c["betas"])
     # foreach: one fused kernel launch per parameter group instead of one per tensor

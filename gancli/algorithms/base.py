@@ -75,6 +75,10 @@ class Algorithm:
                     raise GanError(f"the checkpoint's {k} optimizer state does not fit this model ({exc}).") from None
             self.precision.load_state_dict(state.get("scalers", {}))
 
+    def compile_blocker(self) -> str | None:
+        """Why torch.compile cannot run this algorithm's step as configured, or None."""
+        return None
+
     def train_mode(self, on: bool = True) -> None:
         for m in self.nets.values():
             m.train(on)

@@ -39,6 +39,11 @@ class GAN(Algorithm):
         self.loss = build_loss(loss.pop("name"), **loss)
         self.n_critic = int(cfg.model.n_critic)
 
+    def compile_blocker(self) -> str | None:
+        if self.gp_weight:
+            return "a gradient penalty (torch.compile does not support the double backward it needs)"
+        return None
+
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device)
 

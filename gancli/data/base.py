@@ -7,6 +7,7 @@ Both streams checkpoint their position, so a resumed run sees exactly the batche
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -148,8 +149,6 @@ def build_dataset(cfg, **runtime) -> DataSource:
     for key in ("steps", "batch_size", "networks"):  # trainer suggestions and pinned nets, not data parameters
         params.pop(key, None)
     builder = DATASETS.get(name)
-    import inspect
-
     accepted = inspect.signature(builder).parameters
     params.update({k: v for k, v in runtime.items() if k in accepted})
     try:

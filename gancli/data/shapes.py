@@ -60,8 +60,7 @@ def render_shapes(n: int, resolution: int, seed: int, classes=SHAPES, rotation: 
         raise GanError(f"dataset.resolution={resolution} is out of range for shapes (8..128).")
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(len(classes), (n,), generator=g)
-    # Large shapes, moderate jitter: every image has enough pixels to show its class at 32 px, which
-    # is what lets the default CPU run draw recognisable shapes within minutes.
+    # Large shapes, moderate jitter: every image has enough pixels to show its class at 32 px.
     radius = 0.55 + 0.3 * torch.rand(n, generator=g)              # of the half-width
     max_off = 0.6 * (1.0 - radius)
     cx = (torch.rand(n, generator=g) * 2 - 1) * max_off

@@ -60,6 +60,11 @@ def save_atomic(obj: dict, path: Path) -> None:
         raise
 
 
+def _unreadable(path: Path, why: str) -> GanError:
+    return GanError(f"{path} is corrupt or truncated and cannot be read ({why}). If it is last.pt, the numbered "
+                    f"checkpoints beside it are earlier copies.")
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path).expanduser()
     if path.is_dir():
@@ -67,17 +72,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         path = cand if cand.is_file() else path / "last.pt"
     if not path.is_file():
         raise GanError(f"checkpoint {path} does not exist. Runs keep theirs in <run dir>/checkpoints/last.pt.")
-    if not zipfile.is_zipfile(path):  # torch.save writes zip archives; anything else is torn or foreign
-        raise GanError(f"{path} is corrupt, truncated or not a PyTorch checkpoint (not a zip archive), and cannot be "
-                       f"read. If it is last.pt, the numbered checkpoints beside it are earlier copies.")
+    # torch.save writes zip archives, and torch.load does not check their CRCs: a flipped bit would load silently.
     try:
-        with zipfile.ZipFile(path) as archive:  # torch.load does not check CRCs: a flipped bit would load silently
+        with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
-    except (zipfile.BadZipFile, OSError) as exc:
-        damaged = str(exc)
+    except (zipfile.BadZipFile, OSError):
+        raise _unreadable(path, "not a zip archive: torn, or not a PyTorch checkpoint") from None
     if damaged:
-        raise GanError(f"{path} is corrupt (damaged entry: {damaged}) and cannot be trusted. If it is last.pt, "
-                       f"the numbered checkpoints beside it are earlier copies.")
+        raise _unreadable(path, f"damaged entry {damaged}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -87,11 +89,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
                 f"them could run code. gancli checkpoints never contain such objects; this file was written by "
                 f"something else (or tampered with)."
             ) from None
-        raise GanError(f"{path} is corrupt or not a PyTorch file ({exc}).") from None
+        raise _unreadable(path, str(exc)) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise GanError(f"{path} is corrupt or truncated and cannot be read ({first}). "
-                       f"If it is last.pt, the numbered checkpoints beside it are earlier copies.") from None
+        raise _unreadable(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         keys = ", ".join(map(str, list(obj)[:6])) if isinstance(obj, dict) else type(obj).__name__
         raise GanError(f"{path} is not a gancli checkpoint (it holds: {keys}). `gan sample` and `resume=` need a "

@@ -55,9 +55,9 @@ class Trainer:
             for m in algorithm.nets.values():
                 m.to(memory_format=torch.channels_last)
         if t["compile"]:
-            if getattr(algorithm, "gp_weight", 0):
-                raise GanError("trainer.compile=true cannot be combined with a gradient penalty (torch.compile does "
-                               "not support the double backward it needs); use trainer.compile=false.")
+            blocker = algorithm.compile_blocker()
+            if blocker:
+                raise GanError(f"trainer.compile=true cannot be combined with {blocker}; use trainer.compile=false.")
             for m in algorithm.nets.values():
                 m.compile()
 
