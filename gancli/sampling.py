@@ -46,22 +46,72 @@ def sample_from_config(cfg) -> Path:
     out = Path(cfg.out).expanduser()
     gen = torch.Generator().manual_seed(int(cfg.seed))
 
-    if cfg.interpolate:
+    classes = algorithm.sample_classes()
+    wanted = cfg.get("class")
+    if cfg.get("traverse") is not None:
+        if spec.kind != "image" or cfg.format != "png":
+            raise GanError("traverse= draws a png grid of images; it needs an image model and format=png.")
+        inputs, nrow = algorithm.traversal_inputs(str(cfg.traverse), cfg.nrow, gen)
+        x, n = algorithm.generate(inputs), None
+        save_samples(x, spec, out, nrow=nrow)
+    elif cfg.interpolate:
         if spec.kind != "image" or cfg.format != "png":
             raise GanError("interpolate=true draws a png grid of images; it needs an image model and format=png.")
         rows = max(1, cfg.n // cfg.nrow)
         x = algorithm.generate(algorithm.interpolation_inputs(rows, cfg.nrow, gen))
         save_samples(x, spec, out, nrow=cfg.nrow)
+        n = rows * cfg.nrow
     else:
-        x = torch.cat([algorithm.generate(algorithm.sample_inputs(min(cfg.batch_size, cfg.n - i), gen)).cpu()
-                       for i in range(0, cfg.n, cfg.batch_size)])
-        WRITERS[cfg.format](x, spec, out, cfg)
-    log.info("wrote %d %s sample(s) from step %d of %s to %s", cfg.n, spec.kind, state["step"], cfg.ckpt, out)
+        n, nrow = cfg.n, cfg.nrow
+        labels = None
+        if wanted is not None:
+            if str(wanted) == "all" and cfg.format == "png":   # the grid: one row of nrow per class
+                n = nrow * classes_or_fail(classes, spec, wanted)
+                labels = torch.arange(classes).repeat_interleave(nrow)
+            elif str(wanted) == "all":                         # bulk: classes evenly spread over n
+                labels = torch.arange(n) % classes_or_fail(classes, spec, wanted)
+            else:
+                labels = torch.full((n,), class_index(wanted, classes, spec), dtype=torch.long)
+        chunks, meta = [], {}
+        for i in range(0, n, cfg.batch_size):
+            m = min(cfg.batch_size, n - i)
+            inputs = algorithm.sample_inputs(m, gen, None if labels is None else labels[i:i + m])
+            chunks.append(algorithm.generate(inputs).cpu())
+            for k, v in inputs.items():
+                if k != "z":
+                    meta.setdefault(k, []).append(v.cpu())
+        x = torch.cat(chunks)
+        WRITERS[cfg.format](x, spec, out, cfg, {k: torch.cat(v) for k, v in meta.items()}, nrow)
+    log.info("wrote %s %s sample(s) from step %d of %s to %s", n if n is not None else len(x), spec.kind,
+             state["step"], cfg.ckpt, out)
     return out
 
 
-def _png(x, spec, out: Path, cfg):
-    save_samples(x, spec, out, nrow=cfg.nrow)
+def classes_or_fail(classes: int, spec: DataSpec, wanted) -> int:
+    if not classes:
+        raise GanError(f"class={wanted}: this model is not class-conditional (train cgan, cdcgan, acgan, "
+                       "a model with model.condition set, or infogan's categorical code).")
+    return classes
+
+
+def class_index(wanted, classes: int, spec: DataSpec) -> int:
+    """class= accepts an index or, when the dataset named its classes, a name ('star', 'Sneaker')."""
+    classes_or_fail(classes, spec, wanted)
+    names = list(spec.class_names) if len(spec.class_names) == classes else []
+    if str(wanted) in names:
+        return names.index(str(wanted))
+    try:
+        k = int(wanted)
+    except (TypeError, ValueError):
+        k = -1
+    if not 0 <= k < classes:
+        choices = f"0..{classes - 1}" + (f" or a name: {', '.join(names)}" if names else "")
+        raise GanError(f"class={wanted} is not a class of this model; use all, {choices}.")
+    return k
+
+
+def _png(x, spec, out: Path, cfg, meta, nrow):
+    save_samples(x, spec, out, nrow=nrow)
 
 
 def _arrays(x: torch.Tensor, spec: DataSpec) -> dict[str, np.ndarray]:
@@ -70,18 +120,19 @@ def _arrays(x: torch.Tensor, spec: DataSpec) -> dict[str, np.ndarray]:
     return {spec.kind: x.numpy().astype(np.float32)}           # e.g. points: (n, 2)
 
 
-def _npz(x, spec, out: Path, cfg):
+def _npz(x, spec, out: Path, cfg, meta, nrow):
+    """Samples plus each sample's conditions (labels; InfoGAN's categorical and continuous codes)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **_arrays(x, spec))
+    np.savez_compressed(out, **_arrays(x, spec), **{k: v.numpy() for k, v in meta.items()})
 
 
-def _npy(x, spec, out: Path, cfg):
+def _npy(x, spec, out: Path, cfg, meta, nrow):
     out.parent.mkdir(parents=True, exist_ok=True)
     (arr,) = _arrays(x, spec).values()
     np.save(out, arr)
 
 
-def _png_dir(x, spec, out: Path, cfg):
+def _png_dir(x, spec, out: Path, cfg, meta, nrow):
     if spec.kind != "image":
         raise GanError(f"format=png_dir writes one image per sample; this model makes {spec.kind}: use npy or npz.")
     from PIL import Image

@@ -8,6 +8,7 @@ import torch
 import gancli.cli.app
 from gancli.cli.app import validate_overrides
 from gancli.errors import GanError
+from gancli.nets.conditional import ConditionalGenerator
 from gancli.nets.mlp import MLPDiscriminator, MLPGenerator
 from gancli.training.run import build_trainer, plain_config
 
@@ -15,7 +16,7 @@ MODELS = sorted(p.stem for p in (gancli.cli.app.conf_dir() / "model").glob("*.ya
 
 
 def test_models_found():
-    assert {"dcgan", "gan", "lsgan", "wgan", "wgan_gp", "hinge"} <= set(MODELS)
+    assert {"dcgan", "gan", "lsgan", "wgan", "wgan_gp", "hinge", "cgan", "cdcgan", "acgan", "sngan", "infogan"} <= set(MODELS)
 
 
 def test_defaults(compose_cfg):
@@ -125,7 +126,8 @@ def test_every_model_builds_on_ring8(compose_cfg, tmp_path, model):
     cfg = compose_cfg([f"model={model}", "dataset=ring8", "dataset.n=512", *COMMON,
                        "dataset.networks.generator.hidden=[16,16]", "dataset.networks.discriminator.hidden=[16,16]"])
     trainer = build_trainer(plain_config(cfg), tmp_path)
-    G, D = trainer.algorithm.nets["G"], trainer.algorithm.nets["D"]
+    G, D = trainer.algorithm.nets["G"], trainer.algorithm.nets["D"].body
+    G = G.net if isinstance(G, ConditionalGenerator) else G                   # conditional: the wrapped G
     assert isinstance(G, MLPGenerator) and isinstance(D, MLPDiscriminator)     # pinned, whatever the preset
     assert [m.out_features for m in G.modules() if isinstance(m, torch.nn.Linear)] == [16, 16, 2]
     _check_one_step(trainer, (2,))

@@ -45,7 +45,9 @@ def assert_same_state(a: dict, b: dict, path: str = "") -> None:
     IMAGES + ["model=dcgan", "trainer.ema=0.9"],        # EMA + BatchNorm buffers
     IMAGES + ["model=wgan_gp"],                          # n_critic 5 + random interpolates
     ["model=gan", "dataset=ring8", "dataset.n=512"],     # points, MLP pair
-], ids=["dcgan-ema", "wgan_gp", "gan-ring8"])
+    IMAGES + ["model=acgan", "tricks=diffaugment", "tricks.instance_noise=0.2"],  # labels, aux head, random augments
+    IMAGES + ["model=infogan"],                          # random codes, Q head
+], ids=["dcgan-ema", "wgan_gp", "gan-ring8", "acgan-diffaugment", "infogan"])
 def test_stopped_and_resumed_run_matches_uninterrupted(tmp_path, overrides):
     cfg = config(TRAINER + overrides + ["trainer.steps=9"])
 

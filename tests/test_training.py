@@ -9,23 +9,25 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+import gancli.cli.app
 from gancli.errors import GanError
 from gancli.sampling import sample_from_config
 from gancli.training.ema import EMA
 from gancli.training.run import build_trainer, plain_config
 from gancli.training.schedules import linear_decay
 
-PRESETS = ["gan", "dcgan", "lsgan", "wgan", "wgan_gp", "hinge"]
+PRESETS = sorted(p.stem for p in (gancli.cli.app.conf_dir() / "model").glob("*.yaml"))
+MLP_PRESETS = ("gan", "cgan")
 
 
 def _sample_cfg(**kw):
     base = {"ckpt": "", "n": 6, "seed": 0, "nrow": 3, "out": "", "format": "png", "interpolate": False,
-            "batch_size": 4, "device": "cpu", "ema": True}
+            "traverse": None, "class": None, "batch_size": 4, "device": "cpu", "ema": True}
     return OmegaConf.create({**base, **kw})
 
 
 def _tiny(model: str, tiny_overrides: list[str]) -> list[str]:
-    if model == "gan":  # MLP networks: no conv width keys
+    if model in MLP_PRESETS:  # MLP networks: no conv width keys
         return [o for o in tiny_overrides if ".width=" not in o] + ["model.generator.hidden=[32,32]",
                                                                      "model.discriminator.hidden=[32,32]"]
     return tiny_overrides
@@ -155,5 +157,5 @@ def test_spectral_discriminator_gets_the_dcgan_init():
 
     torch.manual_seed(0)
     D = build_discriminator({"arch": "dcgan", "width": 16, "norm": "spectral"}, DataSpec("image", (3, 32, 32)))
-    w = D.body[0].parametrizations.weight.original
+    w = D.body.body[0].parametrizations.weight.original
     assert abs(w.std().item() - 0.02) < 0.004

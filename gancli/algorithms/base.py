@@ -38,12 +38,31 @@ class Algorithm:
         raise NotImplementedError
 
     # -- sampling ---------------------------------------------------------------------------------
-    def sample_inputs(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """The generator's inputs for n samples, drawn from `generator` (CPU), placed on the device."""
+    def sample_inputs(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The generator's inputs for n samples, drawn from `generator` (CPU), placed on the device.
+        labels: the class (or categorical code) of each sample, for models where `sample_classes()` > 0.
+        Every entry but "z" is a per-sample condition that bulk sampling stores beside the samples."""
         raise NotImplementedError
+
+    def sample_classes(self) -> int:
+        """How many values `gan sample class=...` can pick from (0: the model has no classes)."""
+        return 0
+
+    def grid_inputs(self, n: int, generator: torch.Generator) -> tuple[dict[str, torch.Tensor], int]:
+        """Inputs for a grid of about n samples and its row length: one row per class when there are
+        few enough classes, so every training grid shows each class side by side."""
+        k = self.sample_classes()
+        if not k or k > 32:
+            return self.sample_inputs(n, generator), 8
+        per_class = max(1, round(n / k))
+        return self.sample_inputs(k * per_class, generator, torch.arange(k).repeat_interleave(per_class)), per_class
 
     def interpolation_inputs(self, rows: int, cols: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         raise GanError(f"{type(self).__name__} does not support interpolation.")
+
+    def traversal_inputs(self, code: str, steps: int, generator: torch.Generator) -> tuple[dict[str, torch.Tensor], int]:
+        """A latent-code traversal grid and its row length (InfoGAN)."""
+        raise GanError(f"traverse= needs a model with latent codes (infogan); this is {self.cfg.model.name}.")
 
     @torch.no_grad()
     def generate(self, inputs: Mapping[str, torch.Tensor], nets: Mapping[str, nn.Module] | None = None) -> torch.Tensor:

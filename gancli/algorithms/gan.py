@@ -1,5 +1,10 @@
-"""The unconditional GAN family: one G, one D, any adversarial loss, n_critic D steps per G step,
-optional gradient penalty and weight clipping. Covers gan, dcgan, lsgan, wgan, wgan_gp and hinge."""
+"""The GAN family: one G, one D, any adversarial loss, n_critic D steps per G step, gradient penalty or
+weight clipping, optional class conditioning, and the stabilising tricks. Covers gan, dcgan, lsgan,
+wgan, wgan_gp, hinge, cgan and sngan; acgan and infogan subclass it and add one loss term each.
+
+Subclasses hook in through `d_heads` (extra D outputs), `latent` / `g_forward` (what G consumes) and
+`d_aux` / `g_aux` (their extra loss terms); the step itself stays here.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,13 @@ import torch.nn as nn
 from omegaconf import OmegaConf
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch, interpolation_grid
-from gancli.losses import build_loss, clip_weights, gradient_penalty
+from gancli.augment import DiffAugment, instance_noise
+from gancli.errors import GanError
+from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty
 from gancli.nets import build_discriminator, build_generator
 from gancli.optim import build_optimizer
+
+LABELLED_DATASETS = "shapes, mnist, fashion_mnist, cifar10, or image_folder with one sub-folder per class"
 
 
 def network_config(cfg):
@@ -20,41 +29,123 @@ def network_config(cfg):
     return cfg.dataset.get("networks") or cfg.model
 
 
+def _plain(node) -> dict:
+    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
+
+
 @ALGORITHMS.register("gan")
 class GAN(Algorithm):
+    #: the family needs class labels even when neither network is conditioned on them (ACGAN)
+    requires_labels = False
+
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         nets = network_config(cfg)
         self.z_dim = int(nets.get("z_dim") or cfg.model.z_dim)
-        self.G = build_generator(nets.generator, spec, self.z_dim).to(device)
-        self.D = build_discriminator(nets.discriminator, spec).to(device)
+        cond = _plain(cfg.model.get("condition"))
+        self.g_condition = cond.get("generator", "none")
+        self.d_condition = cond.get("discriminator", "none")
+        self.num_classes = self._check_labels(cfg, spec)
+        tricks = _plain(cfg.get("tricks"))
+        self.G = self.build_generator(nets, cond).to(device)
+        self.D = build_discriminator(nets.discriminator, spec, self.num_classes, self.d_condition, self.d_heads(),
+                                     int(tricks.get("minibatch_std", 0)), int(cfg.model.get("head_hidden", 0))).to(device)
         self.nets = {"G": self.G, "D": self.D}
         self.optimizers = {
             "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g"),
             "D": build_optimizer(cfg.optimizer, self.D.parameters(), "d"),
         }
-        loss = OmegaConf.to_container(cfg.loss, resolve=True)
+        loss = _plain(cfg.loss)
         self.gp_weight = float(loss.pop("gp_weight", 0.0) or 0.0)
         self.clip = loss.pop("clip", None)
         self.loss = build_loss(loss.pop("name"), **loss)
         self.n_critic = int(cfg.model.n_critic)
+        # tricks: read once here, never in the step
+        if tricks.get("label_smoothing"):
+            self.loss.smooth_real(float(tricks["label_smoothing"]))
+        self.augment = DiffAugment(list(tricks.get("diffaugment") or []), spec.kind)
+        self.noise_sigma = float(tricks.get("instance_noise", 0.0))
+        self.total_steps = max(1, int(cfg.trainer.steps)) if "trainer" in cfg else 1
+        self.fm_weight = float(tricks.get("feature_matching", 0.0))
+        self._real_features: torch.Tensor | None = None
+
+    # -- construction hooks -----------------------------------------------------------------------
+    def _check_labels(self, cfg, spec) -> int:
+        """The number of classes the networks condition on (0: none); fails clearly on unlabelled data."""
+        uses = self.requires_labels or self.g_condition != "none" or self.d_condition != "none"
+        if not uses:
+            return 0
+        if not spec.num_classes:
+            raise GanError(f"model '{cfg.model.name}' is class-conditional, but dataset '{cfg.dataset.name}' has no "
+                           f"class labels. Use a labelled dataset ({LABELLED_DATASETS}), or model.condition.*=none.")
+        if self.g_condition == "none":
+            raise GanError(f"model '{cfg.model.name}' uses class labels, so G must receive them too: set "
+                           "model.condition.generator=onehot or embedding.")
+        return spec.num_classes
+
+    def build_generator(self, nets, cond: dict) -> nn.Module:
+        return build_generator(nets.generator, self.spec, self.z_dim, self.num_classes, self.g_condition,
+                               int(cond.get("embed_dim", 0) or 0))
+
+    def d_heads(self) -> dict[str, int]:
+        """Auxiliary D outputs {name: size} sharing D's features (ACGAN's classifier, InfoGAN's Q)."""
+        return {}
 
     def compile_blocker(self) -> str | None:
         if self.gp_weight:
             return "a gradient penalty (torch.compile does not support the double backward it needs)"
         return None
 
-    def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, device=self.device)
+    # -- what G consumes --------------------------------------------------------------------------
+    def _draw(self, fn, *args, generator: torch.Generator | None = None):
+        """Training noise comes from the device RNG; sampling noise from a seeded CPU generator."""
+        if generator is None:
+            return fn(*args, device=self.device)
+        return fn(*args, generator=generator).to(self.device)
 
-    def d_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    def latent(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> dict:
+        inputs = {"z": self._draw(torch.randn, (n, self.z_dim), generator=generator)}
+        if self.num_classes:
+            if labels is None:
+                labels = self._draw(torch.randint, self.num_classes, (n,), generator=generator)
+            inputs["labels"] = labels.to(self.device)
+        return inputs
+
+    def g_forward(self, G: nn.Module, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return G(inputs["z"], inputs["labels"]) if self.num_classes else G(inputs["z"])
+
+    # -- the step ---------------------------------------------------------------------------------
+    def d_view(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """What D is shown: augmented (same policy for real and fake) and, early on, noised."""
+        if self.augment:
+            x = self.augment(x)
+        return instance_noise(x, sigma)
+
+    def d_aux(self, h_real: torch.Tensor, h_fake: torch.Tensor, inputs: Mapping[str, torch.Tensor]):
+        """A family's extra D term on D's features of a real and a fake batch: (loss, logs) or None."""
+        return None
+
+    def g_aux(self, h_fake: torch.Tensor, inputs: Mapping[str, torch.Tensor]):
+        """A family's extra G term on D's features of the fake batch: (loss, logs) or None."""
+        return None
+
+    def d_step(self, real: torch.Tensor, fake: torch.Tensor, inputs: dict, sigma: float) -> dict[str, torch.Tensor]:
         fake = fake.detach()
+        xr, xf = self.d_view(real, sigma), self.d_view(fake, sigma)
+        labels = inputs.get("labels") if self.d_condition != "none" else None
         with self.precision.autocast():
-            d_real, d_fake = self.D(real).float(), self.D(fake).float()
-            loss = self.loss.d_loss(d_real, d_fake)
-        logs = {"loss/D": loss.detach(), "D(x)": d_real.detach().mean(), "D(G(z))": d_fake.detach().mean()}
+            (d_real, h_real), (d_fake, h_fake) = self.D(xr, labels), self.D(xf, labels)
+            loss = self.loss.d_loss(d_real.float(), d_fake.float())
+            logs = {"loss/D": loss.detach(), "D(x)": d_real.detach().float().mean(), "D(G(z))": d_fake.detach().float().mean()}
+            aux = self.d_aux(h_real, h_fake, inputs)
+            if aux is not None:
+                loss = loss + aux[0]
+                logs.update({f"D/{k}": v for k, v in aux[1].items()})
+        if self.fm_weight:
+            self._real_features = h_real.detach()
         if self.gp_weight:
-            gp = gradient_penalty(self.D, real, fake, self.precision.loss_scale("D"), self.precision.autocast)
+            gp = gradient_penalty(lambda x: self.D(x, labels)[0], xr, xf, self.precision.loss_scale("D"),
+                                  self.precision.autocast)
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.detach()
         self.precision.step("D", loss, self.optimizers["D"])
@@ -62,34 +153,58 @@ class GAN(Algorithm):
             clip_weights(self.D, float(self.clip))
         return logs
 
-    def g_step(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    def g_step(self, fake: torch.Tensor, inputs: dict, sigma: float) -> dict[str, torch.Tensor]:
         self.D.requires_grad_(False)  # no D weight grads from the G step: half the backward work
+        labels = inputs.get("labels") if self.d_condition != "none" else None
         with self.precision.autocast():
-            loss = self.loss.g_loss(self.D(fake).float())
+            d_fake, h_fake = self.D(self.d_view(fake, sigma), labels)
+            loss = self.loss.g_loss(d_fake.float())
+            logs = {"loss/G": loss.detach()}
+            if self.fm_weight:
+                fm = feature_matching(self._real_features, h_fake)
+                loss = loss + self.fm_weight * fm
+                logs["feature_matching"] = fm.detach()
+            aux = self.g_aux(h_fake, inputs)
+            if aux is not None:
+                loss = loss + aux[0]
+                logs.update({f"G/{k}": v for k, v in aux[1].items()})
         self.precision.step("G", loss, self.optimizers["G"])
         self.D.requires_grad_(True)
-        return {"loss/G": loss.detach()}
+        return logs
 
     def train_step(self, next_batch: Callable[[], Batch], step: int) -> dict[str, torch.Tensor]:
         """n_critic D steps on fresh batches and noise; the last one's fakes (generated with grad) then
-        serve the G step, as in the reference DCGAN loop: one G forward saved per iteration."""
+        serve the G step, as in the reference DCGAN loop: one G forward saved per iteration. Fakes take
+        their classes from the real batch, so both halves of D's batch share one class mix."""
+        sigma = self.noise_sigma * max(0.0, 1.0 - step / self.total_steps) if self.noise_sigma else 0.0
         for i in range(self.n_critic):
-            real = next_batch()["x"]
-            last = i == self.n_critic - 1
-            with torch.set_grad_enabled(last), self.precision.autocast():
-                fake = self.G(self.noise(real.shape[0]))
-            logs = self.d_step(real, fake)
-        logs.update(self.g_step(fake))
+            batch = next_batch()
+            real = batch["x"]
+            inputs = self.latent(real.shape[0], batch.get("y") if self.num_classes else None)
+            with torch.set_grad_enabled(i == self.n_critic - 1), self.precision.autocast():
+                fake = self.g_forward(self.G, inputs)
+            logs = self.d_step(real, fake, inputs, sigma)
+        logs.update(self.g_step(fake, inputs, sigma))
         return logs
 
-    def sample_inputs(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        return {"z": torch.randn(n, self.z_dim, generator=generator).to(self.device)}
+    # -- sampling ---------------------------------------------------------------------------------
+    def sample_inputs(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> dict:
+        return self.latent(n, labels, generator)
 
-    def interpolation_inputs(self, rows: int, cols: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        return {"z": interpolation_grid(self.z_dim, rows, cols, generator).to(self.device)}
+    def sample_classes(self) -> int:
+        return self.num_classes
+
+    def interpolation_inputs(self, rows: int, cols: int, generator: torch.Generator) -> dict:
+        z = interpolation_grid(self.z_dim, rows, cols, generator).to(self.device)
+        inputs = self.latent(rows * cols, None, generator)  # conditions: one per row, held along it
+        inputs["z"] = z
+        for k, v in inputs.items():
+            if k != "z":
+                inputs[k] = v.view(rows, cols, *v.shape[1:])[:, :1].expand(-1, cols, *v.shape[1:]).reshape(v.shape)
+        return inputs
 
     @torch.no_grad()
     def generate(self, inputs: Mapping[str, torch.Tensor], nets: Mapping[str, nn.Module] | None = None) -> torch.Tensor:
         G = (nets or self.nets)["G"]
         with self.precision.autocast():
-            return G(inputs["z"]).float()
+            return self.g_forward(G, inputs).float()

@@ -6,8 +6,8 @@ the builders check their values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -33,6 +33,15 @@ class TrainerConfig:
 
 
 @dataclass
+class TricksConfig:
+    feature_matching: float = 0.0
+    label_smoothing: float = 0.0
+    instance_noise: float = 0.0
+    minibatch_std: int = 0
+    diffaugment: List[str] = field(default_factory=list)
+
+
+@dataclass
 class SampleConfig:
     ckpt: str = "???"
     n: int = 64
@@ -41,12 +50,26 @@ class SampleConfig:
     out: str = "samples.png"
     format: str = "png"
     interpolate: bool = False
+    traverse: Optional[str] = None
     batch_size: int = 256
     device: str = "auto"
     ema: bool = True
 
 
+def sample_schema():
+    """SampleConfig plus `class` (the key users type, which a dataclass field cannot be named): an
+    untyped key, since it takes an index, a class name or `all`."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.structured(SampleConfig)
+    OmegaConf.set_struct(node, False)
+    node["class"] = None
+    OmegaConf.set_struct(node, True)
+    return node
+
+
 def register() -> None:
     cs = ConfigStore.instance()
     cs.store(group="_schema", name="trainer", node=TrainerConfig)
-    cs.store(group="_schema", name="sample", node=SampleConfig)
+    cs.store(group="_schema", name="tricks", node=TricksConfig)
+    cs.store(group="_schema", name="sample", node=sample_schema())

@@ -24,8 +24,9 @@ def _mixture(centres: torch.Tensor, std: float, n: int, seed: int, name: str):
     g = torch.Generator().manual_seed(seed)
     mode = torch.randint(len(centres), (n,), generator=g)
     x = centres[mode] + std * torch.randn(n, 2, generator=g)
-    spec = DataSpec("points", (2,), 0, (), {"centres": centres.tolist(), "std": std})
-    return in_memory_source(spec, x, None, f"{name}: {n} points, {len(centres)} Gaussians, σ={std}")
+    # the label is the mixture component: conditional families can be asked for one mode
+    spec = DataSpec("points", (2,), len(centres), (), {"centres": centres.tolist(), "std": std})
+    return in_memory_source(spec, x, mode, f"{name}: {n} points, {len(centres)} Gaussians, σ={std}")
 
 
 @DATASETS.register("ring8")

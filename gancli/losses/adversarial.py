@@ -21,13 +21,26 @@ class AdversarialLoss:
     def g_loss(self, fake: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def smooth_real(self, s: float) -> None:
+        """One-sided label smoothing (Salimans et al. 2016): D's target for real samples becomes 1 − s."""
+        raise GanError(f"tricks.label_smoothing applies to target-based losses (minimax, nonsat, lsgan); "
+                       f"'{type(self).__name__}' has no real-sample target. Use tricks.label_smoothing=0.")
+
 
 LOSSES: Registry[type[AdversarialLoss]] = Registry("loss")
 
 
 class _CrossEntropyD(AdversarialLoss):
+    real_target = 1.0
+
     def d_loss(self, real, fake):
-        return F.softplus(-real).mean() + F.softplus(fake).mean()   # −log D(x) − log(1 − D(G(z)))
+        # −t·log D(x) − (1 − t)·log(1 − D(x)) − log(1 − D(G(z))); t = 1 unless smoothed
+        t = self.real_target
+        real_term = F.softplus(-real).mean() if t == 1.0 else (t * F.softplus(-real) + (1 - t) * F.softplus(real)).mean()
+        return real_term + F.softplus(fake).mean()
+
+    def smooth_real(self, s: float) -> None:
+        self.real_target = 1.0 - s
 
 
 @LOSSES.register("minimax")
@@ -58,6 +71,9 @@ class LeastSquares(AdversarialLoss):
 
     def g_loss(self, fake):
         return 0.5 * ((fake - self.c) ** 2).mean()
+
+    def smooth_real(self, s: float) -> None:
+        self.b = self.b - s * (self.b - self.a)   # move the real target s of the way towards the fake one
 
 
 @LOSSES.register("wgan")

@@ -1,7 +1,7 @@
 """Network architectures. `generator.arch` / `discriminator.arch` pick a registered builder.
 
-Builders take (spec, z_dim=..., **their config keys) and return an nn.Module. Generators map
-(B, z_dim) → (B, *spec.shape); discriminators map (B, *spec.shape) → logits (B,).
+Generators map (B, z_dim) → (B, *spec.shape). Discriminator archs are bodies (sample → features);
+`build_discriminator` puts them inside a `critic.Critic`, which owns the output and auxiliary heads.
 """
 
 from gancli.nets.registry import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator

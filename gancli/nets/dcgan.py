@@ -52,6 +52,9 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
+    """The strided-conv body: image → flattened features (B, feature_dim). `nets.critic.Critic` adds
+    the output head(s), so every family (plain, conditional, auxiliary classifier, Q) shares one body."""
+
     def __init__(self, spec: DataSpec, width: int = 64, max_width: int = 512, norm: str = "batch"):
         super().__init__()
         _need_image(spec, "DCGAN")
@@ -63,11 +66,11 @@ class DCGANDiscriminator(nn.Module):
             layers += [maybe_spectral(nn.Conv2d(a, b, 4, 2, 1, bias=norm in ("none", "spectral")), norm),
                        norm_layer(norm, b, True), nn.LeakyReLU(0.2, True)]
         self.body = nn.Sequential(*layers)
-        self.head = maybe_spectral(nn.Conv2d(ch[-1], 1, s0, 1, 0), norm)
+        self.feature_dim = ch[-1] * s0 * s0
         dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).flatten()
+        return self.body(x).flatten(1)
 
 
 GENERATORS.register("dcgan")(DCGANGenerator)

@@ -43,15 +43,19 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
+    """The fully connected body: sample → features (B, feature_dim); `nets.critic.Critic` adds the heads."""
+
+    flat_input = True  # a conditioning label is appended to the flattened sample, not as image planes
+
     def __init__(self, spec: DataSpec, hidden=(1024, 512, 256), act: str = "leaky_relu", norm: str = "none",
                  dropout: float = 0.0):
         super().__init__()
         layers = _stack([math.prod(spec.shape), *hidden], act, norm, dropout, first_norm=False)
         self.body = nn.Sequential(*layers)
-        self.head = maybe_spectral(nn.Linear(hidden[-1], 1), norm)
+        self.feature_dim = hidden[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x.flatten(1))).flatten()
+        return self.body(x.flatten(1))
 
 
 from gancli.nets.registry import DISCRIMINATORS, GENERATORS  # noqa: E402

@@ -48,7 +48,7 @@ class Trainer:
         self.schedulers = build_schedulers(algorithm.optimizers, opt.get("lr_schedule", "constant"),
                                            opt.get("lr_decay_start", 0.5), self.total)
         self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", t["keep"])
-        self.fixed_inputs = algorithm.sample_inputs(int(t["sample_n"]), torch.Generator().manual_seed(seed))
+        self.fixed_inputs, self.grid_nrow = algorithm.grid_inputs(int(t["sample_n"]), torch.Generator().manual_seed(seed))
         self.reference = source.reference(2000) if self.spec.kind == "points" else None
         self.last_scalars: dict[str, float] = {}
         if self.channels_last:
@@ -98,7 +98,7 @@ class Trainer:
             x = self.algorithm.generate(self.fixed_inputs, self.sampling_nets())
         finally:
             self.algorithm.train_mode(True)
-        save_samples(x, self.spec, path, nrow=8, reference=self.reference, title=f"step {self.step}")
+        save_samples(x, self.spec, path, nrow=self.grid_nrow, reference=self.reference, title=f"step {self.step}")
         return path
 
     # -- the loop ---------------------------------------------------------------------------------

@@ -1,0 +1,170 @@
+"""Conditional and representation families: cgan, cdcgan, acgan, sngan (+ projection), infogan."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from PIL import Image
+
+from gancli.data import DataSpec
+from gancli.errors import GanError
+from gancli.losses import class_nll, info_nll, mutual_information_bound
+from gancli.nets import build_discriminator
+from gancli.sampling import sample_from_config
+from gancli.training.run import build_trainer, plain_config
+
+
+# --------------------------------------------------------------------------------------- loss terms
+
+def test_class_nll_is_the_mean_negative_log_probability_of_the_label():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    labels = torch.tensor([0, 2])
+    p0 = math.exp(2) / (math.exp(2) + 1 + math.exp(-1))
+    assert math.isclose(class_nll(logits, labels).item(), (-math.log(p0) - math.log(1 / 3)) / 2, rel_tol=1e-6)
+
+
+def test_info_nll_and_mi_bound_match_their_formulas():
+    cat_logits = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0]])   # p(c=1) = 3/4 ; uniform
+    cat = torch.tensor([1, 0])
+    mu = torch.tensor([[0.5, 0.0], [0.0, -1.0]])
+    cont = torch.tensor([[0.0, 0.0], [0.0, 1.0]])
+    ce = (-math.log(0.75) - math.log(0.5)) / 2
+    gauss = ((0.5 * 0.25 + 0.0) + (0.0 + 0.5 * 4.0)) / 2 + 2 * 0.5 * math.log(2 * math.pi)   # summed over codes
+    assert math.isclose(info_nll(cat_logits, cat, mu, cont).item(), ce + gauss, rel_tol=1e-6)
+    assert math.isclose(info_nll(cat_logits, cat, mu, cont, 2.0, 0.5).item(), 2 * ce + 0.5 * gauss, rel_tol=1e-6)
+    bound = mutual_information_bound(cat_logits, cat, 2, mu, cont)
+    assert math.isclose(bound.item(), math.log(2) + 2 * math.log(2) - (ce + gauss), rel_tol=1e-6)
+    # a Q that is certain and right reaches H(c) for the categorical code
+    sure = mutual_information_bound(torch.tensor([[-50.0, 50.0]]), torch.tensor([1]), 2, None, None)
+    assert math.isclose(sure.item(), math.log(2), abs_tol=1e-6)
+
+
+# --------------------------------------------------------------------------------------- networks
+
+def test_spectral_norm_brings_every_top_singular_value_to_one():
+    torch.manual_seed(0)
+    D = build_discriminator({"arch": "dcgan", "width": 16, "norm": "spectral"}, DataSpec("image", (3, 32, 32), 5),
+                            num_classes=5, condition="projection", heads={"classifier": 5})
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(5, (8,))
+    for _ in range(30):                                   # each training-mode forward runs one power iteration
+        D(x, y)
+    D.eval()
+    sigmas = []
+    for m in D.modules():
+        if torch.nn.utils.parametrize.is_parametrized(m, "weight"):
+            w = m.weight.detach()
+            sigmas.append(torch.linalg.matrix_norm(w.reshape(w.shape[0], -1), ord=2).item())
+    assert len(sigmas) >= 5                               # convs, adversarial head, projection embedding, classifier
+    assert all(abs(s - 1.0) < 0.02 for s in sigmas), sigmas
+
+
+def test_projection_logit_is_head_plus_inner_product_with_the_class_embedding():
+    torch.manual_seed(0)
+    D = build_discriminator({"arch": "mlp", "hidden": [8]}, DataSpec("points", (2,), 3), num_classes=3,
+                            condition="projection")
+    x, y = torch.randn(4, 2), torch.tensor([0, 1, 2, 1])
+    logits, h = D(x, y)
+    assert torch.allclose(logits, D.out(h).flatten() + (D.embed.weight[y] * h).sum(1))
+
+
+def test_concat_conditioning_feeds_the_label_to_d(compose_cfg, tiny_overrides, tmp_path):
+    cfg = plain_config(compose_cfg(["model=cdcgan", *tiny_overrides]))
+    alg = build_trainer(cfg, tmp_path).algorithm
+    x = torch.randn(4, 3, 16, 16)
+    alg.train_mode(False)
+    a, _ = alg.D(x, torch.zeros(4, dtype=torch.long))
+    b, _ = alg.D(x, torch.ones(4, dtype=torch.long))
+    assert not torch.allclose(a, b)
+    z = torch.randn(4, alg.z_dim)
+    assert not torch.allclose(alg.G(z, torch.zeros(4, dtype=torch.long)), alg.G(z, torch.ones(4, dtype=torch.long)))
+
+
+# --------------------------------------------------------------------------------------- data and errors
+
+def test_a_conditional_model_on_unlabelled_data_fails_clearly(compose_cfg, tiny_overrides, tmp_path):
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i in range(20):
+        Image.fromarray(np.full((16, 16, 3), i * 10, np.uint8)).save(folder / f"{i}.png")
+    cfg = plain_config(compose_cfg(["model=cdcgan", "dataset=image_folder", f"dataset.root={folder}",
+                                    *[o for o in tiny_overrides if not o.startswith("dataset.n=")]]))
+    with pytest.raises(GanError, match="no class labels.*labelled dataset"):
+        build_trainer(cfg, tmp_path / "run")
+
+
+def test_labels_reach_the_algorithm_from_shapes_and_ring8(compose_cfg, tiny_overrides, tmp_path):
+    cfg = plain_config(compose_cfg(["model=acgan", *tiny_overrides]))
+    assert build_trainer(cfg, tmp_path / "a").algorithm.num_classes == 5
+    cfg = plain_config(compose_cfg(["model=cgan", "dataset=ring8", "dataset.n=512", "trainer.batch_size=16"]))
+    assert build_trainer(cfg, tmp_path / "b").algorithm.num_classes == 8
+
+
+# --------------------------------------------------------------------------------------- sampling
+
+def _sample(ckpt, out, **kw):
+    cfg = {"ckpt": str(ckpt), "n": 10, "seed": 0, "nrow": 4, "out": str(out), "format": "png", "interpolate": False,
+           "traverse": None, "class": None, "batch_size": 3, "device": "cpu", "ema": True, **kw}
+    return sample_from_config(OmegaConf.create(cfg))
+
+
+def _train(model, compose_cfg, tiny_overrides, run_dir):
+    cfg = plain_config(compose_cfg([f"model={model}", *tiny_overrides, "trainer.steps=2"]))
+    build_trainer(cfg, run_dir).fit()
+    return run_dir / "checkpoints" / "last.pt"
+
+
+@pytest.mark.parametrize("model", ["cdcgan", "acgan"])
+def test_class_sampling(model, compose_cfg, tiny_overrides, tmp_path):
+    ckpt = _train(model, compose_cfg, tiny_overrides, tmp_path / "run")
+    _sample(ckpt, tmp_path / "all.png", **{"class": "all"})
+    w, h = Image.open(tmp_path / "all.png").size
+    assert (w, h) == (4 * 18 + 2, 5 * 18 + 2)             # nrow=4 columns, one row per shape class (16 px + padding)
+    _sample(ckpt, tmp_path / "star.npz", format="npz", **{"class": "star"})
+    z = np.load(tmp_path / "star.npz")
+    assert z["images"].shape == (10, 16, 16, 3) and (z["labels"] == 4).all()
+    _sample(ckpt, tmp_path / "every.npz", format="npz", **{"class": "all"})
+    assert np.bincount(np.load(tmp_path / "every.npz")["labels"]).tolist() == [2, 2, 2, 2, 2]
+    with pytest.raises(GanError, match="class=hexagon.*circle, square"):
+        _sample(ckpt, tmp_path / "x.png", **{"class": "hexagon"})
+    with pytest.raises(GanError, match="class=7.*0..4"):
+        _sample(ckpt, tmp_path / "x.png", **{"class": 7})
+
+
+def test_class_sampling_needs_a_conditional_model(compose_cfg, tiny_overrides, tmp_path):
+    ckpt = _train("dcgan", compose_cfg, tiny_overrides, tmp_path / "run")
+    with pytest.raises(GanError, match="not class-conditional"):
+        _sample(ckpt, tmp_path / "x.png", **{"class": 1})
+    with pytest.raises(GanError, match="traverse="):
+        _sample(ckpt, tmp_path / "x.png", traverse="c2")
+
+
+def test_infogan_traversal_and_codes_in_bulk_files(compose_cfg, tiny_overrides, tmp_path):
+    ckpt = _train("infogan", compose_cfg, tiny_overrides, tmp_path / "run")
+    _sample(ckpt, tmp_path / "c2.png", traverse="c2", nrow=7)
+    assert Image.open(tmp_path / "c2.png").size == (7 * 18 + 2, 10 * 18 + 2)   # columns: the sweep; rows: Cat(10)
+    _sample(ckpt, tmp_path / "c1.png", traverse="c1", nrow=3)
+    assert Image.open(tmp_path / "c1.png").size == (10 * 18 + 2, 3 * 18 + 2)   # columns: the 10 categories
+    with pytest.raises(GanError, match="c1, c2, c3"):
+        _sample(ckpt, tmp_path / "x.png", traverse="c4")
+    _sample(ckpt, tmp_path / "s.npz", format="npz", **{"class": 3})
+    z = np.load(tmp_path / "s.npz")
+    assert (z["categorical"] == 3).all() and z["continuous"].shape == (10, 2)
+    assert np.abs(z["continuous"]).max() <= 1.0
+
+
+def test_infogan_traversal_sweeps_one_code_and_holds_the_rest():
+    from gancli.algorithms.infogan import InfoGAN
+
+    alg = InfoGAN.__new__(InfoGAN)
+    alg.n_cat, alg.n_cont, alg.z_dim, alg.device = 3, 2, 5, torch.device("cpu")
+    inputs, nrow = alg.traversal_inputs("c3", 5, torch.Generator().manual_seed(0))
+    assert nrow == 5
+    cont = inputs["continuous"].view(3, 5, 2)
+    assert torch.allclose(cont[:, :, 1], torch.linspace(-2, 2, 5).expand(3, 5)) and (cont[:, :, 0] == 0).all()
+    assert inputs["categorical"].tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    assert (inputs["z"] == inputs["z"][0]).all()                                # one shared z
