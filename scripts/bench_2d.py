@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from gancli.cli.app import conf_dir, register_resolvers
-from gancli.training.run import build_trainer, plain_config
+import benchlib
 
 MODELS = ["gan", "dcgan", "lsgan", "wgan", "wgan_gp", "hinge"]
 # Precision matters at σ = 0.01: a constant learning rate leaves the generator jittering around the modes.
@@ -41,21 +39,11 @@ def mode_stats(points: torch.Tensor, centres: torch.Tensor, std: float) -> dict:
 
 
 def run(model: str, dataset: str, seed: int, extra: list[str], n: int = 2500) -> dict:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=[f"model={model}", f"dataset={dataset}", f"seed={seed}",
-                                          "trainer.progress=false", "trainer.tensorboard=false",
-                                          "trainer.sample_every=0", "trainer.ckpt_every=0", *PROTOCOL, *extra])
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = build_trainer(plain_config(cfg), Path(tmp))
-        t0 = time.perf_counter()
-        trainer.fit()
-        seconds = time.perf_counter() - t0
+        trainer, seconds = benchlib.train([f"model={model}", f"dataset={dataset}", f"seed={seed}",
+                                           "trainer.sample_every=0", "trainer.ckpt_every=0", *PROTOCOL, *extra],
+                                          Path(tmp))
         algo = trainer.algorithm
-        algo.train_mode(False)
         pts = algo.generate(algo.sample_inputs(n, torch.Generator().manual_seed(10_000 + seed)),
                             trainer.sampling_nets()).cpu()
     spec = trainer.spec
@@ -71,7 +59,6 @@ def main() -> None:
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides, e.g. trainer.steps=2000")
     args = ap.parse_args()
-    register_resolvers()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     lines = ["| model | dataset | modes | high quality | reverse KL | steps | time (s) |",

@@ -107,6 +107,34 @@ def test_points_sample_to_npy_of_shape_n_by_2(tmp_path):
     assert r.returncode == 2 and "npy" in r.stderr
 
 
+def test_conditional_model_samples_by_class_from_the_command_line(tmp_path):
+    run = tmp_path / "c"
+    r = gan("train", "model=cdcgan", *TINY, "trainer.steps=2", f"hydra.run.dir={run}")
+    assert r.returncode == 0, r.stderr
+    ckpt = f"ckpt={run}/checkpoints/last.pt"
+    r = gan("sample", ckpt, "class=star", "n=6", "format=npz", f"out={tmp_path}/s.npz")
+    assert r.returncode == 0, r.stderr
+    assert (np.load(tmp_path / "s.npz")["labels"] == 4).all()
+    r = gan("sample", ckpt, "class=all", "nrow=3", f"out={tmp_path}/all.png")
+    assert r.returncode == 0 and (tmp_path / "all.png").exists(), r.stderr
+    r = gan("sample", ckpt, "class=hexagon", f"out={tmp_path}/x.png")
+    assert r.returncode == 2 and "circle, square" in r.stderr and "Traceback" not in r.stderr
+    r = gan("sample", ckpt, "traverse=c2", f"out={tmp_path}/x.png")
+    assert r.returncode == 2 and "infogan" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_conditional_model_on_unlabelled_data_is_one_clear_line(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i in range(20):
+        Image.fromarray(np.full((16, 16, 3), i * 10, np.uint8)).save(folder / f"{i}.png")
+    r = gan("train", "model=acgan", "dataset=image_folder", f"dataset.root={folder}", "dataset.resolution=16",
+            "trainer.steps=1", f"hydra.run.dir={tmp_path / 'run'}")
+    assert r.returncode == 2 and "no class labels" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_multirun_gives_each_job_its_own_dir_and_a_table(tmp_path):
     r = gan("train", "-m", "model=dcgan,lsgan", *TINY, "trainer.steps=2", f"hydra.sweep.dir={tmp_path}")
     assert r.returncode == 0, r.stderr

@@ -82,7 +82,20 @@ def _resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
     return y.round().clamp(0, 255).to(torch.uint8)
 
 
-def _idx_dataset(name: str, root, split: str, resolution: int, download: bool, classes) -> DataSource:
+def _subset(x: torch.Tensor, y: torch.Tensor, subset, name: str):
+    """subset=[start, stop]: keep samples start..stop-1 (e.g. a train/held-out split of one file)."""
+    if subset is None:
+        return x, y
+    try:
+        start, stop = (int(v) for v in subset)
+    except (TypeError, ValueError):
+        raise GanError(f"dataset.subset={subset} must be [start, stop], e.g. [0, 8000].") from None
+    if not 0 <= start < stop <= len(x):
+        raise GanError(f"dataset.subset=[{start}, {stop}] is outside dataset '{name}' ({len(x)} samples).")
+    return x[start:stop], y[start:stop]
+
+
+def _idx_dataset(name: str, root, split: str, resolution: int, download: bool, classes, subset=None) -> DataSource:
     root = Path(root).expanduser()
     folder, extra = IDX_SETS[name]
     dirs = _idx_dirs(root, folder, extra)
@@ -107,19 +120,21 @@ def _idx_dataset(name: str, root, split: str, resolution: int, download: bool, c
     x, y = torch.cat(xs), torch.cat(ys)
     if len(x) != len(y):
         raise GanError(f"dataset '{name}': {len(x)} images but {len(y)} labels under {root}; the files do not match.")
+    x, y = _subset(x, y, subset, name)
     x = _resize(x, resolution)
     spec = DataSpec("image", (1, resolution, resolution), 10, classes)
-    return in_memory_source(spec, x, y, f"{name} ({split}): {len(x)} images, {resolution}px")
+    part = f" [{subset[0]}:{subset[1]}]" if subset is not None else ""
+    return in_memory_source(spec, x, y, f"{name} ({split}{part}): {len(x)} images, {resolution}px")
 
 
 @DATASETS.register("mnist")
-def mnist(root="data", split="train", resolution=28, download=True):
-    return _idx_dataset("mnist", root, split, resolution, download, MNIST_CLASSES)
+def mnist(root="data", split="train", resolution=28, download=True, subset=None):
+    return _idx_dataset("mnist", root, split, resolution, download, MNIST_CLASSES, subset)
 
 
 @DATASETS.register("fashion_mnist")
-def fashion_mnist(root="data", split="train", resolution=28, download=True):
-    return _idx_dataset("fashion_mnist", root, split, resolution, download, FASHION_CLASSES)
+def fashion_mnist(root="data", split="train", resolution=28, download=True, subset=None):
+    return _idx_dataset("fashion_mnist", root, split, resolution, download, FASHION_CLASSES, subset)
 
 
 @DATASETS.register("cifar10")

@@ -1,0 +1,86 @@
+"""What the benchmark scripts share: compose a run exactly as `gan train` would, train it in-process,
+and a small CNN classifier to judge generated images by."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from gancli.cli.app import conf_dir, register_resolvers
+from gancli.data.base import build_dataset
+from gancli.training.run import build_trainer, plain_config
+
+QUIET = ["trainer.progress=false", "trainer.tensorboard=false"]
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return hydra_compose("train", overrides=list(overrides))
+
+
+def train(overrides: list[str], run_dir: Path):
+    """Trains one run in-process; returns (trainer, seconds). The run dir gets grids and checkpoints."""
+    trainer = build_trainer(plain_config(compose([*QUIET, *overrides])), Path(run_dir))
+    t0 = time.perf_counter()
+    trainer.fit()
+    seconds = time.perf_counter() - t0
+    trainer.algorithm.train_mode(False)
+    return trainer, seconds
+
+
+def labelled_tensors(dataset_overrides: list[str], n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images in [-1, 1], labels) of a labelled dataset config, on the CPU, in a fixed shuffled order."""
+    cfg = compose(dataset_overrides)
+    source = build_dataset(cfg.dataset)
+    stream = source.stream(256, torch.device("cpu"), 0)
+    xs, ys, total = [], [], n or stream.n
+    while sum(len(x) for x in xs) < total:
+        b = next(stream)
+        xs.append(b["x"])
+        ys.append(b["y"])
+    return torch.cat(xs)[:total], torch.cat(ys)[:total]
+
+
+class SmallCNN(nn.Module):
+    """Three conv blocks and a linear layer: enough to classify shapes and Fashion-MNIST well."""
+
+    def __init__(self, channels: int, num_classes: int, resolution: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, 1, 1), nn.BatchNorm2d(128), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Dropout(0.2), nn.Linear(128, num_classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int = 3, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    model = SmallCNN(x.shape[1], num_classes, x.shape[-1])
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x) - 63, 64):
+            idx = perm[i:i + 64]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    return torch.cat([model(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)])
