@@ -61,20 +61,15 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
-    lines = ["| model | dataset | modes | high quality | reverse KL | steps | time (s) |",
-             "|---|---|---|---|---|---|---|"]
-    print("\n".join(lines), flush=True)
+    table = benchlib.Table("model", "dataset", "modes", "high quality", "reverse KL", "steps", "time (s)")
     for model in args.models:
         for dataset in args.datasets:
             rs = [run(model, dataset, s, args.overrides) for s in args.seeds]
             k = len(rs)
-            row = (f"| {model} | {dataset} | {sum(r['modes'] for r in rs) / k:.1f}/{rs[0]['n_modes']} | "
-                   f"{100 * sum(r['hq'] for r in rs) / k:.1f} % | {sum(r['rev_kl'] for r in rs) / k:.3f} | "
-                   f"{rs[0]['steps']} | {sum(r['seconds'] for r in rs) / k:.0f} |")
-            lines.append(row)
-            print(row, flush=True)
-    if args.out:
-        Path(args.out).write_text("\n".join(lines) + "\n")
+            table.add(model, dataset, f"{sum(r['modes'] for r in rs) / k:.1f}/{rs[0]['n_modes']}",
+                      f"{100 * sum(r['hq'] for r in rs) / k:.1f} %", f"{sum(r['rev_kl'] for r in rs) / k:.3f}",
+                      rs[0]["steps"], f"{sum(r['seconds'] for r in rs) / k:.0f}")
+    table.write(args.out)
 
 
 if __name__ == "__main__":

@@ -48,9 +48,8 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="extra config overrides for every run, e.g. trainer.steps=2000")
     args = ap.parse_args()
 
-    lines = ["| model | dataset | class accuracy of samples | worst class | real held-out accuracy | steps | time (s) |",
-             "|---|---|---|---|---|---|---|"]
-    print("\n".join(lines), flush=True)
+    table = benchlib.Table("model", "dataset", "class accuracy of samples", "worst class", "real held-out accuracy",
+                           "steps", "time (s)")
     for dataset in args.datasets:
         x, y = benchlib.labelled_tensors([f"dataset={dataset}"])
         num_classes = int(y.max()) + 1
@@ -64,12 +63,9 @@ def main() -> None:
             acc, per = evaluate(trainer, classifier, num_classes, args.per_class, args.seed)
             worst = min(range(num_classes), key=per.__getitem__)
             names = trainer.spec.class_names
-            row = (f"| {model} | {dataset} | {100 * acc:.1f} % | {names[worst] if names else worst} "
-                   f"{100 * per[worst]:.0f} % | {100 * real_acc:.1f} % | {trainer.total} | {seconds:.0f} |")
-            lines.append(row)
-            print(row, flush=True)
-    if args.out:
-        Path(args.out).write_text("\n".join(lines) + "\n")
+            table.add(model, dataset, f"{100 * acc:.1f} %", f"{names[worst] if names else worst} {100 * per[worst]:.0f} %",
+                      f"{100 * real_acc:.1f} %", trainer.total, f"{seconds:.0f}")
+    table.write(args.out)
 
 
 if __name__ == "__main__":

@@ -50,9 +50,8 @@ def main() -> None:
     xs, ys = benchlib.labelled_tensors(train_part)
     xh, yh = benchlib.labelled_tensors([*data, f"dataset.subset=[{args.held_out[0]},{args.held_out[1]}]"])
 
-    lines = ["| seed | held-out accuracy (c1 → majority digit) | train accuracy | digits covered | steps | time (s) |",
-             "|---|---|---|---|---|---|"]
-    print("\n".join(lines), flush=True)
+    table = benchlib.Table("seed", "held-out accuracy (c1 → majority digit)", "train accuracy", "digits covered",
+                           "steps", "time (s)")
     for seed in args.seeds:
         trainer, seconds = benchlib.train(["model=infogan", *train_part, f"seed={seed}", *args.overrides],
                                           Path(args.runs) / f"infogan-mnist-{seed}")
@@ -62,12 +61,9 @@ def main() -> None:
         mapping = majority_map(categories(algo, xs), ys, algo.n_cat)
         train_acc = (mapping[categories(algo, xs)] == ys).float().mean().item()
         held_acc = (mapping[categories(algo, xh)] == yh).float().mean().item()
-        row = (f"| {seed} | {100 * held_acc:.1f} % | {100 * train_acc:.1f} % | {len(set(mapping.tolist()) - {-1})}/10 "
-               f"digits | {trainer.total} | {seconds:.0f} |")
-        lines.append(row)
-        print(row, flush=True)
-    if args.out:
-        Path(args.out).write_text("\n".join(lines) + "\n")
+        table.add(seed, f"{100 * held_acc:.1f} %", f"{100 * train_acc:.1f} %",
+                  f"{len(set(mapping.tolist()) - {-1})}/10", trainer.total, f"{seconds:.0f}")
+    table.write(args.out)
 
 
 if __name__ == "__main__":

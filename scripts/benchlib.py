@@ -84,3 +84,19 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: i
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
     return torch.cat([model(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)])
+
+
+class Table:
+    """A markdown table printed row by row as results arrive, and written to a file at the end."""
+
+    def __init__(self, *columns: str):
+        self.lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        print("\n".join(self.lines), flush=True)
+
+    def add(self, *cells) -> None:
+        self.lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+        print(self.lines[-1], flush=True)
+
+    def write(self, path: str | None) -> None:
+        if path:
+            Path(path).write_text("\n".join(self.lines) + "\n")

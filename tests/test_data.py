@@ -235,6 +235,17 @@ def test_mnist_resized_and_all_split(compose_cfg, tmp_path):
     assert source.reference(100).shape == (16, 1, 32, 32)
 
 
+def test_mnist_subset_keeps_a_slice_and_checks_its_bounds(compose_cfg, tmp_path):
+    images, labels = fake_mnist(tmp_path / "MNIST" / "raw", "t10k", 12, 3, True, True)
+    source = build_dataset(mnist_cfg(compose_cfg, tmp_path, "dataset.split=test", "dataset.subset=[4,10]"))
+    assert torch.allclose(source.reference(100), images[4:10, None].float() / 127.5 - 1)
+    (batch,) = draw(source, 6, 1)
+    assert sorted(batch["y"].tolist()) == sorted(labels[4:10].tolist())
+    for bad in ("[10,4]", "[0,13]", "[a,b]"):
+        with pytest.raises(GanError, match="dataset.subset"):
+            build_dataset(mnist_cfg(compose_cfg, tmp_path, "dataset.split=test", f"dataset.subset={bad}"))
+
+
 def test_mnist_missing_names_folder_and_files(compose_cfg, tmp_path):
     with pytest.raises(GanError) as info:
         build_dataset(mnist_cfg(compose_cfg, tmp_path))

@@ -18,6 +18,7 @@ from gancli.training.schedules import linear_decay
 
 PRESETS = sorted(p.stem for p in (gancli.cli.app.conf_dir() / "model").glob("*.yaml"))
 MLP_PRESETS = ("gan", "cgan")
+CONDITIONAL = {"cgan": 5, "cdcgan": 5, "acgan": 5, "infogan": 10}   # classes on shapes (infogan: its Cat(10) code)
 
 
 def _sample_cfg(**kw):
@@ -49,6 +50,11 @@ def test_every_preset_trains_then_samples_every_format(model, tmp_path, compose_
     assert np.load(tmp_path / "s.npy").shape == (6, 16, 16, 3)
     assert len(list((tmp_path / "d").glob("*.png"))) == 6
     assert (tmp_path / "g.png").stat().st_size and (tmp_path / "i.png").stat().st_size
+    if model in CONDITIONAL:  # every class (InfoGAN: every category of its code) can be asked for
+        sample_from_config(_sample_cfg(ckpt=ckpt, format="npz", n=20, out=str(tmp_path / "c.npz"), **{"class": "all"}))
+        z = np.load(tmp_path / "c.npz")
+        labels = z["labels"] if "labels" in z else z["categorical"]
+        assert sorted(set(labels.tolist())) == list(range(CONDITIONAL[model]))
 
 
 def test_bf16_autocast_trains_on_cpu_with_a_penalty(tmp_path, compose_cfg, tiny_overrides):

@@ -115,3 +115,29 @@ def test_trick_bundles_train(tricks, compose_cfg, tiny_overrides, tmp_path):
     if tricks[0] == "tricks=improved":
         assert "feature_matching" in s["scalars"]
         assert trainer.algorithm.D.feature_dim == trainer.algorithm.D.body.feature_dim + 1   # the std feature
+
+
+def test_pack_shows_d_consecutive_samples_side_by_side():
+    from gancli.data import DataSpec
+    from gancli.nets import build_discriminator
+
+    torch.manual_seed(0)
+    D = build_discriminator({"arch": "mlp", "hidden": [8]}, DataSpec("points", (2,)), pack=2)
+    x = torch.randn(6, 2)
+    logits, h = D(x)
+    assert logits.shape == (3,) and h.shape == (3, 8)
+    assert torch.allclose(h, D.body(x.reshape(3, 4)))                    # (x0, x1), (x2, x3), (x4, x5)
+    C = build_discriminator({"arch": "dcgan", "width": 4}, DataSpec("image", (3, 16, 16)), pack=4)
+    assert C(torch.randn(8, 3, 16, 16))[0].shape == (2,)
+    assert C.body.body[0].in_channels == 12                               # four RGB images as 12 channels
+
+
+def test_pack_refuses_what_it_cannot_do(compose_cfg, tiny_overrides, tmp_path):
+    from gancli.training.run import build_trainer, plain_config
+
+    with pytest.raises(GanError, match="divide trainer.batch_size=16"):
+        build_trainer(plain_config(compose_cfg([*tiny_overrides, "tricks.pack=3"])), tmp_path / "a")
+    with pytest.raises(GanError, match="tricks.pack"):
+        build_trainer(plain_config(compose_cfg(["model=acgan", *tiny_overrides, "tricks.pack=2"])), tmp_path / "b")
+    s = build_trainer(plain_config(compose_cfg([*tiny_overrides, "tricks.pack=2", "trainer.steps=2"])), tmp_path / "c").fit()
+    assert s["status"] == "finished" and all(math.isfinite(v) for v in s["scalars"].values())

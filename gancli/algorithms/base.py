@@ -84,8 +84,8 @@ class Algorithm:
             try:
                 m.load_state_dict(state["nets"][k])
             except RuntimeError as exc:
-                first = str(exc).splitlines()[0]
-                raise GanError(f"the checkpoint's {k} weights do not fit this network ({first}).") from None
+                raise GanError(f"the checkpoint's {k} weights do not fit this network ({_mismatch(exc)}); it was "
+                               "written by another model or another version of gancli.") from None
         if with_optimizers:
             for k, o in self.optimizers.items():
                 try:
@@ -101,6 +101,13 @@ class Algorithm:
     def train_mode(self, on: bool = True) -> None:
         for m in self.nets.values():
             m.train(on)
+
+
+def _mismatch(exc: RuntimeError) -> str:
+    """The first concrete reason in a load_state_dict error (its first line is only a heading)."""
+    lines = [ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()]
+    reason = lines[0] if lines else str(exc).splitlines()[0]
+    return reason if len(reason) <= 200 else reason[:197] + "..."
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -47,9 +47,14 @@ class GAN(Algorithm):
         self.d_condition = cond.get("discriminator", "none")
         self.num_classes = self._check_labels(cfg, spec)
         tricks = _plain(cfg.get("tricks"))
+        pack = int(tricks.get("pack", 1) or 1)
+        batch = int(cfg.trainer.batch_size) if "trainer" in cfg else pack
+        if pack < 1 or batch % pack:
+            raise GanError(f"tricks.pack={pack} must be ≥ 1 and divide trainer.batch_size={batch}.")
         self.G = self.build_generator(nets, cond).to(device)
         self.D = build_discriminator(nets.discriminator, spec, self.num_classes, self.d_condition, self.d_heads(),
-                                     int(tricks.get("minibatch_std", 0)), int(cfg.model.get("head_hidden", 0))).to(device)
+                                     int(tricks.get("minibatch_std", 0)), int(cfg.model.get("head_hidden", 0)),
+                                     pack).to(device)
         self.nets = {"G": self.G, "D": self.D}
         self.optimizers = {
             "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g"),

@@ -38,6 +38,7 @@ class TricksConfig:
     label_smoothing: float = 0.0
     instance_noise: float = 0.0
     minibatch_std: int = 0
+    pack: int = 1
     diffaugment: List[str] = field(default_factory=list)
 
 

@@ -3,7 +3,8 @@
 Keeping the heads here, outside the bodies, is what lets a new family reuse any body: the adversarial
 head is always present; class conditioning enters at the input (`concat`, Mirza & Osindero) or as a
 projection term (`projection`, Miyato & Koyama); auxiliary heads (ACGAN's classifier, InfoGAN's Q)
-read the same features; minibatch standard deviation (Karras et al.) appends one batch-diversity feature.
+read the same features; minibatch standard deviation (Karras et al.) appends one batch-diversity feature; packing (PacGAN,
+Lin et al.) shows D several samples at once, so a collapsed G is caught by the lack of variety.
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ def with_label(x: torch.Tensor, labels: torch.Tensor, num_classes: int, flat: bo
 class Critic(nn.Module):
     def __init__(self, body: nn.Module, num_classes: int = 0, condition: str = "none",
                  heads: dict[str, int] | None = None, minibatch_std: int = 0, spectral: bool = False,
-                 head_hidden: int = 0):
+                 head_hidden: int = 0, pack: int = 1):
         super().__init__()
+        if pack > 1 and (condition != "none" or heads):
+            raise GanError("tricks.pack judges groups of samples together, so it cannot be combined with class "
+                           "conditioning or per-sample heads (acgan, infogan); use tricks.pack=1.")
+        self.pack = pack
         if condition not in D_CONDITIONS:
             raise GanError(f"model.condition.discriminator='{condition}' is not one of: {', '.join(D_CONDITIONS)}.")
         wrap = nn.utils.parametrizations.spectral_norm if spectral else (lambda m: m)
@@ -68,6 +73,12 @@ class Critic(nn.Module):
         self.heads = nn.ModuleDict({k: head(n) for k, n in (heads or {}).items()})
 
     def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.pack > 1:  # PacGAN: m consecutive samples side by side (channels, or one long vector)
+            b = x.shape[0]
+            if getattr(self.body, "flat_input", False):
+                x = x.reshape(b // self.pack, -1)
+            else:
+                x = x.reshape(b // self.pack, self.pack * x.shape[1], *x.shape[2:])
         if self.condition == "concat":
             x = with_label(x, labels, self.num_classes, getattr(self.body, "flat_input", False))
         h = self.body(x)
@@ -80,7 +91,7 @@ class Critic(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits (B,), features (B, feature_dim)) in one pass: auxiliary heads and feature matching
+        """(logits (B / pack,), features (B / pack, feature_dim)) in one pass: auxiliary heads and feature matching
         read the features, so no family runs D's body twice."""
         h = self.features(x, labels)
         return self.logits(h, labels), h

@@ -47,17 +47,21 @@ def build_generator(cfg, spec: DataSpec, z_dim: int, num_classes: int = 0, condi
 
 
 def build_discriminator(cfg, spec: DataSpec, num_classes: int = 0, condition: str = "none",
-                        heads: dict[str, int] | None = None, minibatch_std: int = 0, head_hidden: int = 0) -> nn.Module:
+                        heads: dict[str, int] | None = None, minibatch_std: int = 0, head_hidden: int = 0,
+                        pack: int = 1) -> nn.Module:
     """A Critic: the configured body, the adversarial head, optional class conditioning (concat |
-    projection), auxiliary heads {name: outputs} and minibatch std (group size, 0 = off)."""
+    projection), auxiliary heads {name: outputs}, minibatch std (group size, 0 = off) and packing
+    (D judges `pack` samples at once)."""
     from gancli.nets.critic import Critic
 
     params = _params(cfg)
     body_spec = spec
-    if condition == "concat":  # the body sees the one-hot label as extra input channels / features
+    extra = num_classes if condition == "concat" else 0   # the one-hot label as extra input channels / features
+    if extra or pack > 1:
         flat = getattr(DISCRIMINATORS.get(params["arch"]), "flat_input", False)
-        shape = (math.prod(spec.shape) + num_classes,) if flat else (spec.shape[0] + num_classes, *spec.shape[1:])
+        shape = ((math.prod(spec.shape) * pack + extra,) if flat
+                 else (spec.shape[0] * pack + extra, *spec.shape[1:]))
         body_spec = dataclasses.replace(spec, shape=shape)
     body = _build(DISCRIMINATORS, "discriminator", params, body_spec)
     return Critic(body, num_classes, condition, heads, minibatch_std, spectral=params.get("norm") == "spectral",
-                  head_hidden=head_hidden)
+                  head_hidden=head_hidden, pack=pack)
