@@ -28,7 +28,7 @@ def load_generator(ckpt_path: str, device: torch.device, use_ema: bool = True):
     spec = DataSpec.from_plain(state["spec"])
     cfg = OmegaConf.create(state["config"])
     algorithm = build_algorithm(cfg, spec, device, Precision(None, device))
-    algorithm.load_state_dict(state, with_optimizers=False)
+    algorithm.load_state_dict(state, with_optimizers=False, nets=algorithm.ema_nets)  # D is not needed to sample
     if use_ema and state.get("ema"):
         for k, sd in state["ema"].items():
             algorithm.nets[k].load_state_dict(sd)
@@ -46,13 +46,15 @@ def sample_from_config(cfg) -> Path:
     out = Path(cfg.out).expanduser()
     gen = torch.Generator().manual_seed(int(cfg.seed))
 
-    classes = algorithm.sample_classes()
     wanted = cfg.get("class")
+    if wanted is not None and (cfg.get("traverse") is not None or cfg.interpolate):
+        raise GanError("class= picks the class of independent samples; it cannot be combined with interpolate=true "
+                       "or traverse= (their grids choose the classes or codes themselves).")
     if cfg.get("traverse") is not None:
         if spec.kind != "image" or cfg.format != "png":
             raise GanError("traverse= draws a png grid of images; it needs an image model and format=png.")
         inputs, nrow = algorithm.traversal_inputs(str(cfg.traverse), cfg.nrow, gen)
-        x, n = algorithm.generate(inputs), None
+        x = algorithm.generate(inputs)
         save_samples(x, spec, out, nrow=nrow)
     elif cfg.interpolate:
         if spec.kind != "image" or cfg.format != "png":
@@ -60,44 +62,36 @@ def sample_from_config(cfg) -> Path:
         rows = max(1, cfg.n // cfg.nrow)
         x = algorithm.generate(algorithm.interpolation_inputs(rows, cfg.nrow, gen))
         save_samples(x, spec, out, nrow=cfg.nrow)
-        n = rows * cfg.nrow
     else:
-        n, nrow = cfg.n, cfg.nrow
-        labels = None
+        n, nrow, labels = cfg.n, cfg.nrow, None
         if wanted is not None:
+            classes = classes_or_fail(algorithm.sample_classes(), wanted)
             if str(wanted) == "all" and cfg.format == "png":   # the grid: one row of nrow per class
-                n = nrow * classes_or_fail(classes, spec, wanted)
-                labels = torch.arange(classes).repeat_interleave(nrow)
+                n, labels = nrow * classes, torch.arange(classes).repeat_interleave(nrow)
             elif str(wanted) == "all":                         # bulk: classes evenly spread over n
-                labels = torch.arange(n) % classes_or_fail(classes, spec, wanted)
+                labels = torch.arange(n) % classes
             else:
-                labels = torch.full((n,), class_index(wanted, classes, spec), dtype=torch.long)
-        chunks, meta = [], {}
-        for i in range(0, n, cfg.batch_size):
-            m = min(cfg.batch_size, n - i)
-            inputs = algorithm.sample_inputs(m, gen, None if labels is None else labels[i:i + m])
-            chunks.append(algorithm.generate(inputs).cpu())
-            for k, v in inputs.items():
-                if k != "z":
-                    meta.setdefault(k, []).append(v.cpu())
-        x = torch.cat(chunks)
-        WRITERS[cfg.format](x, spec, out, cfg, {k: torch.cat(v) for k, v in meta.items()}, nrow)
-    log.info("wrote %s %s sample(s) from step %d of %s to %s", n if n is not None else len(x), spec.kind,
-             state["step"], cfg.ckpt, out)
+                labels = torch.full((n,), class_index(wanted, classes, algorithm.class_names()), dtype=torch.long)
+        # every input drawn up front: the samples do not depend on batch_size
+        inputs = algorithm.sample_inputs(n, gen, labels)
+        x = torch.cat([algorithm.generate({k: v[i:i + cfg.batch_size] for k, v in inputs.items()}).cpu()
+                       for i in range(0, n, cfg.batch_size)])
+        meta = {k: v.cpu() for k, v in inputs.items() if k != "z"}
+        WRITERS[cfg.format](x, spec, out, cfg, meta, nrow)
+    log.info("wrote %d %s sample(s) from step %d of %s to %s", len(x), spec.kind, state["step"], cfg.ckpt, out)
     return out
 
 
-def classes_or_fail(classes: int, spec: DataSpec, wanted) -> int:
+def classes_or_fail(classes: int, wanted) -> int:
     if not classes:
         raise GanError(f"class={wanted}: this model is not class-conditional (train cgan, cdcgan, acgan, "
                        "a model with model.condition set, or infogan's categorical code).")
     return classes
 
 
-def class_index(wanted, classes: int, spec: DataSpec) -> int:
-    """class= accepts an index or, when the dataset named its classes, a name ('star', 'Sneaker')."""
-    classes_or_fail(classes, spec, wanted)
-    names = list(spec.class_names) if len(spec.class_names) == classes else []
+def class_index(wanted, classes: int, names: tuple[str, ...]) -> int:
+    """class= accepts an index or, for models trained on named labels, a name ('star', 'Sneaker')."""
+    names = list(names) if len(names) == classes else []
     if str(wanted) in names:
         return names.index(str(wanted))
     try:

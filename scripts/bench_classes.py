@@ -23,6 +23,7 @@ HELD_OUT = {  # real data the classifier is scored on: never seen in its trainin
     "shapes": ["dataset.seed=4321", "dataset.n=4000"],
     "fashion_mnist": ["dataset.split=test"],
     "mnist": ["dataset.split=test"],
+    "cifar10": ["dataset.split=test"],
 }
 
 

@@ -41,13 +41,9 @@ def labelled_tensors(dataset_overrides: list[str], n: int | None = None) -> tupl
     """(images in [-1, 1], labels) of a labelled dataset config, on the CPU, in a fixed shuffled order."""
     cfg = compose(dataset_overrides)
     source = build_dataset(cfg.dataset)
-    stream = source.stream(256, torch.device("cpu"), 0)
-    xs, ys, total = [], [], n or stream.n
-    while sum(len(x) for x in xs) < total:
-        b = next(stream)
-        xs.append(b["x"])
-        ys.append(b["y"])
-    return torch.cat(xs)[:total], torch.cat(ys)[:total]
+    size = source.stream(1, torch.device("cpu"), 0).n
+    batch = next(source.stream(size, torch.device("cpu"), 0))   # one batch = every sample exactly once
+    return batch["x"][:n], batch["y"][:n]
 
 
 class SmallCNN(nn.Module):

@@ -167,3 +167,72 @@ def test_infogan_traversal_sweeps_one_code_and_holds_the_rest():
     assert torch.allclose(cont[:, :, 1], torch.linspace(-2, 2, 5).expand(3, 5)) and (cont[:, :, 0] == 0).all()
     assert inputs["categorical"].tolist() == [0] * 5 + [1] * 5 + [2] * 5
     assert (inputs["z"] == inputs["z"][0]).all()                                # one shared z
+
+
+# --------------------------------------------------------------------------------------- the step
+
+def _algorithm(compose_cfg, overrides, tmp_path):
+    return build_trainer(plain_config(compose_cfg(overrides)), tmp_path).algorithm
+
+
+def test_d_sees_augmented_real_and_fake_and_g_through_the_same_augmentation(compose_cfg, tiny_overrides, tmp_path):
+    alg = _algorithm(compose_cfg, [*tiny_overrides, "tricks.diffaugment=[cutout]"], tmp_path)
+    seen = []
+    real_augment = alg.augment
+    alg.augment = lambda x: seen.append(x.requires_grad) or real_augment(x)
+    stream = iter(lambda: {"x": torch.rand(16, 3, 16, 16) * 2 - 1, "y": torch.zeros(16, dtype=torch.long)}, None)
+    alg.train_step(lambda: next(stream), 0)
+    assert seen == [False, False, True]          # D step: real, detached fake; G step: fake with its graph
+
+
+def test_instance_noise_anneals_to_zero(compose_cfg, tiny_overrides, tmp_path):
+    alg = _algorithm(compose_cfg, [*tiny_overrides, "tricks.instance_noise=0.2", "trainer.steps=10"], tmp_path)
+    assert [round(alg.instance_sigma(s), 6) for s in (0, 5, 10, 12)] == [0.2, 0.1, 0.0, 0.0]
+
+
+def test_g_step_moves_g_and_leaves_d_and_its_heads_alone(compose_cfg, tiny_overrides, tmp_path):
+    alg = _algorithm(compose_cfg, ["model=acgan", *tiny_overrides], tmp_path)
+    d_before = {k: v.clone() for k, v in alg.D.state_dict().items()}
+    g_before = {k: v.clone() for k, v in alg.G.state_dict().items() if v.is_floating_point()}
+    inputs = alg.latent(16, torch.randint(5, (16,)))
+    logs = alg.g_step(alg.g_forward(alg.G, inputs), inputs, 0.0)
+    assert "G/class_nll" in logs
+    assert all(torch.equal(v, alg.D.state_dict()[k]) for k, v in d_before.items()
+               if "running" not in k and "num_batches" not in k)             # BatchNorm statistics do move
+    assert any(not torch.equal(v, alg.G.state_dict()[k]) for k, v in g_before.items())
+
+
+def test_class_nll_term_alone_reaches_g(compose_cfg, tiny_overrides, tmp_path):
+    alg = _algorithm(compose_cfg, ["model=acgan", *tiny_overrides], tmp_path)
+    inputs = alg.latent(16, torch.randint(5, (16,)))
+    _, h = alg.D(alg.g_forward(alg.G, inputs), None)
+    loss, _ = alg.g_aux(h, inputs)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in alg.G.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["model=infogan", "model.condition.generator=onehot"], "infogan learns its codes without labels"),
+    (["model=dcgan", "model.condition.generator=onehot"], "D never sees it"),
+    (["model=dcgan", "model.condition.discriminator=bogus"], "not one of: none, concat, projection"),
+    (["model=cdcgan", "model.condition.generator=hot"], "not one of: none, onehot, embedding"),
+])
+def test_conditioning_mistakes_are_named(compose_cfg, tiny_overrides, tmp_path, overrides, message):
+    with pytest.raises(GanError, match=message):
+        _algorithm(compose_cfg, [*tiny_overrides, *overrides], tmp_path)
+
+
+def test_samples_do_not_depend_on_batch_size_and_class_refuses_grids(compose_cfg, tiny_overrides, tmp_path):
+    ckpt = _train("acgan", compose_cfg, tiny_overrides, tmp_path / "run")
+    _sample(ckpt, tmp_path / "a.npz", format="npz", batch_size=3, **{"class": "all"})
+    _sample(ckpt, tmp_path / "b.npz", format="npz", batch_size=10, **{"class": "all"})
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert (a["images"] == b["images"]).all() and (a["labels"] == b["labels"]).all()
+    with pytest.raises(GanError, match="cannot be combined with interpolate"):
+        _sample(ckpt, tmp_path / "x.png", interpolate=True, **{"class": 1})
+
+
+def test_infogan_codes_take_no_class_names(compose_cfg, tiny_overrides, tmp_path):
+    ckpt = _train("infogan", compose_cfg, tiny_overrides, tmp_path / "run")
+    with pytest.raises(GanError, match="class=star.*0..9"):           # its categories are not the dataset's classes
+        _sample(ckpt, tmp_path / "x.png", **{"class": "star"})

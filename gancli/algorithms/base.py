@@ -48,6 +48,10 @@ class Algorithm:
         """How many values `gan sample class=...` can pick from (0: the model has no classes)."""
         return 0
 
+    def class_names(self) -> tuple[str, ...]:
+        """Names `class=` accepts besides indices: the dataset's, for models trained on its labels."""
+        return ()
+
     def grid_inputs(self, n: int, generator: torch.Generator) -> tuple[dict[str, torch.Tensor], int]:
         """Inputs for a grid of about n samples and its row length: one row per class when there are
         few enough classes, so every training grid shows each class side by side."""
@@ -76,16 +80,19 @@ class Algorithm:
             "scalers": self.precision.state_dict(),
         }
 
-    def load_state_dict(self, state: dict, with_optimizers: bool = True) -> None:
-        missing = set(self.nets) - set(state["nets"])
+    def load_state_dict(self, state: dict, with_optimizers: bool = True, nets: tuple[str, ...] | None = None) -> None:
+        """nets: only these networks (sampling needs only the generator's); default all, for resuming."""
+        names = list(nets or self.nets)
+        missing = set(names) - set(state["nets"])
         if missing:
             raise GanError(f"the checkpoint has no weights for network(s) {sorted(missing)}; it was written by another model.")
-        for k, m in self.nets.items():
+        for k in names:
             try:
-                m.load_state_dict(state["nets"][k])
+                self.nets[k].load_state_dict(state["nets"][k])
             except RuntimeError as exc:
                 raise GanError(f"the checkpoint's {k} weights do not fit this network ({_mismatch(exc)}); it was "
-                               "written by another model or another version of gancli.") from None
+                               f"written by another model or another version of gancli (checkpoint format "
+                               f"{state.get('version', '?')}).") from None
         if with_optimizers:
             for k, o in self.optimizers.items():
                 try:

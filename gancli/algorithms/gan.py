@@ -51,6 +51,10 @@ class GAN(Algorithm):
         batch = int(cfg.trainer.batch_size) if "trainer" in cfg else pack
         if pack < 1 or batch % pack:
             raise GanError(f"tricks.pack={pack} must be ≥ 1 and divide trainer.batch_size={batch}.")
+        group = int(tricks.get("minibatch_std", 0) or 0)
+        if group < 0 or (group and batch % (group * pack)):
+            raise GanError(f"tricks.minibatch_std={group} must divide the batch D sees (trainer.batch_size={batch}"
+                           f"{f' / tricks.pack={pack}' if pack > 1 else ''}).")
         self.G = self.build_generator(nets, cond).to(device)
         self.D = build_discriminator(nets.discriminator, spec, self.num_classes, self.d_condition, self.d_heads(),
                                      int(tricks.get("minibatch_std", 0)), int(cfg.model.get("head_hidden", 0)),
@@ -72,11 +76,18 @@ class GAN(Algorithm):
         self.noise_sigma = float(tricks.get("instance_noise", 0.0))
         self.total_steps = max(1, int(cfg.trainer.steps)) if "trainer" in cfg else 1
         self.fm_weight = float(tricks.get("feature_matching", 0.0))
-        self._real_features: torch.Tensor | None = None
+        self._real_view: torch.Tensor | None = None
 
     # -- construction hooks -----------------------------------------------------------------------
     def _check_labels(self, cfg, spec) -> int:
         """The number of classes the networks condition on (0: none); fails clearly on unlabelled data."""
+        from gancli.nets.conditional import G_CONDITIONS
+        from gancli.nets.critic import D_CONDITIONS
+
+        for role, value, choices in (("generator", self.g_condition, G_CONDITIONS),
+                                     ("discriminator", self.d_condition, D_CONDITIONS)):
+            if value not in choices:
+                raise GanError(f"model.condition.{role}='{value}' is not one of: {', '.join(choices)}.")
         uses = self.requires_labels or self.g_condition != "none" or self.d_condition != "none"
         if not uses:
             return 0
@@ -86,6 +97,9 @@ class GAN(Algorithm):
         if self.g_condition == "none":
             raise GanError(f"model '{cfg.model.name}' uses class labels, so G must receive them too: set "
                            "model.condition.generator=onehot or embedding.")
+        if self.d_condition == "none" and not self.requires_labels:
+            raise GanError(f"model '{cfg.model.name}' gives G the class but D never sees it, so nothing teaches G "
+                           "to draw it: set model.condition.discriminator=concat or projection (or use acgan).")
         return spec.num_classes
 
     def build_generator(self, nets, cond: dict) -> nn.Module:
@@ -120,6 +134,10 @@ class GAN(Algorithm):
         return G(inputs["z"], inputs["labels"]) if self.num_classes else G(inputs["z"])
 
     # -- the step ---------------------------------------------------------------------------------
+    def instance_sigma(self, step: int) -> float:
+        """Instance noise anneals linearly from tricks.instance_noise at step 0 to 0 at the last step."""
+        return self.noise_sigma * max(0.0, 1.0 - step / self.total_steps) if self.noise_sigma else 0.0
+
     def d_view(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         """What D is shown: augmented (same policy for real and fake) and, early on, noised."""
         if self.augment:
@@ -146,8 +164,8 @@ class GAN(Algorithm):
             if aux is not None:
                 loss = loss + aux[0]
                 logs.update({f"D/{k}": v for k, v in aux[1].items()})
-        if self.fm_weight:
-            self._real_features = h_real.detach()
+        if self.fm_weight:  # G's step compares against these, through D as it is after this update
+            self._real_view = xr.detach()
         if self.gp_weight:
             gp = gradient_penalty(lambda x: self.D(x, labels)[0], xr, xf, self.precision.loss_scale("D"),
                                   self.precision.autocast)
@@ -166,7 +184,9 @@ class GAN(Algorithm):
             loss = self.loss.g_loss(d_fake.float())
             logs = {"loss/G": loss.detach()}
             if self.fm_weight:
-                fm = feature_matching(self._real_features, h_fake)
+                with torch.no_grad():
+                    _, h_real = self.D(self._real_view, labels)
+                fm = feature_matching(h_real, h_fake)
                 loss = loss + self.fm_weight * fm
                 logs["feature_matching"] = fm.detach()
             aux = self.g_aux(h_fake, inputs)
@@ -181,7 +201,7 @@ class GAN(Algorithm):
         """n_critic D steps on fresh batches and noise; the last one's fakes (generated with grad) then
         serve the G step, as in the reference DCGAN loop: one G forward saved per iteration. Fakes take
         their classes from the real batch, so both halves of D's batch share one class mix."""
-        sigma = self.noise_sigma * max(0.0, 1.0 - step / self.total_steps) if self.noise_sigma else 0.0
+        sigma = self.instance_sigma(step)
         for i in range(self.n_critic):
             batch = next_batch()
             real = batch["x"]
@@ -198,6 +218,9 @@ class GAN(Algorithm):
 
     def sample_classes(self) -> int:
         return self.num_classes
+
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.spec.class_names) if self.num_classes else ()
 
     def interpolation_inputs(self, rows: int, cols: int, generator: torch.Generator) -> dict:
         z = interpolation_grid(self.z_dim, rows, cols, generator).to(self.device)

@@ -30,6 +30,10 @@ class InfoGAN(GAN):
             raise GanError(f"model.codes: categorical={self.n_cat}, continuous={self.n_cont}; InfoGAN needs at least "
                            "one code (categorical 0 or ≥ 2 values, continuous ≥ 0).")
         self.cat_weight, self.cont_weight = float(codes.cat_weight), float(codes.cont_weight)
+        cond = cfg.model.get("condition") or {}
+        if any(cond.get(k, "none") != "none" for k in ("generator", "discriminator")):
+            raise GanError("infogan learns its codes without labels, so model.condition.generator and "
+                           "model.condition.discriminator must be none (for labels, use cgan, cdcgan or acgan).")
         super().__init__(cfg, spec, device, precision)
 
     # -- networks ---------------------------------------------------------------------------------

@@ -56,19 +56,29 @@ class Critic(nn.Module):
         self.pack = pack
         if condition not in D_CONDITIONS:
             raise GanError(f"model.condition.discriminator='{condition}' is not one of: {', '.join(D_CONDITIONS)}.")
-        wrap = nn.utils.parametrizations.spectral_norm if spectral else (lambda m: m)
         self.body, self.num_classes, self.condition = body, num_classes, condition
         self.mbstd = MinibatchStd(minibatch_std) if minibatch_std else None
         dim = body.feature_dim + (1 if self.mbstd else 0)
         self.feature_dim = dim
-        self.out = wrap(nn.Linear(dim, 1))
-        self.embed = wrap(nn.Embedding(num_classes, dim)) if condition == "projection" else None
+        init_head = getattr(body, "init_head", None)   # e.g. DCGAN: its N(0, 0.02) init for the new layers too
+
+        def layer(m: nn.Module) -> nn.Module:
+            """Initialise first, then (optionally) normalise: spectral norm's power iteration starts from
+            the final weights."""
+            if isinstance(m, nn.Embedding):   # Miyato & Koyama: Xavier; N(0, 1) would swamp the logit at init
+                nn.init.xavier_uniform_(m.weight)
+            elif init_head is not None:
+                init_head(m)
+            return nn.utils.parametrizations.spectral_norm(m) if spectral else m
+
+        self.out = layer(nn.Linear(dim, 1))
+        self.embed = layer(nn.Embedding(num_classes, dim)) if condition == "projection" else None
 
         def head(n_out: int) -> nn.Module:
             if not head_hidden:
-                return wrap(nn.Linear(dim, n_out))
-            return nn.Sequential(wrap(nn.Linear(dim, head_hidden)), nn.LeakyReLU(0.2, True),
-                                 wrap(nn.Linear(head_hidden, n_out)))
+                return layer(nn.Linear(dim, n_out))
+            return nn.Sequential(layer(nn.Linear(dim, head_hidden)), nn.LeakyReLU(0.2, True),
+                                 layer(nn.Linear(head_hidden, n_out)))
 
         self.heads = nn.ModuleDict({k: head(n) for k, n in (heads or {}).items()})
 

@@ -32,8 +32,22 @@ def _need_image(spec: DataSpec, who: str) -> None:
         raise GanError(f"{who} networks need image data, but this dataset holds {spec.kind}; use arch=mlp.")
 
 
+UPSAMPLES = ("transposed", "nearest")
+
+
+def _up(a: int, b: int, upsample: str, bias: bool) -> list[nn.Module]:
+    """One 2× stage: the paper's 4×4 stride-2 transposed conv, or nearest-neighbour upsampling then a
+    3×3 conv (Odena et al. 2016: no checkerboard artefacts)."""
+    if upsample == "transposed":
+        return [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=bias)]
+    if upsample == "nearest":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(a, b, 3, 1, 1, bias=bias)]
+    raise GanError(f"model.generator.upsample='{upsample}' is not one of: {', '.join(UPSAMPLES)}.")
+
+
 class DCGANGenerator(nn.Module):
-    def __init__(self, spec: DataSpec, z_dim: int, width: int = 64, max_width: int = 512, norm: str = "batch"):
+    def __init__(self, spec: DataSpec, z_dim: int, width: int = 64, max_width: int = 512, norm: str = "batch",
+                 upsample: str = "transposed"):
         super().__init__()
         _need_image(spec, "DCGAN")
         c, r, _ = spec.shape
@@ -41,8 +55,8 @@ class DCGANGenerator(nn.Module):
         ch = _widths(width, max_width, k)[::-1]           # coarse → fine
         layers = [nn.ConvTranspose2d(z_dim, ch[0], s0, 1, 0, bias=False), norm_layer(norm, ch[0], True), nn.ReLU(True)]
         for a, b in zip(ch[:-1], ch[1:]):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), norm_layer(norm, b, True), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(ch[-1], c, 4, 2, 1), nn.Tanh()]
+            layers += [*_up(a, b, upsample, bias=False), norm_layer(norm, b, True), nn.ReLU(True)]
+        layers += [*_up(ch[-1], c, upsample, bias=True), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.z_dim = z_dim
         dcgan_init(self)
@@ -71,6 +85,11 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).flatten(1)
+
+    @staticmethod
+    def init_head(heads: nn.Module) -> None:
+        """The Critic's output and auxiliary layers get the same N(0, 0.02) init as the body."""
+        dcgan_init(heads)
 
 
 GENERATORS.register("dcgan")(DCGANGenerator)

@@ -19,7 +19,7 @@ from gancli import __version__
 from gancli.errors import GanError
 
 FORMAT = "gancli-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: discriminators are body + Critic heads (conditional families)
 
 
 def _fsync_dir(path: Path) -> None:
