@@ -61,6 +61,15 @@ def test_command_line_loss_beats_preset(compose_cfg, order):
     assert cfg.optimizer.lr == pytest.approx(1e-4)        # the rest of the preset still applies
 
 
+def test_dataset_suggests_the_conv_width_and_the_command_line_wins(compose_cfg):
+    shapes = compose_cfg([])
+    assert shapes.model.generator.width == shapes.model.discriminator.width == shapes.dataset.net_width == 32
+    assert compose_cfg(["dataset=cifar10"]).model.generator.width == 64
+    assert compose_cfg(["dataset=ring8"]).model.generator.width == 64           # no suggestion: the preset's 64
+    assert compose_cfg(["model=wgan_gp", "dataset.net_width=48"]).model.discriminator.width == 48
+    assert compose_cfg(["model.generator.width=128"]).model.generator.width == 128
+
+
 def test_command_line_optimizer_beats_preset(compose_cfg):
     cfg = compose_cfg(["model=wgan", "optimizer=adam"])
     assert cfg.optimizer.name == "adam" and cfg.loss.name == "wgan" and cfg.loss.clip == 0.01

@@ -33,6 +33,17 @@ def _plain(node) -> dict:
     return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
 
+def _batch_grouping(tricks: dict, batch: int | None) -> tuple[int, int]:
+    """(pack, minibatch-std group): both must tile the training batch (sampling batches may be ragged)."""
+    pack, group = int(tricks.get("pack", 1) or 1), int(tricks.get("minibatch_std", 0) or 0)
+    if pack < 1 or (batch and batch % pack):
+        raise GanError(f"tricks.pack={pack} must be ≥ 1 and divide trainer.batch_size={batch}.")
+    if group < 0 or (batch and group and batch % (group * pack)):
+        raise GanError(f"tricks.minibatch_std={group} must divide the batch D sees (trainer.batch_size={batch}"
+                       f"{f' / tricks.pack={pack}' if pack > 1 else ''}).")
+    return pack, group
+
+
 @ALGORITHMS.register("gan")
 class GAN(Algorithm):
     #: the family needs class labels even when neither network is conditioned on them (ACGAN)
@@ -47,18 +58,10 @@ class GAN(Algorithm):
         self.d_condition = cond.get("discriminator", "none")
         self.num_classes = self._check_labels(cfg, spec)
         tricks = _plain(cfg.get("tricks"))
-        pack = int(tricks.get("pack", 1) or 1)
-        batch = int(cfg.trainer.batch_size) if "trainer" in cfg else pack
-        if pack < 1 or batch % pack:
-            raise GanError(f"tricks.pack={pack} must be ≥ 1 and divide trainer.batch_size={batch}.")
-        group = int(tricks.get("minibatch_std", 0) or 0)
-        if group < 0 or (group and batch % (group * pack)):
-            raise GanError(f"tricks.minibatch_std={group} must divide the batch D sees (trainer.batch_size={batch}"
-                           f"{f' / tricks.pack={pack}' if pack > 1 else ''}).")
+        pack, group = _batch_grouping(tricks, int(cfg.trainer.batch_size) if "trainer" in cfg else None)
         self.G = self.build_generator(nets, cond).to(device)
         self.D = build_discriminator(nets.discriminator, spec, self.num_classes, self.d_condition, self.d_heads(),
-                                     int(tricks.get("minibatch_std", 0)), int(cfg.model.get("head_hidden", 0)),
-                                     pack).to(device)
+                                     group, int(cfg.model.get("head_hidden", 0)), pack).to(device)
         self.nets = {"G": self.G, "D": self.D}
         self.optimizers = {
             "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g"),

@@ -146,7 +146,7 @@ def build_dataset(cfg, **runtime) -> DataSource:
 
     params = OmegaConf.to_container(cfg, resolve=True)
     name = params.pop("name")
-    for key in ("steps", "batch_size", "networks"):  # trainer suggestions and pinned nets, not data parameters
+    for key in ("steps", "batch_size", "net_width", "networks"):  # suggestions and pinned nets, not data parameters
         params.pop(key, None)
     builder = DATASETS.get(name)
     accepted = inspect.signature(builder).parameters

@@ -51,7 +51,7 @@ def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tens
     return v[:, None] - v[:, None] * s[:, None] * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
 
 
-def render_shapes(n: int, resolution: int, seed: int, classes=SHAPES, rotation: float = 180.0, chunk: int = 512):
+def render_shapes(n: int, resolution: int, seed: int, classes=SHAPES, rotation: float = 15.0, chunk: int = 512):
     """Returns (uint8 images (n, 3, R, R), int64 labels (n,)). Same arguments → same tensors.
 
     rotation: shapes turn by a uniform angle in [−rotation, rotation] degrees.
@@ -93,7 +93,7 @@ def render_shapes(n: int, resolution: int, seed: int, classes=SHAPES, rotation: 
 
 
 @DATASETS.register("shapes")
-def shapes(resolution: int = 32, n: int = 20000, seed: int = 1234, classes=SHAPES, rotation: float = 180.0, root=None):
+def shapes(resolution: int = 32, n: int = 20000, seed: int = 1234, classes=SHAPES, rotation: float = 15.0, root=None):
     classes = tuple(classes)
     unknown = [c for c in classes if c not in SHAPES]
     if unknown:
