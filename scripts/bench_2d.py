@@ -22,7 +22,7 @@ import torch
 
 import benchlib
 
-MODELS = ["gan", "dcgan", "lsgan", "wgan", "wgan_gp", "hinge"]
+MODELS = ["gan", "dcgan", "lsgan", "wgan", "wgan_gp", "hinge", "sngan", "pacgan"]
 # Precision matters at σ = 0.01: a constant learning rate leaves the generator jittering around the modes.
 PROTOCOL = ["optimizer.lr_schedule=linear_decay", "optimizer.lr_decay_start=0.5"]
 
