@@ -48,7 +48,7 @@ class InfoGAN(GAN):
 
     # -- codes ------------------------------------------------------------------------------------
     def latent(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> dict:
-        inputs = {"z": self._draw(torch.randn, (n, self.z_dim), generator=generator)}
+        inputs = super().latent(n, None, generator)   # the noise (InfoGAN's G sees no dataset labels)
         if self.n_cat:
             if labels is None:
                 labels = self._draw(torch.randint, self.n_cat, (n,), generator=generator)
