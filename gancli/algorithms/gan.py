@@ -44,6 +44,14 @@ def _batch_grouping(tricks: dict, batch: int | None) -> tuple[int, int]:
     return pack, group
 
 
+def _with_aux(loss: torch.Tensor, logs: dict, aux, player: str) -> torch.Tensor:
+    """loss plus a family's extra term (d_aux / g_aux result), its logs filed under the player."""
+    if aux is None:
+        return loss
+    logs.update({f"{player}/{k}": v for k, v in aux[1].items()})
+    return loss + aux[0]
+
+
 @ALGORITHMS.register("gan")
 class GAN(Algorithm):
     #: the family needs class labels even when neither network is conditioned on them (ACGAN)
@@ -147,6 +155,10 @@ class GAN(Algorithm):
             x = self.augment(x)
         return instance_noise(x, sigma)
 
+    def d_labels(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+        """The labels D is conditioned on (None when D is unconditional)."""
+        return inputs.get("labels") if self.d_condition != "none" else None
+
     def d_aux(self, h_real: torch.Tensor, h_fake: torch.Tensor, inputs: Mapping[str, torch.Tensor]):
         """A family's extra D term on D's features of a real and a fake batch: (loss, logs) or None."""
         return None
@@ -158,15 +170,12 @@ class GAN(Algorithm):
     def d_step(self, real: torch.Tensor, fake: torch.Tensor, inputs: dict, sigma: float) -> dict[str, torch.Tensor]:
         fake = fake.detach()
         xr, xf = self.d_view(real, sigma), self.d_view(fake, sigma)
-        labels = inputs.get("labels") if self.d_condition != "none" else None
+        labels = self.d_labels(inputs)
         with self.precision.autocast():
             (d_real, h_real), (d_fake, h_fake) = self.D(xr, labels), self.D(xf, labels)
             loss = self.loss.d_loss(d_real.float(), d_fake.float())
             logs = {"loss/D": loss.detach(), "D(x)": d_real.detach().float().mean(), "D(G(z))": d_fake.detach().float().mean()}
-            aux = self.d_aux(h_real, h_fake, inputs)
-            if aux is not None:
-                loss = loss + aux[0]
-                logs.update({f"D/{k}": v for k, v in aux[1].items()})
+            loss = _with_aux(loss, logs, self.d_aux(h_real, h_fake, inputs), "D")
         if self.fm_weight:  # G's step compares against these, through D as it is after this update
             self._real_view = xr.detach()
         if self.gp_weight:
@@ -181,7 +190,7 @@ class GAN(Algorithm):
 
     def g_step(self, fake: torch.Tensor, inputs: dict, sigma: float) -> dict[str, torch.Tensor]:
         self.D.requires_grad_(False)  # no D weight grads from the G step: half the backward work
-        labels = inputs.get("labels") if self.d_condition != "none" else None
+        labels = self.d_labels(inputs)
         with self.precision.autocast():
             d_fake, h_fake = self.D(self.d_view(fake, sigma), labels)
             loss = self.loss.g_loss(d_fake.float())
@@ -192,10 +201,7 @@ class GAN(Algorithm):
                 fm = feature_matching(h_real, h_fake)
                 loss = loss + self.fm_weight * fm
                 logs["feature_matching"] = fm.detach()
-            aux = self.g_aux(h_fake, inputs)
-            if aux is not None:
-                loss = loss + aux[0]
-                logs.update({f"G/{k}": v for k, v in aux[1].items()})
+            loss = _with_aux(loss, logs, self.g_aux(h_fake, inputs), "G")
         self.precision.step("G", loss, self.optimizers["G"])
         self.D.requires_grad_(True)
         return logs

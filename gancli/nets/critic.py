@@ -57,6 +57,7 @@ class Critic(nn.Module):
         if condition not in D_CONDITIONS:
             raise GanError(f"model.condition.discriminator='{condition}' is not one of: {', '.join(D_CONDITIONS)}.")
         self.body, self.num_classes, self.condition = body, num_classes, condition
+        self.flat = getattr(body, "flat_input", False)   # takes flattened samples (MLP) rather than images
         self.mbstd = MinibatchStd(minibatch_std) if minibatch_std else None
         dim = body.feature_dim + (1 if self.mbstd else 0)
         self.feature_dim = dim
@@ -85,12 +86,12 @@ class Critic(nn.Module):
     def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.pack > 1:  # PacGAN: m consecutive samples side by side (channels, or one long vector)
             b = x.shape[0]
-            if getattr(self.body, "flat_input", False):
+            if self.flat:
                 x = x.reshape(b // self.pack, -1)
             else:
                 x = x.reshape(b // self.pack, self.pack * x.shape[1], *x.shape[2:])
         if self.condition == "concat":
-            x = with_label(x, labels, self.num_classes, getattr(self.body, "flat_input", False))
+            x = with_label(x, labels, self.num_classes, self.flat)
         h = self.body(x)
         return self.mbstd(h) if self.mbstd is not None else h
 
