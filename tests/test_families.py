@@ -169,6 +169,33 @@ def test_infogan_traversal_sweeps_one_code_and_holds_the_rest():
     assert (inputs["z"] == inputs["z"][0]).all()                                # one shared z
 
 
+def test_infogan_preset_has_the_papers_fc_1024_layers(compose_cfg):
+    """Chen et al.'s MNIST nets: G = FC-1024 → FC-7·7·128 → upconv 64 → upconv 1; D's body = conv 64 →
+    conv 128 → FC-1024, which Q shares."""
+    cfg = compose_cfg(["model=infogan", "dataset=mnist"])
+    assert cfg.model.generator.fc == 1024 and cfg.model.discriminator.fc == 1024
+    from gancli.nets import build_generator
+    spec = DataSpec("image", (1, 28, 28))
+    G = build_generator(OmegaConf.to_container(cfg.model.generator, resolve=True), spec, 74)
+    linears = [m for m in G.stem if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(74, 1024), (1024, 128 * 7 * 7)]
+    assert G(torch.randn(2, 74)).shape == (2, 1, 28, 28)
+    D = build_discriminator(OmegaConf.to_container(cfg.model.discriminator, resolve=True), spec, heads={"q": 12}, head_hidden=128)
+    logits, h = D(torch.randn(2, 1, 28, 28))
+    assert logits.shape == (2,) and h.shape == (2, 1024)
+
+
+def test_dcgan_without_fc_keeps_its_checkpoint_layout():
+    """fc=0 (every preset but infogan) builds exactly the earlier modules: old checkpoints still load."""
+    from gancli.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+    spec = DataSpec("image", (3, 32, 32))
+    G, D = DCGANGenerator(spec, 100, width=8), DCGANDiscriminator(spec, width=8)
+    assert G.stem is None and D.fc is None
+    assert list(G.state_dict())[:2] == ["net.0.weight", "net.1.weight"] and "net.0.weight" in G.state_dict()
+    assert G.state_dict()["net.0.weight"].shape == (100, 32, 4, 4)
+    assert all(k.startswith("body.") for k in D.state_dict()) and D.feature_dim == 32 * 4 * 4
+
+
 # --------------------------------------------------------------------------------------- the step
 
 def _algorithm(compose_cfg, overrides, tmp_path):

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from gancli.data.base import DataSpec
 from gancli.errors import GanError
-from gancli.losses import LOSSES, build_loss, clip_weights, gradient_penalty
+from gancli.losses import LOSSES, build_loss, clip_weights, gradient_penalty, r1_penalty
 from gancli.nets.dcgan import DCGANDiscriminator
 from gancli.training.run import build_trainer, plain_config
 
@@ -193,6 +193,60 @@ def test_gradient_penalty_does_not_backprop_into_inputs():
     gp = gradient_penalty(LinearCritic(torch.tensor([3.0, 4.0, 0.0, 0.0])), real, fake)
     gp.backward()
     assert real.grad is None and fake.grad is None
+
+
+# ------------------------------------------------------------------------------------------ R1
+
+
+def test_r1_penalty_quadratic_critic():
+    """D(x) = a·Σx² → ∇D(x) = 2a·x, so E‖∇D‖² = 4a²·E‖x‖²."""
+    torch.manual_seed(0)
+    real = torch.randn(5, 3, 2, 2).requires_grad_(True)
+    a = 0.7
+    r1 = r1_penalty(QuadraticCritic(a)(real), real)
+    expected = (4 * a * a * real.detach().flatten(1).pow(2).sum(1)).mean()
+    assert math.isclose(r1.item(), expected.item(), rel_tol=1e-5)
+    # a loss scale (AMP fp16) leaves the value unchanged
+    real2 = real.detach().clone().requires_grad_(True)
+    scaled = r1_penalty(QuadraticCritic(a)(real2), real2, scale=torch.tensor(512.0))
+    assert math.isclose(scaled.item(), expected.item(), rel_tol=1e-5)
+
+
+def test_r1_penalty_linear_critic_and_its_gradient():
+    """A linear D has slope w everywhere: R1 = ‖w‖², whose gradient in w is 2w (it shrinks D's slope)."""
+    real = torch.randn(4, 4).requires_grad_(True)
+    critic = LinearCritic(torch.tensor([3.0, 4.0, 0.0, 0.0]))
+    r1 = r1_penalty(critic(real), real)
+    assert math.isclose(r1.item(), 25.0, rel_tol=1e-6)
+    (grad,) = torch.autograd.grad(r1, critic.w)
+    assert torch.allclose(grad, 2 * torch.tensor([3.0, 4.0, 0.0, 0.0]))
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_r1_is_lazy_and_scaled(compose_cfg, tiny_overrides, tmp_path, every):
+    """R1 runs on D updates 0, every, 2·every, ... only, and then weighs γ/2·every (StyleGAN2's lazy form)."""
+    cfg = compose_cfg([*tiny_overrides, "model=dcgan", "loss.r1_weight=2.0", f"loss.r1_every={every}"])
+    algo = build_trainer(plain_config(cfg), tmp_path).algorithm
+    assert algo.compile_blocker() is not None
+    torch.manual_seed(0)
+    real = torch.randn(16, 3, 16, 16).clamp(-1, 1)
+    inputs = algo.latent(16)
+    seen = []
+    for d_index in range(2 * every):
+        fake = algo.g_forward(algo.G, inputs).detach()
+        x = real.clone().requires_grad_(True)
+        expected = r1_penalty(algo.D(x)[0], x).item()     # D as the step will see it (before its update)
+        logs = algo.d_step(real, fake, inputs, 0.0, d_index)
+        seen.append("r1" in logs)
+        if "r1" in logs:   # logged amortised over the interval
+            assert math.isclose(logs["r1"].item(), expected * every, rel_tol=1e-4)
+    assert seen == [i % every == 0 for i in range(2 * every)]
+
+
+def test_r1_config_is_checked(compose_cfg, tiny_overrides, tmp_path):
+    cfg = compose_cfg([*tiny_overrides, "loss.r1_every=0", "loss.r1_weight=1"])
+    with pytest.raises(GanError, match="r1_every"):
+        build_trainer(plain_config(cfg), tmp_path)
 
 
 # ------------------------------------------------------------------------------------------ clipping

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch, interpolation_grid
 from gancli.augment import DiffAugment, instance_noise
 from gancli.errors import GanError
-from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty
+from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty, r1_penalty
 from gancli.nets import build_discriminator, build_generator
 from gancli.optim import build_optimizer
 
@@ -78,6 +78,11 @@ class GAN(Algorithm):
         loss = _plain(cfg.loss)
         self.gp_weight = float(loss.pop("gp_weight", 0.0) or 0.0)
         self.clip = loss.pop("clip", None)
+        self.r1_weight = float(loss.pop("r1_weight", 0.0) or 0.0)
+        self.r1_every = int(loss.pop("r1_every", 1))
+        if self.r1_weight < 0 or self.r1_every < 1:
+            raise GanError(f"loss.r1_weight={self.r1_weight} and loss.r1_every={self.r1_every}: the R1 weight must "
+                           "be ≥ 0 and the interval ≥ 1 D steps.")
         self.loss = build_loss(loss.pop("name"), **loss)
         self.n_critic = int(cfg.model.n_critic)
         # tricks: read once here, never in the step
@@ -122,7 +127,7 @@ class GAN(Algorithm):
         return {}
 
     def compile_blocker(self) -> str | None:
-        if self.gp_weight:
+        if self.gp_weight or self.r1_weight:
             return "a gradient penalty (torch.compile does not support the double backward it needs)"
         return None
 
@@ -167,9 +172,14 @@ class GAN(Algorithm):
         """A family's extra G term on D's features of the fake batch: (loss, logs) or None."""
         return None
 
-    def d_step(self, real: torch.Tensor, fake: torch.Tensor, inputs: dict, sigma: float) -> dict[str, torch.Tensor]:
+    def d_step(self, real: torch.Tensor, fake: torch.Tensor, inputs: dict, sigma: float,
+               d_index: int = 0) -> dict[str, torch.Tensor]:
+        """One D update; `d_index` counts D updates since the start (it times lazy regularisation)."""
         fake = fake.detach()
         xr, xf = self.d_view(real, sigma), self.d_view(fake, sigma)
+        r1 = self.r1_weight and d_index % self.r1_every == 0
+        if r1:   # R1 differentiates D's real logits with respect to exactly what D was shown
+            xr = xr.detach().requires_grad_(True)
         labels = self.d_labels(inputs)
         with self.precision.autocast():
             (d_real, h_real), (d_fake, h_fake) = self.D(xr, labels), self.D(xf, labels)
@@ -183,6 +193,10 @@ class GAN(Algorithm):
                                   self.precision.autocast)
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.detach()
+        if r1:
+            pen = r1_penalty(d_real, xr, self.precision.loss_scale("D"))
+            loss = loss + (0.5 * self.r1_weight * self.r1_every) * pen
+            logs["r1"] = pen.detach() * self.r1_every   # amortised over the lazy interval
         self.precision.step("D", loss, self.optimizers["D"])
         if self.clip is not None:
             clip_weights(self.D, float(self.clip))
@@ -217,7 +231,7 @@ class GAN(Algorithm):
             inputs = self.latent(real.shape[0], batch.get("y") if self.num_classes else None)
             with torch.set_grad_enabled(i == self.n_critic - 1), self.precision.autocast():
                 fake = self.g_forward(self.G, inputs)
-            logs = self.d_step(real, fake, inputs, sigma)
+            logs = self.d_step(real, fake, inputs, sigma, step * self.n_critic + i)
         logs.update(self.g_step(fake, inputs, sigma))
         return logs
 

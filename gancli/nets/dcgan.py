@@ -1,5 +1,8 @@
 """DCGAN (Radford et al. 2015): transposed-conv generator and strided-conv discriminator, any resolution
-R = s0·2^k with a start size s0 ≥ 4 (28 → 7·2², 32 → 4·2³, 64 → 4·2⁴, 128 → 4·2⁵)."""
+R = s0·2^k with a start size s0 ≥ 4 (28 → 7·2², 32 → 4·2³, 64 → 4·2⁴, 128 → 4·2⁵).
+
+`fc` > 0 adds one fully connected hidden layer of that width between the latent and the first feature
+map in G, and after the last conv in D: the InfoGAN paper's MNIST nets (FC-1024 on both sides)."""
 
 from __future__ import annotations
 
@@ -47,13 +50,19 @@ def _up(a: int, b: int, upsample: str, bias: bool) -> list[nn.Module]:
 
 class DCGANGenerator(nn.Module):
     def __init__(self, spec: DataSpec, z_dim: int, width: int = 64, max_width: int = 512, norm: str = "batch",
-                 upsample: str = "transposed"):
+                 upsample: str = "transposed", fc: int = 0):
         super().__init__()
         _need_image(spec, "DCGAN")
         c, r, _ = spec.shape
         s0, k = pyramid(r)
         ch = _widths(width, max_width, k)[::-1]           # coarse → fine
-        layers = [nn.ConvTranspose2d(z_dim, ch[0], s0, 1, 0, bias=False), norm_layer(norm, ch[0], True), nn.ReLU(True)]
+        # z → FC → FC to the s0×s0 map (Chen et al.), or one s0×s0 transposed conv (Radford et al.)
+        self.stem = nn.Sequential(
+            nn.Linear(z_dim, fc, bias=False), norm_layer(norm, fc, False), nn.ReLU(True),
+            nn.Linear(fc, ch[0] * s0 * s0, bias=False), norm_layer(norm, ch[0] * s0 * s0, False), nn.ReLU(True),
+            nn.Unflatten(1, (ch[0], s0, s0))) if fc else None
+        layers = [] if fc else [nn.ConvTranspose2d(z_dim, ch[0], s0, 1, 0, bias=False),
+                                norm_layer(norm, ch[0], True), nn.ReLU(True)]
         for a, b in zip(ch[:-1], ch[1:]):
             layers += [*_up(a, b, upsample, bias=False), norm_layer(norm, b, True), nn.ReLU(True)]
         layers += [*_up(ch[-1], c, upsample, bias=True), nn.Tanh()]
@@ -62,6 +71,8 @@ class DCGANGenerator(nn.Module):
         dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.stem is not None:
+            return self.net(self.stem(z.flatten(1)))
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
@@ -69,7 +80,7 @@ class DCGANDiscriminator(nn.Module):
     """The strided-conv body: image → flattened features (B, feature_dim). `nets.critic.Critic` adds
     the output head(s), so every family (plain, conditional, auxiliary classifier, Q) shares one body."""
 
-    def __init__(self, spec: DataSpec, width: int = 64, max_width: int = 512, norm: str = "batch"):
+    def __init__(self, spec: DataSpec, width: int = 64, max_width: int = 512, norm: str = "batch", fc: int = 0):
         super().__init__()
         _need_image(spec, "DCGAN")
         c, r, _ = spec.shape
@@ -81,10 +92,16 @@ class DCGANDiscriminator(nn.Module):
                        norm_layer(norm, b, True), nn.LeakyReLU(0.2, True)]
         self.body = nn.Sequential(*layers)
         self.feature_dim = ch[-1] * s0 * s0
+        self.fc = nn.Sequential(
+            maybe_spectral(nn.Linear(self.feature_dim, fc, bias=norm in ("none", "spectral")), norm),
+            norm_layer(norm, fc, False), nn.LeakyReLU(0.2, True)) if fc else None
+        if fc:
+            self.feature_dim = fc
         dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).flatten(1)
+        h = self.body(x).flatten(1)
+        return self.fc(h) if self.fc is not None else h
 
     @staticmethod
     def init_head(heads: nn.Module) -> None:
