@@ -238,6 +238,21 @@ def test_class_nll_term_alone_reaches_g(compose_cfg, tiny_overrides, tmp_path):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in alg.G.parameters() if p.requires_grad)
 
 
+@pytest.mark.parametrize("fakes", [True, False])
+def test_acgan_d_class_term_uses_fakes_only_when_asked(compose_cfg, tiny_overrides, tmp_path, fakes):
+    """d_class_fakes=true: D's class NLL = NLL(real) + NLL(fake) (Odena et al.); false: NLL(real) only."""
+    alg = _algorithm(compose_cfg, ["model=acgan", *tiny_overrides, f"model.d_class_fakes={str(fakes).lower()}"],
+                     tmp_path)
+    head = alg.D.heads["classifier"]
+    labels = torch.randint(5, (16,))
+    h_real, h_fake = torch.randn(16, head.in_features), torch.randn(16, head.in_features)
+    loss, logs = alg.d_aux(h_real, h_fake.requires_grad_(True), {"labels": labels})
+    expected = class_nll(head(h_real), labels) + (class_nll(head(h_fake), labels) if fakes else 0.0)
+    assert math.isclose(loss.item(), expected.item(), rel_tol=1e-6)
+    (g,) = torch.autograd.grad(loss, h_fake, allow_unused=True)
+    assert (g is not None and g.abs().sum() > 0) == fakes
+
+
 @pytest.mark.parametrize("overrides,message", [
     (["model=infogan", "model.condition.generator=onehot"], "infogan learns its codes without labels"),
     (["model=dcgan", "model.condition.generator=onehot"], "D never sees it"),

@@ -2,6 +2,8 @@
 
 Both players minimise the class negative log-likelihood −L_C: D on real and generated samples, G on
 generated ones. The adversarial part is whatever `loss` is configured (the paper: cross-entropy).
+With `model.d_class_fakes=false` D's classifier learns from real samples only, so G cannot win the class
+term with features that only D's view of fakes associates with a class.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class ACGAN(GAN):
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         self.class_weight = float(cfg.model.get("class_weight", 1.0))
+        self.d_class_fakes = bool(cfg.model.get("d_class_fakes", True))
 
     def d_heads(self) -> dict[str, int]:
         return {"classifier": self.num_classes}
@@ -25,7 +28,9 @@ class ACGAN(GAN):
     def d_aux(self, h_real, h_fake, inputs):
         head = self.D.heads["classifier"]
         real_logits = head(h_real)
-        nll = class_nll(real_logits, inputs["labels"]) + class_nll(head(h_fake), inputs["labels"])
+        nll = class_nll(real_logits, inputs["labels"])
+        if self.d_class_fakes:
+            nll = nll + class_nll(head(h_fake), inputs["labels"])
         acc = (real_logits.detach().argmax(1) == inputs["labels"]).float().mean()
         return self.class_weight * nll, {"class_nll": nll.detach(), "real_acc": acc}
 
