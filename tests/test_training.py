@@ -106,6 +106,37 @@ def test_ema_is_the_exponential_average_and_feeds_sampling():
         EMA({"G": net}, decay=1.5)
 
 
+def test_ema_batch_norm_refresh_averages_fresh_batches_and_keeps_weights():
+    live = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
+    ema = EMA({"G": live}, decay=0.9)
+    avg = ema.copies["G"]
+    with torch.no_grad():
+        avg[0].weight.mul_(3.0)                         # the average no longer matches the live net
+    weights = {k: v.clone() for k, v in avg.named_parameters()}
+    batches = [torch.randn(8, 2, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    feed = iter(batches)
+    ema.refresh_batch_norm(lambda nets: nets["G"](next(feed)), batches=2)
+    h = [avg[0](x).detach() for x in batches]
+    bn = avg[1]
+    assert torch.allclose(bn.running_mean, (h[0].mean(0) + h[1].mean(0)) / 2, atol=1e-6)
+    assert torch.allclose(bn.running_var, (h[0].var(0) + h[1].var(0)) / 2, atol=1e-5)
+    assert bn.momentum == live[1].momentum and not bn.training
+    assert all(torch.equal(v, weights[k]) for k, v in avg.named_parameters())
+
+
+@pytest.mark.parametrize("batches", [0, 2])
+def test_ema_run_refreshes_batch_norm_statistics_when_asked(tmp_path, compose_cfg, tiny_overrides, batches):
+    cfg = plain_config(compose_cfg([*tiny_overrides, "model=dcgan", "trainer.steps=3", "trainer.ema=0.5",
+                                    f"trainer.ema_bn_batches={batches}"]))
+    trainer = build_trainer(cfg, tmp_path)
+    trainer.fit()
+    live, avg = trainer.algorithm.nets["G"].state_dict(), trainer.ema.copies["G"].state_dict()
+    stats = [k for k in live if k.endswith("running_mean")]
+    assert stats
+    copied = all(torch.equal(live[k], avg[k]) for k in stats)
+    assert copied == (batches == 0)
+
+
 def test_ema_run_samples_from_the_average(tmp_path, compose_cfg, tiny_overrides):
     cfg = plain_config(compose_cfg([*tiny_overrides, "trainer.steps=3", "trainer.ema=0.5"]))
     trainer = build_trainer(cfg, tmp_path)

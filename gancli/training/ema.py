@@ -1,15 +1,22 @@
-"""Exponential moving average of networks' weights (Karras et al.; Yazıcı et al.): smoother samples."""
+"""Exponential moving average of networks' weights (Karras et al.; Yazıcı et al.): smoother samples.
+
+BatchNorm statistics cannot be averaged like weights: the running mean and variance a live network
+gathered describe *its* activations, not those of the averaged weights. Copying them (what the update
+does) is exact only for networks without BatchNorm; `refresh_batch_norm` re-estimates them for the
+averaged weights from fresh forward passes (BigGAN's "standing statistics") before the copy is used.
+"""
 
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import torch
 import torch.nn as nn
 
 
 class EMA:
-    """Keeps an averaged, eval-mode copy of each named network; buffers (BN statistics) are copied."""
+    """Keeps an averaged, eval-mode copy of each named network; buffers are copied from the live nets."""
 
     def __init__(self, nets: dict[str, nn.Module], decay: float, start: int = 0):
         if not 0.0 < decay < 1.0:
@@ -29,9 +36,36 @@ class EMA:
             for b_avg, b in zip(avg.buffers(), src.buffers()):
                 b_avg.copy_(b)
 
+    def has_batch_norm(self) -> bool:
+        return any(_tracking_batch_norms(m) for m in self.copies.values())
+
+    @torch.no_grad()
+    def refresh_batch_norm(self, forward: Callable[[dict[str, nn.Module]], object], batches: int) -> None:
+        """Recompute the copies' BatchNorm running statistics as the plain average over `batches` calls of
+        forward(copies), which should run the averaged networks on fresh inputs. Weights are untouched."""
+        norms = [bn for m in self.copies.values() for bn in _tracking_batch_norms(m)]
+        if not norms or batches <= 0:
+            return
+        momenta = [bn.momentum for bn in norms]
+        for bn in norms:
+            bn.reset_running_stats()
+            bn.momentum = None          # cumulative average over the refresh batches
+            bn.train()
+        try:
+            for _ in range(batches):
+                forward(self.copies)
+        finally:
+            for bn, momentum in zip(norms, momenta):
+                bn.momentum = momentum
+                bn.eval()
+
     def state_dict(self) -> dict:
         return {k: m.state_dict() for k, m in self.copies.items()}
 
     def load_state_dict(self, state: dict) -> None:
         for k, m in self.copies.items():
             m.load_state_dict(state[k])
+
+
+def _tracking_batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]

@@ -44,6 +44,7 @@ class Trainer:
         self.step = 0
         self.stream = source.stream(self.batch_size, self.device, seed)
         self.ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"]) if t["ema"] else None
+        self.ema_bn_batches, self.seed, self._bn_refreshed_at = int(t.get("ema_bn_batches", 0)), seed, None
         opt = config["optimizer"]
         self.schedulers = build_schedulers(algorithm.optimizers, opt.get("lr_schedule", "constant"),
                                            opt.get("lr_decay_start", 0.5), self.total)
@@ -86,13 +87,28 @@ class Trainer:
         self.step = int(state["step"])
 
     def save_checkpoint(self) -> Path:
+        self._refresh_ema_batch_norm()
         return self.checkpoints.save(self.state_dict(), self.step)
+
+    def _refresh_ema_batch_norm(self) -> None:
+        """Before the EMA copy is used or saved: BN statistics that match its averaged weights. The refresh
+        noise comes from its own generator seeded by (seed, step), so training's RNG streams and resumed
+        runs are unaffected."""
+        if self.ema is None or not self.ema_bn_batches or self._bn_refreshed_at == self.step \
+                or not self.ema.has_batch_norm():
+            return
+        self._bn_refreshed_at = self.step
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.step)
+        algorithm = self.algorithm
+        self.ema.refresh_batch_norm(
+            lambda nets: algorithm.generate(algorithm.latent(self.batch_size, None, gen), nets), self.ema_bn_batches)
 
     # -- outputs ----------------------------------------------------------------------------------
     def sampling_nets(self) -> dict:
         return {**self.algorithm.nets, **(self.ema.copies if self.ema else {})}
 
     def save_grid(self, path: Path) -> Path:
+        self._refresh_ema_batch_norm()
         self.algorithm.train_mode(False)
         try:
             x = self.algorithm.generate(self.fixed_inputs, self.sampling_nets())
