@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--converge", action="store_true", help="larger nets, 2-d latent, longer training")
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides, e.g. trainer.steps=2000")
-    args = ap.parse_args()
+    args = benchlib.parse_args(ap, {"models": "model", "datasets": "dataset"})
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     table = benchlib.Table("model", "dataset", "modes", "high quality", "reverse KL", "steps", "time (s)")

@@ -7,7 +7,7 @@ every class, and report the classifier's accuracy on them (overall and worst cla
 
     python scripts/bench_classes.py                                   # cdcgan and acgan on shapes
     python scripts/bench_classes.py --datasets shapes fashion_mnist --out classes.md
-    python scripts/bench_classes.py --models acgan trainer.steps=4000
+    python scripts/bench_classes.py --models acgan trainer.steps=4000        # overrides may follow the lists
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--runs", default="bench_runs", help="run dirs (grids, checkpoints) go here")
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides for every run, e.g. trainer.steps=2000")
-    args = ap.parse_args()
+    args = benchlib.parse_args(ap, {"models": "model", "datasets": "dataset"})
 
     table = benchlib.Table("model", "dataset", "class accuracy of samples", "worst class", "real held-out accuracy",
                            "steps", "time (s)")

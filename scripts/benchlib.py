@@ -3,6 +3,7 @@ and a small CNN classifier to judge generated images by."""
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -15,6 +16,23 @@ from gancli.data.base import build_dataset
 from gancli.training.run import build_trainer, plain_config
 
 QUIET = ["trainer.progress=false", "trainer.tensorboard=false"]
+
+
+def parse_args(ap: argparse.ArgumentParser, presets: dict[str, str]) -> argparse.Namespace:
+    """ap.parse_args(), then two repairs. A list option swallows the overrides that follow it
+    (`--models acgan trainer.steps=10` reads as two models), so values with '=' go back to the
+    overrides. And each name of a preset list (option → conf group) must exist: a typo fails here,
+    not after an hour of training the names before it."""
+    args = ap.parse_args()
+    for option, group in presets.items():
+        values = getattr(args, option)
+        setattr(args, option, [v for v in values if "=" not in v])
+        args.overrides = [*(v for v in values if "=" in v), *args.overrides]
+        known = sorted(f.stem for f in (conf_dir() / group).glob("*.yaml"))
+        unknown = [v for v in getattr(args, option) if v not in known]
+        if unknown:
+            ap.error(f"--{option}: no {group} preset named {', '.join(unknown)}; choices: {', '.join(known)}")
+    return args
 
 
 def compose(overrides: list[str]):
