@@ -39,11 +39,12 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--train", nargs=2, type=int, default=[0, 8000], metavar=("START", "STOP"))
     ap.add_argument("--held-out", nargs=2, type=int, default=[8000, 10000], metavar=("START", "STOP"))
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--seeds", nargs="+", default=["0"])
     ap.add_argument("--runs", default="bench_runs")
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides, e.g. trainer.steps=5000")
-    args = ap.parse_args()
+    args = benchlib.parse_args(ap, {"seeds": None})
+    args.seeds = benchlib.int_list(ap, "seeds", args.seeds)
     root = str(Path(args.root).expanduser().resolve())
     data = ["dataset=mnist", f"dataset.root={root}", f"dataset.split={args.split}", "dataset.download=false"]
     train_part = [*data, f"dataset.subset=[{args.train[0]},{args.train[1]}]"]

@@ -18,21 +18,31 @@ from gancli.training.run import build_trainer, plain_config
 QUIET = ["trainer.progress=false", "trainer.tensorboard=false"]
 
 
-def parse_args(ap: argparse.ArgumentParser, presets: dict[str, str]) -> argparse.Namespace:
+def parse_args(ap: argparse.ArgumentParser, lists: dict[str, str | None]) -> argparse.Namespace:
     """ap.parse_args(), then two repairs. A list option swallows the overrides that follow it
     (`--models acgan trainer.steps=10` reads as two models), so values with '=' go back to the
     overrides. And each name of a preset list (option → conf group) must exist: a typo fails here,
-    not after an hour of training the names before it."""
+    not after an hour of training the names before it. Lists of plain values (group None, e.g. seeds)
+    get the first repair only; declare them without `type=`, or argparse rejects the override first."""
     args = ap.parse_args()
-    for option, group in presets.items():
+    for option, group in lists.items():
         values = getattr(args, option)
         setattr(args, option, [v for v in values if "=" not in v])
         args.overrides = [*(v for v in values if "=" in v), *args.overrides]
+        if group is None:
+            continue
         known = sorted(f.stem for f in (conf_dir() / group).glob("*.yaml"))
         unknown = [v for v in getattr(args, option) if v not in known]
         if unknown:
             ap.error(f"--{option}: no {group} preset named {', '.join(unknown)}; choices: {', '.join(known)}")
     return args
+
+
+def int_list(ap: argparse.ArgumentParser, option: str, values: list[str]) -> list[int]:
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        ap.error(f"--{option} takes integers, got: {' '.join(values)}")
 
 
 def compose(overrides: list[str]):

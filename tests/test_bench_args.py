@@ -15,6 +15,7 @@ import benchlib  # noqa: E402
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bench")
     ap.add_argument("--models", nargs="+", default=["acgan"])
+    ap.add_argument("--seeds", nargs="+", default=["0"])
     ap.add_argument("overrides", nargs="*")
     return ap
 
@@ -31,3 +32,13 @@ def test_an_unknown_preset_fails_before_training_and_lists_the_choices(monkeypat
         benchlib.parse_args(_parser(), {"models": "model"})
     err = capsys.readouterr().err
     assert "acgna" in err and "acgan" in err and "wgan_gp" in err
+
+
+def test_overrides_after_a_seed_list_are_overrides_and_bad_seeds_are_named(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["bench", "--seeds", "0", "1", "trainer.steps=10"])
+    ap = _parser()
+    args = benchlib.parse_args(ap, {"models": "model", "seeds": None})
+    assert benchlib.int_list(ap, "seeds", args.seeds) == [0, 1] and args.overrides == ["trainer.steps=10"]
+    with pytest.raises(SystemExit):
+        benchlib.int_list(ap, "seeds", ["0", "one"])
+    assert "--seeds takes integers" in capsys.readouterr().err
