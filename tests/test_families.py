@@ -10,6 +10,7 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
+from gancli.algorithms.priors import build_prior
 from gancli.data import DataSpec
 from gancli.errors import GanError
 from gancli.losses import class_nll, info_nll, mutual_information_bound
@@ -161,12 +162,44 @@ def test_infogan_traversal_sweeps_one_code_and_holds_the_rest():
 
     alg = InfoGAN.__new__(InfoGAN)
     alg.n_cat, alg.n_cont, alg.z_dim, alg.device = 3, 2, 5, torch.device("cpu")
+    alg.prior = build_prior("uniform")
     inputs, nrow = alg.traversal_inputs("c3", 5, torch.Generator().manual_seed(0))
     assert nrow == 5
     cont = inputs["continuous"].view(3, 5, 2)
     assert torch.allclose(cont[:, :, 1], torch.linspace(-2, 2, 5).expand(3, 5)) and (cont[:, :, 0] == 0).all()
     assert inputs["categorical"].tolist() == [0] * 5 + [1] * 5 + [2] * 5
     assert (inputs["z"] == inputs["z"][0]).all()                                # one shared z
+    assert inputs["z"].abs().max() <= 1                                         # drawn from the model's prior
+
+
+def test_noise_priors_draw_their_distribution_and_walk_inside_it():
+    g = torch.Generator().manual_seed(0)
+    u, n = build_prior("uniform"), build_prior("normal")
+    zu, zn = u.draw((20000, 4), generator=g), n.draw((20000, 4), generator=g)
+    assert zu.min() >= -1 and zu.max() <= 1 and abs(zu.var().item() - 1 / 3) < 0.01
+    assert abs(zn.var().item() - 1) < 0.03 and zn.abs().max() > 1
+    a, b, t = zu[:3, None], zu[3:6, None], torch.linspace(0, 1, 5).view(1, 5, 1)
+    path = u.path(a, b, t)                                       # straight line: the cube is convex
+    assert torch.allclose(path[:, 0], a[:, 0]) and torch.allclose(path[:, -1], b[:, 0])
+    assert torch.allclose(path[:, 2], (a[:, 0] + b[:, 0]) / 2) and path.abs().max() <= 1
+    a, b = zn[:3, None], zn[3:6, None]
+    b = b * (a.norm(dim=-1, keepdim=True) / b.norm(dim=-1, keepdim=True))  # equal norms: slerp keeps the norm
+    path = n.path(a, b, t)
+    assert torch.allclose(path.norm(dim=-1), a.norm(dim=-1).expand(3, 5), rtol=1e-4)
+    assert torch.allclose(path[:, -1], b[:, 0], atol=1e-5)
+
+
+def test_infogan_noise_is_uniform_and_q_takes_an_optional_batchnorm(compose_cfg, tiny_overrides, tmp_path):
+    """U(−1, 1) noise, as the original launcher's Uniform(62); BatchNorm in Q's hidden layer (the original
+    code's, measured worse here) only when asked."""
+    alg = _algorithm(compose_cfg, [*tiny_overrides, "model=infogan"], tmp_path)
+    z = alg.latent(512)["z"]
+    assert z.abs().max() <= 1 and abs(z.var().item() - 1 / 3) < 0.02
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in alg.D.heads["q"].modules())
+    alg = _algorithm(compose_cfg, [*tiny_overrides, "model=infogan", "model.head_norm=batch"], tmp_path / "bn")
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in alg.D.heads["q"].modules())
+    dcgan = _algorithm(compose_cfg, [*tiny_overrides, "model=acgan"], tmp_path / "b")
+    assert dcgan.latent(512)["z"].abs().max() > 1                                 # the other presets: N(0, I)
 
 
 def test_infogan_preset_has_the_papers_fc_1024_layers(compose_cfg):
@@ -183,6 +216,15 @@ def test_infogan_preset_has_the_papers_fc_1024_layers(compose_cfg):
     D = build_discriminator(OmegaConf.to_container(cfg.model.discriminator, resolve=True), spec, heads={"q": 12}, head_hidden=128)
     logits, h = D(torch.randn(2, 1, 28, 28))
     assert logits.shape == (2,) and h.shape == (2, 1024)
+
+
+def test_dcgan_leak_sets_every_d_slope_and_the_heads_follow_it():
+    spec = DataSpec("image", (1, 28, 28))
+    D = build_discriminator({"arch": "dcgan", "width": 8, "fc": 16, "leak": 0.01}, spec, heads={"q": 3}, head_hidden=4)
+    slopes = {m.negative_slope for m in D.modules() if isinstance(m, torch.nn.LeakyReLU)}
+    assert slopes == {0.01}
+    with pytest.raises(GanError, match="model.discriminator.leak=1.5"):
+        build_discriminator({"arch": "dcgan", "width": 8, "leak": 1.5}, spec)
 
 
 def test_dcgan_without_fc_keeps_its_checkpoint_layout():
@@ -258,6 +300,8 @@ def test_acgan_d_class_term_uses_fakes_only_when_asked(compose_cfg, tiny_overrid
     (["model=dcgan", "model.condition.generator=onehot"], "D never sees it"),
     (["model=dcgan", "model.condition.discriminator=bogus"], "not one of: none, concat, projection"),
     (["model=cdcgan", "model.condition.generator=hot"], "not one of: none, onehot, embedding"),
+    (["model=dcgan", "model.noise=gauss"], r"model.noise.*'gauss'.*normal, uniform"),
+    (["model=infogan", "model.head_norm=bn"], "model.head_norm='bn' is not one of: none, batch, layer"),
 ])
 def test_conditioning_mistakes_are_named(compose_cfg, tiny_overrides, tmp_path, overrides, message):
     with pytest.raises(GanError, match=message):

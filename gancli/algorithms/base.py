@@ -117,19 +117,11 @@ def _mismatch(exc: RuntimeError) -> str:
     return reason if len(reason) <= 200 else reason[:197] + "..."
 
 
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation: stays on the Gaussian shell where linear paths would cut through low density."""
-    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
-    omega = torch.acos((an * bn).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
-    so = torch.sin(omega)
-    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
-
-
-def interpolation_grid(z_dim: int, rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:
-    """rows × cols latents: each row walks from one random latent to another."""
-    a, b = torch.randn(rows, 1, z_dim, generator=generator), torch.randn(rows, 1, z_dim, generator=generator)
+def interpolation_grid(prior, z_dim: int, rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:
+    """rows × cols latents: each row walks from one draw of the noise prior to another."""
+    a, b = prior.draw((rows, 1, z_dim), generator=generator), prior.draw((rows, 1, z_dim), generator=generator)
     t = torch.linspace(0, 1, cols).view(1, cols, 1)
-    return slerp(a, b, t).reshape(rows * cols, z_dim)
+    return prior.path(a, b, t).reshape(rows * cols, z_dim)
 
 
 ALGORITHMS: Registry[type[Algorithm]] = Registry("algorithm")

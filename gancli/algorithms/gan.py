@@ -15,12 +15,14 @@ import torch.nn as nn
 from omegaconf import OmegaConf
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch, interpolation_grid
+from gancli.algorithms.priors import build_prior
 from gancli.augment import DiffAugment, instance_noise
 from gancli.errors import GanError
 from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty, r1_penalty
 from gancli.nets import build_discriminator, build_generator
 from gancli.optim import build_optimizer
 
+HEAD_NORMS = ("none", "batch", "layer")   # the norm in the auxiliary heads' hidden layer
 LABELLED_DATASETS = "shapes, mnist, fashion_mnist, cifar10, or image_folder with one sub-folder per class"
 
 
@@ -44,6 +46,13 @@ def _batch_grouping(tricks: dict, batch: int | None) -> tuple[int, int]:
     return pack, group
 
 
+def _head_norm(cfg) -> str:
+    norm = str(cfg.model.get("head_norm", "none"))
+    if norm not in HEAD_NORMS:
+        raise GanError(f"model.head_norm='{norm}' is not one of: {', '.join(HEAD_NORMS)}.")
+    return norm
+
+
 def _with_aux(loss: torch.Tensor, logs: dict, aux, player: str) -> torch.Tensor:
     """loss plus a family's extra term (d_aux / g_aux result), its logs filed under the player."""
     if aux is None:
@@ -61,6 +70,7 @@ class GAN(Algorithm):
         super().__init__(cfg, spec, device, precision)
         nets = network_config(cfg)
         self.z_dim = int(nets.get("z_dim") or cfg.model.z_dim)
+        self.prior = build_prior(str(cfg.model.get("noise", "normal")))   # older configs: N(0, I)
         cond = _plain(cfg.model.get("condition"))
         self.g_condition = cond.get("generator", "none")
         self.d_condition = cond.get("discriminator", "none")
@@ -69,7 +79,8 @@ class GAN(Algorithm):
         pack, group = _batch_grouping(tricks, int(cfg.trainer.batch_size) if "trainer" in cfg else None)
         self.G = self.build_generator(nets, cond).to(device)
         self.D = build_discriminator(nets.discriminator, spec, self.num_classes, self.d_condition, self.d_heads(),
-                                     group, int(cfg.model.get("head_hidden", 0)), pack).to(device)
+                                     group, int(cfg.model.get("head_hidden", 0)), pack,
+                                     _head_norm(cfg)).to(device)
         self.nets = {"G": self.G, "D": self.D}
         self.optimizers = {
             "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g"),
@@ -139,7 +150,7 @@ class GAN(Algorithm):
         return fn(*args, generator=generator).to(self.device)
 
     def latent(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> dict:
-        inputs = {"z": self._draw(torch.randn, (n, self.z_dim), generator=generator)}
+        inputs = {"z": self.prior.draw((n, self.z_dim), self.device, generator)}
         if self.num_classes:
             if labels is None:
                 labels = self._draw(torch.randint, self.num_classes, (n,), generator=generator)
@@ -246,7 +257,7 @@ class GAN(Algorithm):
         return tuple(self.spec.class_names) if self.num_classes else ()
 
     def interpolation_inputs(self, rows: int, cols: int, generator: torch.Generator) -> dict:
-        z = interpolation_grid(self.z_dim, rows, cols, generator).to(self.device)
+        z = interpolation_grid(self.prior, self.z_dim, rows, cols, generator).to(self.device)
         inputs = self.latent(rows * cols, None, generator)  # conditions: one per row, held along it
         inputs["z"] = z
         for k, v in inputs.items():

@@ -104,7 +104,7 @@ class InfoGAN(GAN):
                            f"(c1 categorical with {self.n_cat} values, then the continuous codes).")
         if code == "c1":
             rows = max(1, cols)
-            z = torch.randn(rows, 1, self.z_dim, generator=generator).expand(rows, self.n_cat, self.z_dim)
+            z = self.prior.draw((rows, 1, self.z_dim), generator=generator).expand(rows, self.n_cat, self.z_dim)
             cat = torch.arange(self.n_cat).repeat(rows)
             inputs = {"z": z.reshape(-1, self.z_dim), "categorical": cat}
             if self.n_cont:
@@ -112,7 +112,7 @@ class InfoGAN(GAN):
             return {k: v.to(self.device) for k, v in inputs.items()}, self.n_cat
         j = names.index(code) - (1 if self.n_cat else 0)
         rows = self.n_cat or 1
-        z = torch.randn(1, self.z_dim, generator=generator).expand(rows * cols, self.z_dim)
+        z = self.prior.draw((1, self.z_dim), generator=generator).expand(rows * cols, self.z_dim)
         cont = torch.zeros(rows, cols, self.n_cont)
         cont[:, :, j] = torch.linspace(-2, 2, cols)
         inputs = {"z": z.contiguous(), "continuous": cont.view(rows * cols, self.n_cont)}

@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gancli.errors import GanError
+from gancli.nets.layers import norm_layer
 
 D_CONDITIONS = ("none", "concat", "projection")
 
@@ -48,7 +49,7 @@ def with_label(x: torch.Tensor, labels: torch.Tensor, num_classes: int, flat: bo
 class Critic(nn.Module):
     def __init__(self, body: nn.Module, num_classes: int = 0, condition: str = "none",
                  heads: dict[str, int] | None = None, minibatch_std: int = 0, spectral: bool = False,
-                 head_hidden: int = 0, pack: int = 1):
+                 head_hidden: int = 0, pack: int = 1, head_norm: str = "none"):
         super().__init__()
         if pack > 1 and (condition != "none" or heads):
             raise GanError("tricks.pack judges groups of samples together, so it cannot be combined with class "
@@ -78,7 +79,8 @@ class Critic(nn.Module):
         def head(n_out: int) -> nn.Module:
             if not head_hidden:
                 return layer(nn.Linear(dim, n_out))
-            return nn.Sequential(layer(nn.Linear(dim, head_hidden)), nn.LeakyReLU(0.2, True),
+            return nn.Sequential(layer(nn.Linear(dim, head_hidden)), norm_layer(head_norm, head_hidden, False),
+                                 nn.LeakyReLU(getattr(body, "leak", 0.2), True),
                                  layer(nn.Linear(head_hidden, n_out)))
 
         self.heads = nn.ModuleDict({k: head(n) for k, n in (heads or {}).items()})

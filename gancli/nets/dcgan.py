@@ -80,21 +80,25 @@ class DCGANDiscriminator(nn.Module):
     """The strided-conv body: image → flattened features (B, feature_dim). `nets.critic.Critic` adds
     the output head(s), so every family (plain, conditional, auxiliary classifier, Q) shares one body."""
 
-    def __init__(self, spec: DataSpec, width: int = 64, max_width: int = 512, norm: str = "batch", fc: int = 0):
+    def __init__(self, spec: DataSpec, width: int = 64, max_width: int = 512, norm: str = "batch", fc: int = 0,
+                 leak: float = 0.2):
         super().__init__()
         _need_image(spec, "DCGAN")
+        if not 0 <= leak < 1:
+            raise GanError(f"model.discriminator.leak={leak}: the LeakyReLU slope must be in [0, 1).")
+        self.leak = leak   # Radford et al. 0.2; InfoGAN's original code 0.01 (the Critic's heads follow it)
         c, r, _ = spec.shape
         s0, k = pyramid(r)
         ch = _widths(width, max_width, k)                  # fine → coarse
-        layers = [maybe_spectral(nn.Conv2d(c, ch[0], 4, 2, 1), norm), nn.LeakyReLU(0.2, True)]  # no norm on input
+        layers = [maybe_spectral(nn.Conv2d(c, ch[0], 4, 2, 1), norm), nn.LeakyReLU(leak, True)]  # no norm on input
         for a, b in zip(ch[:-1], ch[1:]):
             layers += [maybe_spectral(nn.Conv2d(a, b, 4, 2, 1, bias=norm in ("none", "spectral")), norm),
-                       norm_layer(norm, b, True), nn.LeakyReLU(0.2, True)]
+                       norm_layer(norm, b, True), nn.LeakyReLU(leak, True)]
         self.body = nn.Sequential(*layers)
         self.feature_dim = ch[-1] * s0 * s0
         self.fc = nn.Sequential(
             maybe_spectral(nn.Linear(self.feature_dim, fc, bias=norm in ("none", "spectral")), norm),
-            norm_layer(norm, fc, False), nn.LeakyReLU(0.2, True)) if fc else None
+            norm_layer(norm, fc, False), nn.LeakyReLU(leak, True)) if fc else None
         if fc:
             self.feature_dim = fc
         dcgan_init(self)

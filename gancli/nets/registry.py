@@ -48,10 +48,10 @@ def build_generator(cfg, spec: DataSpec, z_dim: int, num_classes: int = 0, condi
 
 def build_discriminator(cfg, spec: DataSpec, num_classes: int = 0, condition: str = "none",
                         heads: dict[str, int] | None = None, minibatch_std: int = 0, head_hidden: int = 0,
-                        pack: int = 1) -> nn.Module:
+                        pack: int = 1, head_norm: str = "none") -> nn.Module:
     """A Critic: the configured body, the adversarial head, optional class conditioning (concat |
     projection), auxiliary heads {name: outputs}, minibatch std (group size, 0 = off) and packing
-    (D judges `pack` samples at once)."""
+    (D judges `pack` samples at once); `head_hidden`/`head_norm`: the heads' hidden layer and its norm."""
     from gancli.nets.critic import Critic
 
     params = _params(cfg)
@@ -64,4 +64,4 @@ def build_discriminator(cfg, spec: DataSpec, num_classes: int = 0, condition: st
         body_spec = dataclasses.replace(spec, shape=shape)
     body = _build(DISCRIMINATORS, "discriminator", params, body_spec)
     return Critic(body, num_classes, condition, heads, minibatch_std, spectral=params.get("norm") == "spectral",
-                  head_hidden=head_hidden, pack=pack)
+                  head_hidden=head_hidden, pack=pack, head_norm=head_norm)
