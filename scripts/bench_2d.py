@@ -72,8 +72,7 @@ def main() -> None:
     ap.add_argument("--converge", action="store_true", help="larger nets, 2-d latent, longer training")
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides, e.g. trainer.steps=2000")
-    args = benchlib.parse_args(ap, {"models": "model", "datasets": "dataset", "seeds": None})
-    args.seeds = benchlib.int_list(ap, "seeds", args.seeds)
+    args = benchlib.parse_args(ap, {"models": "model", "datasets": "dataset", "seeds": int})
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     table = benchlib.Table("model", "dataset", "modes", "high quality", "reverse KL", "steps", "time (s)")

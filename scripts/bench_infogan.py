@@ -43,8 +43,7 @@ def main() -> None:
     ap.add_argument("--runs", default="bench_runs")
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides, e.g. trainer.steps=5000")
-    args = benchlib.parse_args(ap, {"seeds": None})
-    args.seeds = benchlib.int_list(ap, "seeds", args.seeds)
+    args = benchlib.parse_args(ap, {"seeds": int})
     root = str(Path(args.root).expanduser().resolve())
     data = ["dataset=mnist", f"dataset.root={root}", f"dataset.split={args.split}", "dataset.download=false"]
     train_part = [*data, f"dataset.subset=[{args.train[0]},{args.train[1]}]"]

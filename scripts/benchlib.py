@@ -18,31 +18,31 @@ from gancli.training.run import build_trainer, plain_config
 QUIET = ["trainer.progress=false", "trainer.tensorboard=false"]
 
 
-def parse_args(ap: argparse.ArgumentParser, lists: dict[str, str | None]) -> argparse.Namespace:
+def parse_args(ap: argparse.ArgumentParser, lists: dict[str, str | type]) -> argparse.Namespace:
     """ap.parse_args(), then two repairs. A list option swallows the overrides that follow it
     (`--models acgan trainer.steps=10` reads as two models), so values with '=' go back to the
-    overrides. And each name of a preset list (option → conf group) must exist: a typo fails here,
-    not after an hour of training the names before it. Lists of plain values (group None, e.g. seeds)
-    get the first repair only; declare them without `type=`, or argparse rejects the override first."""
+    overrides. Then each list is checked: names of a preset list (option → conf group, a str) must
+    exist, so a typo fails here, not after an hour of training the names before it; values of a
+    typed list (option → type, e.g. int for seeds) are converted. Declare the lists without `type=`,
+    or argparse rejects an override before the repair."""
     args = ap.parse_args()
-    for option, group in lists.items():
+    for option, kind in lists.items():
         values = getattr(args, option)
-        setattr(args, option, [v for v in values if "=" not in v])
         args.overrides = [*(v for v in values if "=" in v), *args.overrides]
-        if group is None:
-            continue
-        known = sorted(f.stem for f in (conf_dir() / group).glob("*.yaml"))
-        unknown = [v for v in getattr(args, option) if v not in known]
-        if unknown:
-            ap.error(f"--{option}: no {group} preset named {', '.join(unknown)}; choices: {', '.join(known)}")
+        values = [v for v in values if "=" not in v]
+        if isinstance(kind, str):
+            known = sorted(f.stem for f in (conf_dir() / kind).glob("*.yaml"))
+            unknown = [v for v in values if v not in known]
+            if unknown:
+                ap.error(f"--{option}: no {kind} preset named {', '.join(unknown)}; choices: {', '.join(known)}")
+        else:
+            try:
+                values = [kind(v) for v in values]
+            except ValueError:
+                what = {int: "integers", float: "numbers"}.get(kind, f"{kind.__name__} values")
+                ap.error(f"--{option} takes {what}, got: {' '.join(values)}")
+        setattr(args, option, values)
     return args
-
-
-def int_list(ap: argparse.ArgumentParser, option: str, values: list[str]) -> list[int]:
-    try:
-        return [int(v) for v in values]
-    except ValueError:
-        ap.error(f"--{option} takes integers, got: {' '.join(values)}")
 
 
 def compose(overrides: list[str]):

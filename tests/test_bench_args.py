@@ -36,9 +36,9 @@ def test_an_unknown_preset_fails_before_training_and_lists_the_choices(monkeypat
 
 def test_overrides_after_a_seed_list_are_overrides_and_bad_seeds_are_named(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["bench", "--seeds", "0", "1", "trainer.steps=10"])
-    ap = _parser()
-    args = benchlib.parse_args(ap, {"models": "model", "seeds": None})
-    assert benchlib.int_list(ap, "seeds", args.seeds) == [0, 1] and args.overrides == ["trainer.steps=10"]
+    args = benchlib.parse_args(_parser(), {"models": "model", "seeds": int})
+    assert args.seeds == [0, 1] and args.overrides == ["trainer.steps=10"]
+    monkeypatch.setattr(sys, "argv", ["bench", "--seeds", "0", "one"])
     with pytest.raises(SystemExit):
-        benchlib.int_list(ap, "seeds", ["0", "one"])
+        benchlib.parse_args(_parser(), {"seeds": int})
     assert "--seeds takes integers" in capsys.readouterr().err

@@ -16,9 +16,12 @@ import torch.nn.functional as F
 
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.gan import GAN
+from gancli.algorithms.priors import build_prior
 from gancli.errors import GanError
 from gancli.losses import info_nll, mutual_information_bound
 from gancli.nets import build_generator
+
+UNIFORM = build_prior("uniform")   # the continuous codes' prior, U(−1, 1), whatever the noise's
 
 
 @ALGORITHMS.register("infogan")
@@ -54,7 +57,7 @@ class InfoGAN(GAN):
                 labels = self._draw(torch.randint, self.n_cat, (n,), generator=generator)
             inputs["categorical"] = labels.to(self.device)
         if self.n_cont:
-            inputs["continuous"] = self._draw(torch.rand, (n, self.n_cont), generator=generator) * 2 - 1
+            inputs["continuous"] = UNIFORM.draw((n, self.n_cont), self.device, generator)
         return inputs
 
     def g_forward(self, G: nn.Module, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:

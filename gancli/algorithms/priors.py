@@ -14,8 +14,18 @@ from gancli.registry import Registry
 
 
 class Prior:
+    """Draws come from `fn` (torch.randn or torch.rand), then `rescale`; training draws use the device RNG
+    (no host round trip), sampling draws a seeded CPU generator (the same images on any device)."""
+
+    fn = staticmethod(torch.randn)
+
+    def rescale(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
     def draw(self, shape: tuple[int, ...], device=None, generator: torch.Generator | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        if generator is None:
+            return self.rescale(self.fn(shape, device=device))
+        return self.rescale(self.fn(shape, generator=generator)).to(device)
 
     def path(self, a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Points between draws a and b at fractions t (broadcast)."""
@@ -35,11 +45,6 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 @PRIORS.register("normal")
 class Normal(Prior):
-    def draw(self, shape, device=None, generator=None):
-        if generator is None:
-            return torch.randn(shape, device=device)
-        return torch.randn(shape, generator=generator).to(device)
-
     def path(self, a, b, t):
         return slerp(a, b, t)
 
@@ -48,10 +53,10 @@ class Normal(Prior):
 class Uniform(Prior):
     """U(−1, 1) in every coordinate."""
 
-    def draw(self, shape, device=None, generator=None):
-        if generator is None:
-            return torch.rand(shape, device=device) * 2 - 1
-        return (torch.rand(shape, generator=generator) * 2 - 1).to(device)
+    fn = staticmethod(torch.rand)
+
+    def rescale(self, x):
+        return x * 2 - 1
 
     def path(self, a, b, t):
         return torch.lerp(a, b, t)
