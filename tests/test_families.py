@@ -254,6 +254,25 @@ def test_d_sees_augmented_real_and_fake_and_g_through_the_same_augmentation(comp
     assert seen == [False, False, True]          # D step: real, detached fake; G step: fake with its graph
 
 
+@pytest.mark.parametrize("mode,n_critic", [("reuse", 1), ("fresh", 1), ("reuse", 2), ("fresh", 2)])
+def test_g_step_reuses_the_d_steps_fakes_unless_asked_for_fresh_ones(compose_cfg, tiny_overrides, tmp_path,
+                                                                     mode, n_critic):
+    """reuse: G is judged on the last D step's fakes, one draw per D step; fresh: one more draw for G,
+    and only G's own fakes carry a graph (the original InfoGAN code's step)."""
+    alg = _algorithm(compose_cfg, [*tiny_overrides, "model=infogan", f"model.g_fakes={mode}",
+                                   f"model.n_critic={n_critic}"], tmp_path)
+    draws, judged = [], {}
+    real_latent, real_g_step = alg.latent, alg.g_step
+    alg.latent = lambda *a, **k: draws.append(real_latent(*a, **k)) or draws[-1]
+    alg.g_step = lambda fake, inputs, sigma: judged.update(fake=fake, inputs=inputs) or real_g_step(fake, inputs, sigma)
+    stream = iter(lambda: {"x": torch.rand(16, 3, 16, 16) * 2 - 1, "y": torch.zeros(16, dtype=torch.long)}, None)
+    logs = alg.train_step(lambda: next(stream), 0)
+    assert len(draws) == n_critic + (mode == "fresh")
+    assert judged["inputs"] is draws[-1] and judged["fake"].requires_grad
+    assert not torch.equal(draws[-1]["z"], draws[0]["z"]) or len(draws) == 1
+    assert "G/mi_bound" in logs and "D/mi_bound" in logs
+
+
 def test_instance_noise_anneals_to_zero(compose_cfg, tiny_overrides, tmp_path):
     alg = _algorithm(compose_cfg, [*tiny_overrides, "tricks.instance_noise=0.2", "trainer.steps=10"], tmp_path)
     assert [round(alg.instance_sigma(s), 6) for s in (0, 5, 10, 12)] == [0.2, 0.1, 0.0, 0.0]
@@ -302,6 +321,7 @@ def test_acgan_d_class_term_uses_fakes_only_when_asked(compose_cfg, tiny_overrid
     (["model=cdcgan", "model.condition.generator=hot"], "not one of: none, onehot, embedding"),
     (["model=dcgan", "model.noise=gauss"], r"model.noise.*'gauss'.*normal, uniform"),
     (["model=infogan", "model.head_norm=bn"], "model.head_norm='bn' is not one of: none, batch, layer"),
+    (["model=dcgan", "model.g_fakes=new"], "model.g_fakes='new' is not one of: reuse, fresh"),
 ])
 def test_conditioning_mistakes_are_named(compose_cfg, tiny_overrides, tmp_path, overrides, message):
     with pytest.raises(GanError, match=message):

@@ -23,6 +23,7 @@ from gancli.nets import build_discriminator, build_generator
 from gancli.optim import build_optimizer
 
 HEAD_NORMS = ("none", "batch", "layer")   # the norm in the auxiliary heads' hidden layer
+G_FAKES = ("reuse", "fresh")               # what G's step judges: the D step's fakes, or a new draw
 LABELLED_DATASETS = "shapes, mnist, fashion_mnist, cifar10, or image_folder with one sub-folder per class"
 
 
@@ -51,6 +52,14 @@ def _head_norm(cfg) -> str:
     if norm not in HEAD_NORMS:
         raise GanError(f"model.head_norm='{norm}' is not one of: {', '.join(HEAD_NORMS)}.")
     return norm
+
+
+def _g_fakes(cfg) -> bool:
+    """True when G's step draws its own noise (and codes) instead of reusing the D step's fakes."""
+    mode = str(cfg.model.get("g_fakes", "reuse"))   # older configs: reuse
+    if mode not in G_FAKES:
+        raise GanError(f"model.g_fakes='{mode}' is not one of: {', '.join(G_FAKES)}.")
+    return mode == "fresh"
 
 
 def _with_aux(loss: torch.Tensor, logs: dict, aux, player: str) -> torch.Tensor:
@@ -96,6 +105,7 @@ class GAN(Algorithm):
                            "be ≥ 0 and the interval ≥ 1 D steps.")
         self.loss = build_loss(loss.pop("name"), **loss)
         self.n_critic = int(cfg.model.n_critic)
+        self.fresh_g_fakes = _g_fakes(cfg)
         # tricks: read once here, never in the step
         if tricks.get("label_smoothing"):
             self.loss.smooth_real(float(tricks["label_smoothing"]))
@@ -232,17 +242,24 @@ class GAN(Algorithm):
         return logs
 
     def train_step(self, next_batch: Callable[[], Batch], step: int) -> dict[str, torch.Tensor]:
-        """n_critic D steps on fresh batches and noise; the last one's fakes (generated with grad) then
-        serve the G step, as in the reference DCGAN loop: one G forward saved per iteration. Fakes take
-        their classes from the real batch, so both halves of D's batch share one class mix."""
+        """n_critic D steps on fresh batches and noise. By default the last one's fakes (generated with
+        grad) then serve the G step, as in the reference DCGAN loop: one G forward saved per iteration;
+        `model.g_fakes=fresh` draws new noise and codes for G instead (the original InfoGAN code). Fakes
+        take their classes from the real batch, so both halves of D's batch share one class mix."""
         sigma = self.instance_sigma(step)
         for i in range(self.n_critic):
             batch = next_batch()
             real = batch["x"]
-            inputs = self.latent(real.shape[0], batch.get("y") if self.num_classes else None)
-            with torch.set_grad_enabled(i == self.n_critic - 1), self.precision.autocast():
+            labels = batch.get("y") if self.num_classes else None
+            inputs = self.latent(real.shape[0], labels)
+            keep = i == self.n_critic - 1 and not self.fresh_g_fakes
+            with torch.set_grad_enabled(keep), self.precision.autocast():
                 fake = self.g_forward(self.G, inputs)
             logs = self.d_step(real, fake, inputs, sigma, step * self.n_critic + i)
+        if self.fresh_g_fakes:
+            inputs = self.latent(real.shape[0], labels)
+            with self.precision.autocast():
+                fake = self.g_forward(self.G, inputs)
         logs.update(self.g_step(fake, inputs, sigma))
         return logs
 
