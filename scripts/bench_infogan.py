@@ -9,6 +9,7 @@ IDX files; ../shared/data/MNIST/raw has the 10k test split, which is what the de
 
     python scripts/bench_infogan.py --root ../shared/data/MNIST/raw
     python scripts/bench_infogan.py --root ~/data --split train --train 0 60000 --held-out 0 10000  # full MNIST
+    python scripts/bench_infogan.py --checkpoints bench_runs/infogan-mnist-0/checkpoints/step_*.pt  # a trajectory
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 import torch
 
 import benchlib
+from gancli.errors import GanError
+from gancli.sampling import load_generator
 
 
 @torch.no_grad()
@@ -33,6 +36,29 @@ def majority_map(cat: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     return torch.where(table.sum(1) > 0, table.argmax(1), torch.full((k,), -1))
 
 
+def score(algo, train: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor]) -> list[str]:
+    """[held-out accuracy, train accuracy, digits covered]: c1 mapped to the majority digit of the train part."""
+    (xs, ys), (xh, yh) = train, held_out
+    cats = categories(algo, xs)
+    mapping = majority_map(cats, ys, algo.n_cat)
+    train_acc = (mapping[cats] == ys).float().mean().item()
+    held_acc = (mapping[categories(algo, xh)] == yh).float().mean().item()
+    return [f"{100 * held_acc:.1f} %", f"{100 * train_acc:.1f} %", f"{len(set(mapping.tolist()) - {-1})}/10"]
+
+
+def from_checkpoint(path: str, shape: tuple[int, ...]):
+    """(the checkpoint's algorithm with D and Q loaded, in eval mode, its step); `shape`: the images'."""
+    algo, spec, state = load_generator(path, torch.device("cpu"))
+    if not hasattr(algo, "predict_codes"):
+        raise GanError(f"{path} was written by model '{state['config']['model']['name']}', not infogan.")
+    if tuple(spec.shape) != shape:
+        raise GanError(f"{path} was trained on {state['config']['dataset']['name']} images of shape "
+                         f"{tuple(spec.shape)}; this benchmark's MNIST images are {shape}.")
+    algo.load_state_dict(state, with_optimizers=False, nets=("D",))   # Q lives on D's features
+    algo.train_mode(False)
+    return algo, int(state["step"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default="../shared/data/MNIST/raw")
@@ -40,31 +66,36 @@ def main() -> None:
     ap.add_argument("--train", nargs=2, type=int, default=[0, 8000], metavar=("START", "STOP"))
     ap.add_argument("--held-out", nargs=2, type=int, default=[8000, 10000], metavar=("START", "STOP"))
     ap.add_argument("--seeds", nargs="+", default=["0"])
+    ap.add_argument("--checkpoints", nargs="+", default=[],
+                    help="score these saved checkpoints (e.g. a run's step_*.pt) instead of training")
     ap.add_argument("--runs", default="bench_runs")
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides, e.g. trainer.steps=5000")
-    args = benchlib.parse_args(ap, {"seeds": int})
+    args = benchlib.parse_args(ap, {"seeds": int, "checkpoints": str})
     root = str(Path(args.root).expanduser().resolve())
     data = ["dataset=mnist", f"dataset.root={root}", f"dataset.split={args.split}", "dataset.download=false"]
     train_part = [*data, f"dataset.subset=[{args.train[0]},{args.train[1]}]"]
-    xs, ys = benchlib.labelled_tensors(train_part)
-    xh, yh = benchlib.labelled_tensors([*data, f"dataset.subset=[{args.held_out[0]},{args.held_out[1]}]"])
+    parts = (benchlib.labelled_tensors(train_part),
+             benchlib.labelled_tensors([*data, f"dataset.subset=[{args.held_out[0]},{args.held_out[1]}]"]))
+    columns = ("held-out accuracy (c1 → majority digit)", "train accuracy", "digits covered", "steps")
 
-    table = benchlib.Table("seed", "held-out accuracy (c1 → majority digit)", "train accuracy", "digits covered",
-                           "steps", "time (s)")
+    if args.checkpoints:
+        table = benchlib.Table("checkpoint", *columns)
+        for path in args.checkpoints:
+            algo, step = from_checkpoint(path, tuple(parts[0][0].shape[1:]))
+            table.add(path, *score(algo, *parts), step)
+        table.write(args.out)
+        return
+    table = benchlib.Table("seed", *columns, "time (s)")
     for seed in args.seeds:
         trainer, seconds = benchlib.train(["model=infogan", *train_part, f"seed={seed}", *args.overrides],
                                           Path(args.runs) / f"infogan-mnist-{seed}")
         algo = trainer.algorithm
         for k, m in trainer.sampling_nets().items():  # score with the nets that sample (EMA when on)
             algo.nets[k].load_state_dict(m.state_dict())
-        mapping = majority_map(categories(algo, xs), ys, algo.n_cat)
-        train_acc = (mapping[categories(algo, xs)] == ys).float().mean().item()
-        held_acc = (mapping[categories(algo, xh)] == yh).float().mean().item()
-        table.add(seed, f"{100 * held_acc:.1f} %", f"{100 * train_acc:.1f} %",
-                  f"{len(set(mapping.tolist()) - {-1})}/10", trainer.total, f"{seconds:.0f}")
+        table.add(seed, *score(algo, *parts), trainer.total, f"{seconds:.0f}")
     table.write(args.out)
 
 
 if __name__ == "__main__":
-    main()
+    benchlib.run(main)

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.cli.app import conf_dir, register_resolvers
+from gancli.cli.app import as_user_error, conf_dir, print_error, register_resolvers, validate_overrides
 from gancli.data.base import build_dataset
 from gancli.training.run import build_trainer, plain_config
 
@@ -45,11 +45,25 @@ def parse_args(ap: argparse.ArgumentParser, lists: dict[str, str | type]) -> arg
     return args
 
 
+def run(main) -> None:
+    """Calls main(); a user's error (bad override, missing data, foreign checkpoint, full disk) ends the
+    script with its one-paragraph message and exit code, as `gan` does, instead of a traceback."""
+    try:
+        main()
+    except Exception as exc:
+        error = as_user_error(exc)
+        if error is None:   # a bug: keep the traceback
+            raise
+        print_error(str(error))
+        raise SystemExit(error.exit_code) from None
+
+
 def compose(overrides: list[str]):
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     register_resolvers()
+    validate_overrides("train", list(overrides))   # a typo → the message `gan train` gives, not Hydra's traceback
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return hydra_compose("train", overrides=list(overrides))

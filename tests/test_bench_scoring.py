@@ -1,0 +1,61 @@
+"""The benchmark scripts' scoring and error handling: what the README's tables are computed with."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import bench_infogan  # noqa: E402
+import benchlib  # noqa: E402
+from gancli.errors import GanError  # noqa: E402
+
+
+def test_majority_map_sends_each_category_to_its_most_frequent_digit():
+    cat = torch.tensor([0, 0, 0, 1, 1, 2])
+    y = torch.tensor([7, 7, 3, 4, 4, 9])
+    assert bench_infogan.majority_map(cat, y, 4).tolist() == [7, 4, 9, -1]   # category 3 unused
+
+
+class _StubInfoGAN:
+    """Q's categorical code = a fixed lookup per image (the image's first pixel holds its index)."""
+
+    n_cat, device = 3, torch.device("cpu")
+
+    def __init__(self, codes):
+        self.codes = torch.tensor(codes)
+
+    def predict_codes(self, x):
+        return self.codes[x[:, 0, 0, 0].long()], None
+
+
+def test_score_maps_on_the_train_part_and_measures_both_parts():
+    x = torch.arange(8.0).view(8, 1, 1, 1)
+    # train: categories 0,0,0,1,1,2 for digits 5,5,6,2,2,1 → map 0→5, 1→2, 2→1; 5 of 6 right
+    algo = _StubInfoGAN([0, 0, 0, 1, 1, 2, 0, 2])
+    train = (x[:6], torch.tensor([5, 5, 6, 2, 2, 1]))
+    held = (x[6:], torch.tensor([5, 2]))                 # held-out: 0→5 right, 2→1 wrong
+    assert bench_infogan.score(algo, train, held) == ["50.0 %", "83.3 %", "3/10"]
+
+
+def test_a_users_error_ends_a_bench_script_with_its_message_and_a_bug_keeps_its_traceback(capsys):
+    def bad_input():
+        raise GanError("checkpoint x.pt does not exist.")
+
+    with pytest.raises(SystemExit) as stop:
+        benchlib.run(bad_input)
+    assert stop.value.code == 2 and "checkpoint x.pt does not exist." in capsys.readouterr().err
+
+    def bug():
+        raise ZeroDivisionError("oops")
+
+    with pytest.raises(ZeroDivisionError):
+        benchlib.run(bug)
+
+
+def test_a_mistyped_override_fails_with_the_key_and_its_neighbours():
+    with pytest.raises(GanError, match=r"unknown config key 'trainer.stepz'.*Did you mean 'trainer.steps'"):
+        benchlib.compose(["trainer.stepz=3"])
