@@ -53,7 +53,7 @@ def from_checkpoint(path: str, shape: tuple[int, ...]):
         raise GanError(f"{path} was written by model '{state['config']['model']['name']}', not infogan.")
     if tuple(spec.shape) != shape:
         raise GanError(f"{path} was trained on {state['config']['dataset']['name']} images of shape "
-                         f"{tuple(spec.shape)}; this benchmark's MNIST images are {shape}.")
+                       f"{tuple(spec.shape)}; this benchmark's MNIST images are {shape}.")
     algo.load_state_dict(state, with_optimizers=False, nets=("D",))   # Q lives on D's features
     algo.train_mode(False)
     return algo, int(state["step"])
