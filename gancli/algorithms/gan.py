@@ -47,19 +47,12 @@ def _batch_grouping(tricks: dict, batch: int | None) -> tuple[int, int]:
     return pack, group
 
 
-def _head_norm(cfg) -> str:
-    norm = str(cfg.model.get("head_norm", "none"))
-    if norm not in HEAD_NORMS:
-        raise GanError(f"model.head_norm='{norm}' is not one of: {', '.join(HEAD_NORMS)}.")
-    return norm
-
-
-def _g_fakes(cfg) -> bool:
-    """True when G's step draws its own noise (and codes) instead of reusing the D step's fakes."""
-    mode = str(cfg.model.get("g_fakes", "reuse"))   # older configs: reuse
-    if mode not in G_FAKES:
-        raise GanError(f"model.g_fakes='{mode}' is not one of: {', '.join(G_FAKES)}.")
-    return mode == "fresh"
+def _model_choice(cfg, key: str, choices: tuple[str, ...]) -> str:
+    """model.<key>, checked against its choices; older configs without the key get the first choice."""
+    value = str(cfg.model.get(key, choices[0]))
+    if value not in choices:
+        raise GanError(f"model.{key}='{value}' is not one of: {', '.join(choices)}.")
+    return value
 
 
 def _with_aux(loss: torch.Tensor, logs: dict, aux, player: str) -> torch.Tensor:
@@ -89,7 +82,7 @@ class GAN(Algorithm):
         self.G = self.build_generator(nets, cond).to(device)
         self.D = build_discriminator(nets.discriminator, spec, self.num_classes, self.d_condition, self.d_heads(),
                                      group, int(cfg.model.get("head_hidden", 0)), pack,
-                                     _head_norm(cfg)).to(device)
+                                     _model_choice(cfg, "head_norm", HEAD_NORMS)).to(device)
         self.nets = {"G": self.G, "D": self.D}
         self.optimizers = {
             "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g"),
@@ -105,7 +98,7 @@ class GAN(Algorithm):
                            "be ≥ 0 and the interval ≥ 1 D steps.")
         self.loss = build_loss(loss.pop("name"), **loss)
         self.n_critic = int(cfg.model.n_critic)
-        self.fresh_g_fakes = _g_fakes(cfg)
+        self.fresh_g_fakes = _model_choice(cfg, "g_fakes", G_FAKES) == "fresh"
         # tricks: read once here, never in the step
         if tricks.get("label_smoothing"):
             self.loss.smooth_real(float(tricks["label_smoothing"]))
