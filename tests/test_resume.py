@@ -42,7 +42,7 @@ def assert_same_state(a: dict, b: dict, path: str = "") -> None:
 
 
 @pytest.mark.parametrize("overrides", [
-    IMAGES + ["model=dcgan", "trainer.ema=0.9"],        # EMA + BatchNorm buffers
+    IMAGES + ["model=dcgan", "trainer.ema=0.9", "trainer.ema_rampup=0.5"],  # EMA (step-dependent decay) + BN buffers
     IMAGES + ["model=wgan_gp"],                          # n_critic 5 + random interpolates
     ["model=gan", "dataset=ring8", "dataset.n=512"],     # points, MLP pair
     IMAGES + ["model=acgan", "tricks=diffaugment", "tricks.instance_noise=0.2"],  # labels, aux head, random augments

@@ -106,6 +106,30 @@ def test_ema_is_the_exponential_average_and_feeds_sampling():
         EMA({"G": net}, decay=1.5)
 
 
+def test_ema_rampup_caps_the_half_life_at_a_fraction_of_the_steps_tracked():
+    net = torch.nn.Linear(3, 2)
+    ema = EMA({"G": net}, decay=0.999, start=10, rampup=0.05)   # constant decay: half-life ≈ 692.8 steps
+    assert ema.decay_at(110) == pytest.approx(0.5 ** (1 / 5.0))          # 100 steps tracked → half-life 5
+    assert ema.decay_at(10 + 20_000) == pytest.approx(0.999)             # the cap: the plain decay
+    assert ema.decay_at(11) == pytest.approx(0.5 ** 20)                  # 1 step tracked: ~a copy
+    assert EMA({"G": net}, decay=0.999).decay_at(5) == 0.999              # no ramp-up: constant
+    avg = ema.copies["G"].weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update({"G": net}, step=110)
+    d = 0.5 ** (1 / 5.0)
+    assert torch.allclose(ema.copies["G"].weight, d * avg + (1 - d) * net.weight)
+    with pytest.raises(GanError, match="ema_rampup"):
+        EMA({"G": net}, decay=0.999, rampup=0.0)
+
+
+def test_trainer_passes_the_ema_rampup(tmp_path, compose_cfg, tiny_overrides):
+    cfg = plain_config(compose_cfg([*tiny_overrides, "trainer.steps=2", "trainer.ema=0.99",
+                                    "trainer.ema_rampup=0.1"]))
+    trainer = build_trainer(cfg, tmp_path)
+    assert trainer.ema.rampup == 0.1 and trainer.ema.decay_at(20) == pytest.approx(0.5 ** 0.5)
+
+
 def test_ema_batch_norm_refresh_averages_fresh_batches_and_keeps_weights():
     live = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
     ema = EMA({"G": live}, decay=0.9)

@@ -24,6 +24,7 @@ class TrainerConfig:
     amp: Any = False
     ema: Optional[float] = None
     ema_start: int = 0
+    ema_rampup: Optional[float] = None
     ema_bn_batches: int = 16
     compile: bool = False
     channels_last: bool = False

@@ -4,11 +4,17 @@ BatchNorm statistics cannot be averaged like weights: the running mean and varia
 gathered describe *its* activations, not those of the averaged weights. Copying them (what the update
 does) is exact only for networks without BatchNorm; `refresh_batch_norm` re-estimates them for the
 averaged weights from fresh forward passes (BigGAN's "standing statistics") before the copy is used.
+
+A ramp-up (StyleGAN2-ADA's `ema_rampup`) caps the average's half-life at a fraction of the steps it has
+tracked, so the fast-moving weights of early training are forgotten quickly and a high decay (0.9999)
+still gives a useful average a few thousand steps in. Counting in steps rather than images makes the
+same setting mean the same thing at any batch size.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from typing import Callable
 
 import torch
@@ -18,17 +24,28 @@ import torch.nn as nn
 class EMA:
     """Keeps an averaged, eval-mode copy of each named network; buffers are copied from the live nets."""
 
-    def __init__(self, nets: dict[str, nn.Module], decay: float, start: int = 0):
-        if not 0.0 < decay < 1.0:
-            from gancli.errors import GanError
+    def __init__(self, nets: dict[str, nn.Module], decay: float, start: int = 0, rampup: float | None = None):
+        from gancli.errors import GanError
 
+        if not 0.0 < decay < 1.0:
             raise GanError(f"trainer.ema={decay} must be a decay in (0, 1), e.g. 0.999, or null for off.")
+        if rampup is not None and not rampup > 0.0:
+            raise GanError(f"trainer.ema_rampup={rampup} must be a positive fraction of the steps tracked "
+                           "(StyleGAN2-ADA uses 0.05), or null for a constant decay.")
         self.decay, self.start = float(decay), int(start)
+        self.rampup = None if rampup is None else float(rampup)
         self.copies = {k: copy.deepcopy(m).eval().requires_grad_(False) for k, m in nets.items()}
+
+    def decay_at(self, step: int) -> float:
+        """The decay of the update made when `step` steps are done (constant without a ramp-up)."""
+        if self.rampup is None:
+            return self.decay
+        half_life = math.log(0.5) / math.log(self.decay)          # in steps
+        return 0.5 ** (1.0 / max(min(half_life, self.rampup * (step - self.start)), 1e-8))
 
     @torch.no_grad()
     def update(self, nets: dict[str, nn.Module], step: int) -> None:
-        weight = 1.0 if step <= self.start else 1.0 - self.decay  # before `start`: plain copy
+        weight = 1.0 if step <= self.start else 1.0 - self.decay_at(step)  # before `start`: plain copy
         for k, avg in self.copies.items():
             src = nets[k]
             ema_p = list(avg.parameters())

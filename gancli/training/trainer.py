@@ -43,7 +43,8 @@ class Trainer:
         self.channels_last = bool(t["channels_last"]) and self.spec.kind == "image"
         self.step = 0
         self.stream = source.stream(self.batch_size, self.device, seed)
-        self.ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"]) if t["ema"] else None
+        self.ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"],
+                       t.get("ema_rampup")) if t["ema"] else None
         self.ema_bn_batches, self.seed, self._bn_refreshed_at = int(t.get("ema_bn_batches", 0)), seed, None
         opt = config["optimizer"]
         self.schedulers = build_schedulers(algorithm.optimizers, opt.get("lr_schedule", "constant"),
