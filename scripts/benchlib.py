@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from gancli.cli.app import as_user_error, conf_dir, print_error, register_resolvers, validate_overrides
 from gancli.data.base import build_dataset
+from gancli.errors import GanError
 from gancli.training.run import build_trainer, plain_config
 
 QUIET = ["trainer.progress=false", "trainer.tensorboard=false"]
@@ -59,14 +60,12 @@ def run(main) -> None:
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
+    """The run spec `gan train` would compose; a typo gets the message `gan train` gives, not Hydra's traceback."""
     register_resolvers()
-    validate_overrides("train", list(overrides))   # a typo → the message `gan train` gives, not Hydra's traceback
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return hydra_compose("train", overrides=list(overrides))
+    configs = validate_overrides("train", list(overrides))
+    if len(configs) != 1:
+        raise GanError("a benchmark trains one config: sweeps (key=a,b) belong to `gan train -m`.")
+    return configs[0]
 
 
 def train(overrides: list[str], run_dir: Path):

@@ -59,3 +59,10 @@ def test_a_users_error_ends_a_bench_script_with_its_message_and_a_bug_keeps_its_
 def test_a_mistyped_override_fails_with_the_key_and_its_neighbours():
     with pytest.raises(GanError, match=r"unknown config key 'trainer.stepz'.*Did you mean 'trainer.steps'"):
         benchlib.compose(["trainer.stepz=3"])
+
+
+def test_compose_gives_the_spec_gan_train_would_and_refuses_a_sweep():
+    cfg = benchlib.compose(["model=acgan", "dataset=shapes", "trainer.steps=7"])
+    assert (cfg.model.name, cfg.dataset.name, cfg.trainer.steps) == ("acgan", "shapes", 7)
+    with pytest.raises(GanError, match="sweeps"):
+        benchlib.compose(["model=acgan,cdcgan"])

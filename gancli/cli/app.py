@@ -152,13 +152,15 @@ def _explain(exc: Exception, config_name: str, overrides: list[str]) -> str:
     return " ".join(line.strip() for line in text if line.strip() and not line.startswith("Set the environment"))
 
 
-def validate_overrides(config_name: str, overrides: list[str], require_values: bool = True) -> None:
-    """Compose the config once per sweep value, in-process, so mistakes fail before any work is done."""
+def validate_overrides(config_name: str, overrides: list[str], require_values: bool = True) -> list:
+    """Compose the config once per sweep value, in-process, so mistakes fail before any work is done.
+    Returns the composed configs (one without sweeps), for callers that train in-process."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
 
     user = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    composed = []
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
@@ -175,8 +177,10 @@ def validate_overrides(config_name: str, overrides: list[str], require_values: b
                 if missing:
                     raise GanError(f"missing required value(s): {', '.join(missing)}. Set them on the command line, "
                                    f"e.g. {missing[0]}=...")
+                composed.append(cfg)
     finally:
         GlobalHydra.instance().clear()
+    return composed
 
 
 # ----------------------------------------------------------------------------------------- running
