@@ -243,6 +243,30 @@ def test_r1_is_lazy_and_scaled(compose_cfg, tiny_overrides, tmp_path, every):
     assert seen == [i % every == 0 for i in range(2 * every)]
 
 
+def test_r1_is_logged_when_it_runs_on_any_critic_update(compose_cfg, tiny_overrides, tmp_path, monkeypatch):
+    """n_critic 2, R1 every 4 D updates: R1 runs on the first D update of every other step, never the
+    last; the step's logs still carry it, as the mean over its D updates of the amortised penalty."""
+    import gancli.algorithms.gan as gan_module
+
+    pens = []
+    def spy(*args, **kwargs):
+        pens.append(r1_penalty(*args, **kwargs))
+        return pens[-1]
+    monkeypatch.setattr(gan_module, "r1_penalty", spy)
+    cfg = compose_cfg([*tiny_overrides, "model=dcgan", "model.n_critic=2", "loss.r1_weight=1.0", "loss.r1_every=4"])
+    trainer = build_trainer(plain_config(cfg), tmp_path)
+    algo, next_batch = trainer.algorithm, trainer._next_batch
+    for step in range(4):
+        before = len(pens)
+        logs = algo.train_step(next_batch, step)
+        ran = pens[before:]
+        assert len(ran) == (step % 2 == 0)
+        if ran:
+            assert math.isclose(logs["r1"].item(), ran[0].item() * 4 / 2, rel_tol=1e-5)
+        else:
+            assert "r1" not in logs
+
+
 def test_r1_config_is_checked(compose_cfg, tiny_overrides, tmp_path):
     cfg = compose_cfg([*tiny_overrides, "loss.r1_every=0", "loss.r1_weight=1"])
     with pytest.raises(GanError, match="r1_every"):

@@ -21,6 +21,7 @@ from gancli.errors import GanError
 from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty, r1_penalty
 from gancli.nets import build_discriminator, build_generator
 from gancli.optim import build_optimizer
+from gancli.training.metrics_log import accumulate
 
 HEAD_NORMS = ("none", "batch", "layer")   # the norm in the auxiliary heads' hidden layer
 G_FAKES = ("reuse", "fresh")               # what G's step judges: the D step's fakes, or a new draw
@@ -238,8 +239,11 @@ class GAN(Algorithm):
         """n_critic D steps on fresh batches and noise. By default the last one's fakes (generated with
         grad) then serve the G step, as in the reference DCGAN loop: one G forward saved per iteration;
         `model.g_fakes=fresh` draws new noise and codes for G instead (the original InfoGAN code). Fakes
-        take their classes from the real batch, so both halves of D's batch share one class mix."""
+        take their classes from the real batch, so both halves of D's batch share one class mix.
+        D's logs are means over its n_critic updates, so a term only some updates compute (lazy R1)
+        is logged wherever it ran, not only when it fell on the last one."""
         sigma = self.instance_sigma(step)
+        d_sums: dict[str, torch.Tensor] = {}
         for i in range(self.n_critic):
             batch = next_batch()
             real = batch["x"]
@@ -248,7 +252,8 @@ class GAN(Algorithm):
             keep = i == self.n_critic - 1 and not self.fresh_g_fakes
             with torch.set_grad_enabled(keep), self.precision.autocast():
                 fake = self.g_forward(self.G, inputs)
-            logs = self.d_step(real, fake, inputs, sigma, step * self.n_critic + i)
+            accumulate(d_sums, self.d_step(real, fake, inputs, sigma, step * self.n_critic + i))
+        logs = {k: v / self.n_critic for k, v in d_sums.items()} if self.n_critic > 1 else d_sums
         if self.fresh_g_fakes:
             inputs = self.latent(real.shape[0], labels)
             with self.precision.autocast():

@@ -19,7 +19,7 @@ from gancli.errors import GanError
 from gancli.training import rng
 from gancli.training.checkpoint import CheckpointDir
 from gancli.training.ema import EMA
-from gancli.training.metrics_log import MetricsLog
+from gancli.training.metrics_log import MetricsLog, accumulate
 from gancli.training.progress import TrainProgress
 from gancli.training.schedules import build_schedulers
 from gancli.training.signals import StopOnSignal
@@ -144,8 +144,7 @@ class Trainer:
                         sched.step()
                     if ema is not None:
                         ema.update(algorithm.nets, self.step)
-                    for k, v in logs.items():
-                        acc[k] = acc[k] + v if k in acc else v.clone()
+                    accumulate(acc, logs)
                     window_steps += 1
                     bar.advance()
                     step = self.step
