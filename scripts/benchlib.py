@@ -124,15 +124,15 @@ def predict(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor
 
 
 class Table:
-    """A markdown table printed row by row as results arrive, and written to a file at the end."""
+    """A markdown table printed row by row as results arrive, and written to a file at the end. The
+    header waits for the first row, so a run that fails before any result prints only its error."""
 
     def __init__(self, *columns: str):
         self.lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        print("\n".join(self.lines), flush=True)
 
     def add(self, *cells) -> None:
         self.lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-        print(self.lines[-1], flush=True)
+        print("\n".join(self.lines if len(self.lines) == 3 else self.lines[-1:]), flush=True)
 
     def write(self, path: str | None) -> None:
         if path:

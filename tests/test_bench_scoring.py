@@ -66,3 +66,14 @@ def test_compose_gives_the_spec_gan_train_would_and_refuses_a_sweep():
     assert (cfg.model.name, cfg.dataset.name, cfg.trainer.steps) == ("acgan", "shapes", 7)
     with pytest.raises(GanError, match="sweeps"):
         benchlib.compose(["model=acgan,cdcgan"])
+
+
+def test_a_table_prints_its_header_with_its_first_row_and_writes_all_of_it(capsys, tmp_path):
+    table = benchlib.Table("seed", "accuracy")
+    assert capsys.readouterr().out == ""          # a run that fails before a result prints only its error
+    table.add(0, "88.2 %")
+    assert capsys.readouterr().out.splitlines() == ["| seed | accuracy |", "|---|---|", "| 0 | 88.2 % |"]
+    table.add(1, "87.4 %")
+    assert capsys.readouterr().out.splitlines() == ["| 1 | 87.4 % |"]
+    table.write(str(tmp_path / "t.md"))
+    assert (tmp_path / "t.md").read_text().splitlines()[2:] == ["| 0 | 88.2 % |", "| 1 | 87.4 % |"]
