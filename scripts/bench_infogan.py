@@ -15,6 +15,7 @@ IDX files; ../shared/data/MNIST/raw has the 10k test split, which is what the de
 from __future__ import annotations
 
 import argparse
+import statistics
 from pathlib import Path
 
 import torch
@@ -36,14 +37,23 @@ def majority_map(cat: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     return torch.where(table.sum(1) > 0, table.argmax(1), torch.full((k,), -1))
 
 
-def score(algo, train: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor]) -> list[str]:
-    """[held-out accuracy, train accuracy, digits covered]: c1 mapped to the majority digit of the train part."""
+def score(algo, train: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float, int]:
+    """(held-out accuracy, train accuracy, digits covered): c1 mapped to the majority digit of the train part."""
     (xs, ys), (xh, yh) = train, held_out
     cats = categories(algo, xs)
     mapping = majority_map(cats, ys, algo.n_cat)
     train_acc = (mapping[cats] == ys).float().mean().item()
     held_acc = (mapping[categories(algo, xh)] == yh).float().mean().item()
-    return [f"{100 * held_acc:.1f} %", f"{100 * train_acc:.1f} %", f"{len(set(mapping.tolist()) - {-1})}/10"]
+    return held_acc, train_acc, len(set(mapping.tolist()) - {-1})
+
+
+def cells(held_acc: float, train_acc: float, digits: int) -> list[str]:
+    return [f"{100 * held_acc:.1f} %", f"{100 * train_acc:.1f} %", f"{digits}/10"]
+
+
+def spread(values: list[float]) -> str:
+    """A seed sweep's summary: the median, and the range it hides."""
+    return f"{100 * statistics.median(values):.1f} % ({100 * min(values):.1f}–{100 * max(values):.1f})"
 
 
 def from_checkpoint(path: str, shape: tuple[int, ...]):
@@ -83,17 +93,23 @@ def main() -> None:
         table = benchlib.Table("checkpoint", *columns)
         for path in args.checkpoints:
             algo, step = from_checkpoint(path, tuple(parts[0][0].shape[1:]))
-            table.add(path, *score(algo, *parts), step)
+            table.add(path, *cells(*score(algo, *parts)), step)
         table.write(args.out)
         return
     table = benchlib.Table("seed", *columns, "time (s)")
+    results = []
     for seed in args.seeds:
         trainer, seconds = benchlib.train(["model=infogan", *train_part, f"seed={seed}", *args.overrides],
                                           Path(args.runs) / f"infogan-mnist-{seed}")
         algo = trainer.algorithm
         for k, m in trainer.sampling_nets().items():  # score with the nets that sample (EMA when on)
             algo.nets[k].load_state_dict(m.state_dict())
-        table.add(seed, *score(algo, *parts), trainer.total, f"{seconds:.0f}")
+        results.append(score(algo, *parts))
+        table.add(seed, *cells(*results[-1]), trainer.total, f"{seconds:.0f}")
+    if len(results) > 1:   # one run says little: InfoGAN's seeds spread by 20 points (README)
+        held, train, digits = zip(*results)
+        table.add(f"median of {len(results)}", spread(list(held)), spread(list(train)),
+                  f"{min(digits)}–{max(digits)}/10", "", "")
     table.write(args.out)
 
 

@@ -38,7 +38,13 @@ def test_score_maps_on_the_train_part_and_measures_both_parts():
     algo = _StubInfoGAN([0, 0, 0, 1, 1, 2, 0, 2])
     train = (x[:6], torch.tensor([5, 5, 6, 2, 2, 1]))
     held = (x[6:], torch.tensor([5, 2]))                 # held-out: 0→5 right, 2→1 wrong
-    assert bench_infogan.score(algo, train, held) == ["50.0 %", "83.3 %", "3/10"]
+    held_acc, train_acc, digits = bench_infogan.score(algo, train, held)
+    assert (held_acc, digits) == (0.5, 3) and train_acc == pytest.approx(5 / 6)
+    assert bench_infogan.cells(held_acc, train_acc, digits) == ["50.0 %", "83.3 %", "3/10"]
+
+
+def test_a_seed_sweep_is_summarised_by_its_median_and_range():
+    assert bench_infogan.spread([0.882, 0.758, 0.874, 0.867, 0.842]) == "86.7 % (75.8–88.2)"
 
 
 def test_a_users_error_ends_a_bench_script_with_its_message_and_a_bug_keeps_its_traceback(capsys):
