@@ -253,7 +253,7 @@ class GAN(Algorithm):
             with torch.set_grad_enabled(keep), self.precision.autocast():
                 fake = self.g_forward(self.G, inputs)
             accumulate(d_sums, self.d_step(real, fake, inputs, sigma, step * self.n_critic + i))
-        logs = {k: v / self.n_critic for k, v in d_sums.items()} if self.n_critic > 1 else d_sums
+        logs = {k: v / self.n_critic for k, v in d_sums.items()}
         if self.fresh_g_fakes:
             inputs = self.latent(real.shape[0], labels)
             with self.precision.autocast():
