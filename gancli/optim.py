@@ -18,8 +18,16 @@ OPTIMIZERS = {
 }
 
 
-def build_optimizer(cfg, params: Iterable[torch.nn.Parameter], role: str) -> torch.optim.Optimizer:
-    """role "d" uses `lr_d` (TTUR) when the config has it; everything else is shared."""
+def lazy_ratio(every: int) -> float:
+    """StyleGAN2's mb_ratio: a network regularised in a separate step every k iterations takes k + 1
+    optimizer steps per k iterations, so its rate is scaled by k / (k + 1) and its betas raised to that
+    power (stylegan2-ada-pytorch, training_loop.py), keeping the per-iteration step and averaging the same."""
+    return every / (every + 1) if every > 1 else 1.0
+
+
+def build_optimizer(cfg, params: Iterable[torch.nn.Parameter], role: str, lazy_every: int = 1) -> torch.optim.Optimizer:
+    """role "d" uses `lr_d` (TTUR) when the config has it; everything else is shared. `lazy_every` > 1:
+    the network also takes a lazy regularisation step every that many updates (see `lazy_ratio`)."""
     c = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     name = c.pop("name")
     if name not in OPTIMIZERS:
@@ -34,7 +42,9 @@ def build_optimizer(cfg, params: Iterable[torch.nn.Parameter], role: str) -> tor
     unknown = sorted(set(c) - set(allowed))
     if unknown:
         raise GanError(f"optimizer '{name}' does not take {', '.join(unknown)}; it takes lr, lr_d, {', '.join(SCHEDULE_KEYS + allowed)}.")
+    ratio = lazy_ratio(lazy_every)
+    lr = lr * ratio
     if "betas" in c:
-        c["betas"] = tuple(c["betas"])
+        c["betas"] = tuple(float(b) ** ratio for b in c["betas"])
     # foreach: one fused kernel launch per parameter group instead of one per tensor
     return cls(params, lr=lr, foreach=True, **c)

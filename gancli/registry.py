@@ -16,7 +16,8 @@ def did_you_mean(word: str, choices) -> str:
 
 
 class Registry(Generic[T]):
-    """A named table of factories; `REG.register("name")` decorates a class or function."""
+    """A named table of factories; `REG.register("name")` decorates a class or function. A name it does not
+    know first loads the installed plugins (`gancli.plugins`), which may register it."""
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -32,6 +33,10 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> T:
+        if name not in self._items:
+            from gancli.plugins import load_plugins
+
+            load_plugins()
         try:
             return self._items[name]
         except KeyError:
@@ -41,7 +46,14 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self) -> list[str]:
+        """Every registered name, the plugins' included."""
+        from gancli.plugins import load_plugins
+
+        load_plugins()
         return sorted(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        return [(name, self._items[name]) for name in self.names()]
 
     def __contains__(self, name: str) -> bool:
         return name in self._items

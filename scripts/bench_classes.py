@@ -63,7 +63,7 @@ def main() -> None:
                                                *args.overrides], run_dir)
             acc, per = evaluate(trainer, classifier, num_classes, args.per_class, args.seed)
             worst = min(range(num_classes), key=per.__getitem__)
-            names = trainer.spec.class_names
+            names = trainer.spec["y"].class_names
             table.add(model, dataset, f"{100 * acc:.1f} %", f"{names[worst] if names else worst} {100 * per[worst]:.0f} %",
                       f"{100 * real_acc:.1f} %", trainer.total, f"{seconds:.0f}")
     table.write(args.out)

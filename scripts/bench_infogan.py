@@ -22,7 +22,7 @@ import torch
 
 import benchlib
 from gancli.errors import GanError
-from gancli.sampling import load_generator
+from gancli.sampling import load_for_sampling
 
 
 @torch.no_grad()
@@ -58,12 +58,12 @@ def spread(values: list[float]) -> str:
 
 def from_checkpoint(path: str, shape: tuple[int, ...]):
     """(the checkpoint's algorithm with D and Q loaded, in eval mode, its step); `shape`: the images'."""
-    algo, spec, state = load_generator(path, torch.device("cpu"))
+    algo, spec, state = load_for_sampling(path, torch.device("cpu"))
     if not hasattr(algo, "predict_codes"):
         raise GanError(f"{path} was written by model '{state['config']['model']['name']}', not infogan.")
-    if tuple(spec.shape) != shape:
+    if tuple(spec["x"].shape) != shape:
         raise GanError(f"{path} was trained on {state['config']['dataset']['name']} images of shape "
-                       f"{tuple(spec.shape)}; this benchmark's MNIST images are {shape}.")
+                       f"{tuple(spec['x'].shape)}; this benchmark's MNIST images are {shape}.")
     algo.load_state_dict(state, with_optimizers=False, nets=("D",))   # Q lives on D's features
     algo.train_mode(False)
     return algo, int(state["step"])

@@ -125,7 +125,7 @@ def test_every_model_builds_on_shapes(compose_cfg, tmp_path, model):
     cfg = compose_cfg([f"model={model}", "dataset.n=64", "dataset.resolution=16", *COMMON,
                        *_tiny_model_overrides(compose_cfg, model)])
     trainer = build_trainer(plain_config(cfg), tmp_path)
-    assert trainer.spec.shape == (3, 16, 16)
+    assert trainer.spec["x"].shape == (3, 16, 16)
     assert trainer.algorithm.n_critic == cfg.model.n_critic
     _check_one_step(trainer, (3, 16, 16))
 

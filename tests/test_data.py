@@ -39,9 +39,9 @@ def test_shapes_deterministic_by_seed():
 def test_shapes_images_and_labels(compose_cfg):
     cfg = compose_cfg(["dataset.n=200", "dataset.resolution=16"])
     source = build_dataset(cfg.dataset)
-    assert source.spec.kind == "image"
-    assert source.spec.shape == (3, 16, 16)
-    assert source.spec.num_classes == 5 and source.spec.class_names == SHAPES
+    assert source.spec["x"].kind == "image"
+    assert source.spec["x"].shape == (3, 16, 16)
+    assert source.spec["y"].num_classes == 5 and source.spec["y"].class_names == SHAPES
     (batch,) = draw(source, 200, 1)
     x, y = batch["x"], batch["y"]
     assert x.shape == (200, 3, 16, 16) and x.dtype == torch.float32
@@ -53,9 +53,9 @@ def test_shapes_images_and_labels(compose_cfg):
 
 
 def test_shapes_through_config_is_deterministic(compose_cfg):
-    a = build_dataset(compose_cfg(["dataset.n=64", "dataset.resolution=16"]).dataset).reference(64)
-    b = build_dataset(compose_cfg(["dataset.n=64", "dataset.resolution=16"]).dataset).reference(64)
-    c = build_dataset(compose_cfg(["dataset.n=64", "dataset.resolution=16", "dataset.seed=99"]).dataset).reference(64)
+    a = build_dataset(compose_cfg(["dataset.n=64", "dataset.resolution=16"]).dataset).reference(64)["x"]
+    b = build_dataset(compose_cfg(["dataset.n=64", "dataset.resolution=16"]).dataset).reference(64)["x"]
+    c = build_dataset(compose_cfg(["dataset.n=64", "dataset.resolution=16", "dataset.seed=99"]).dataset).reference(64)["x"]
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
@@ -68,9 +68,9 @@ def test_shapes_class_subset():
 @pytest.mark.parametrize("resolution", [16, 32, 64])
 def test_shapes_resolutions(compose_cfg, resolution):
     source = build_dataset(compose_cfg(["dataset.n=8", f"dataset.resolution={resolution}"]).dataset)
-    assert source.spec.shape == (3, resolution, resolution)
-    assert source.spec.resolution == resolution
-    assert source.reference(8).shape == (8, 3, resolution, resolution)
+    assert source.spec["x"].shape == (3, resolution, resolution)
+    assert source.spec["x"].resolution == resolution
+    assert source.reference(8)["x"].shape == (8, 3, resolution, resolution)
 
 
 @pytest.mark.parametrize("resolution", [200, 4])
@@ -100,8 +100,8 @@ def grid_expected():
 def test_mixture_centres_and_spread(compose_cfg, name, centres, std):
     n = 20000
     source = build_dataset(compose_cfg([f"dataset={name}", f"dataset.n={n}"]).dataset)
-    assert source.spec.kind == "points" and source.spec.shape == (2,)
-    x = source.reference(n).double()
+    assert source.spec["x"].kind == "points" and source.spec["x"].shape == (2,)
+    x = source.reference(n)["x"].double()
     assert x.shape == (n, 2)
     centres = centres.double()
     nearest = torch.cdist(x, centres).argmin(1)
@@ -116,14 +116,14 @@ def test_mixture_centres_and_spread(compose_cfg, name, centres, std):
     for d in range(2):
         assert abs(resid[:, d].std().item() / std - 1) < 0.10
     # the spec carries the same centres and σ for the mode-coverage plots
-    assert torch.allclose(torch.tensor(source.spec.extras["centres"]).double(), centres, atol=1e-6)
-    assert source.spec.extras["std"] == std
+    assert torch.allclose(torch.tensor(source.spec["x"].extras["centres"]).double(), centres, atol=1e-6)
+    assert source.spec["x"].extras["std"] == std
 
 
 @pytest.mark.parametrize("name", ["ring8", "grid25"])
 def test_mixture_deterministic_by_seed(compose_cfg, name):
     def pts(seed):
-        return build_dataset(compose_cfg([f"dataset={name}", "dataset.n=500", f"dataset.seed={seed}"]).dataset).reference(500)
+        return build_dataset(compose_cfg([f"dataset={name}", "dataset.n=500", f"dataset.seed={seed}"]).dataset).reference(500)["x"]
 
     assert torch.equal(pts(1), pts(1))
     assert not torch.equal(pts(1), pts(2))
@@ -217,8 +217,8 @@ def mnist_cfg(compose_cfg, root: Path, *extra: str):
 def test_mnist_idx(compose_cfg, tmp_path, gz_images, gz_labels):
     images, labels = fake_mnist(tmp_path / "MNIST" / "raw", "t10k", 12, 0, gz_images, gz_labels)
     source = build_dataset(mnist_cfg(compose_cfg, tmp_path, "dataset.split=test"))
-    assert source.spec.shape == (1, 28, 28) and source.spec.num_classes == 10
-    ref = source.reference(12)
+    assert source.spec["x"].shape == (1, 28, 28) and source.spec["y"].num_classes == 10
+    ref = source.reference(12)["x"]
     assert torch.allclose(ref, images[:, None].float() / 127.5 - 1)
     (batch,) = draw(source, 12, 1)
     for x, y in zip(batch["x"], batch["y"]):                   # each image keeps its own label
@@ -231,14 +231,14 @@ def test_mnist_resized_and_all_split(compose_cfg, tmp_path):
     fake_mnist(raw, "train", 10, 1, True, True)
     fake_mnist(raw, "t10k", 6, 2, False, False)
     source = build_dataset(mnist_cfg(compose_cfg, tmp_path, "dataset.split=all", "dataset.resolution=32"))
-    assert source.spec.shape == (1, 32, 32)
-    assert source.reference(100).shape == (16, 1, 32, 32)
+    assert source.spec["x"].shape == (1, 32, 32)
+    assert source.reference(100)["x"].shape == (16, 1, 32, 32)
 
 
 def test_mnist_subset_keeps_a_slice_and_checks_its_bounds(compose_cfg, tmp_path):
     images, labels = fake_mnist(tmp_path / "MNIST" / "raw", "t10k", 12, 3, True, True)
     source = build_dataset(mnist_cfg(compose_cfg, tmp_path, "dataset.split=test", "dataset.subset=[4,10]"))
-    assert torch.allclose(source.reference(100), images[4:10, None].float() / 127.5 - 1)
+    assert torch.allclose(source.reference(100)["x"], images[4:10, None].float() / 127.5 - 1)
     (batch,) = draw(source, 6, 1)
     assert sorted(batch["y"].tolist()) == sorted(labels[4:10].tolist())
     for bad in ("[10,4]", "[0,13]", "[a,b]"):
@@ -285,9 +285,9 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 def test_fashion_mnist_system_copy(compose_cfg, tmp_path):
     cfg = compose_cfg(["dataset=fashion_mnist", f"dataset.root={tmp_path}", "dataset.download=false"]).dataset
     source = build_dataset(cfg)
-    assert source.spec.shape == (1, 28, 28)
-    assert len(source.spec.class_names) == 10
-    ref = source.reference(10 ** 6)
+    assert source.spec["x"].shape == (1, 28, 28)
+    assert len(source.spec["y"].class_names) == 10
+    ref = source.reference(10 ** 6)["x"]
     assert ref.shape == (60000, 1, 28, 28)
     assert ref.min() == -1 and ref.max() == 1
 
@@ -312,8 +312,8 @@ def test_image_folder(compose_cfg, tmp_path):
     make_tree(root)
     cfg = compose_cfg(["dataset=image_folder", f"dataset.root={root}", "dataset.resolution=16"]).dataset
     source = build_dataset(cfg)
-    assert source.spec.shape == (3, 16, 16)
-    assert source.spec.num_classes == 2 and source.spec.class_names == ("cats", "dogs")
+    assert source.spec["x"].shape == (3, 16, 16)
+    assert source.spec["y"].num_classes == 2 and source.spec["y"].class_names == ("cats", "dogs")
     (batch,) = draw(source, 5, 1)
     assert batch["x"].shape == (5, 3, 16, 16)
     for x, y in zip(batch["x"], batch["y"]):
@@ -328,7 +328,7 @@ def test_image_folder_streamed_and_resumable(compose_cfg, tmp_path):
     cfg = compose_cfg(["dataset=image_folder", f"dataset.root={root}", "dataset.resolution=16",
                        "dataset.in_memory=false"]).dataset
     source = build_dataset(cfg)
-    assert source.spec.shape == (3, 16, 16) and source.spec.num_classes == 2
+    assert source.spec["x"].shape == (3, 16, 16) and source.spec["y"].num_classes == 2
     a = source.stream(2, CPU, 3)
     first = next(a)                                            # 5 images, batch 2: 2 batches per epoch
     state = a.state_dict()

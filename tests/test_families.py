@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from gancli.algorithms.priors import build_prior
-from gancli.data import DataSpec
+from gancli.data import Field
 from gancli.errors import GanError
 from gancli.losses import class_nll, info_nll, mutual_information_bound
 from gancli.nets import build_discriminator
@@ -48,7 +48,7 @@ def test_info_nll_and_mi_bound_match_their_formulas():
 
 def test_spectral_norm_brings_every_top_singular_value_to_one():
     torch.manual_seed(0)
-    D = build_discriminator({"arch": "dcgan", "width": 16, "norm": "spectral"}, DataSpec("image", (3, 32, 32), 5),
+    D = build_discriminator({"arch": "dcgan", "width": 16, "norm": "spectral"}, Field("image", (3, 32, 32)),
                             num_classes=5, condition="projection", heads={"classifier": 5})
     x, y = torch.randn(8, 3, 32, 32), torch.randint(5, (8,))
     for _ in range(30):                                   # each training-mode forward runs one power iteration
@@ -65,7 +65,7 @@ def test_spectral_norm_brings_every_top_singular_value_to_one():
 
 def test_projection_logit_is_head_plus_inner_product_with_the_class_embedding():
     torch.manual_seed(0)
-    D = build_discriminator({"arch": "mlp", "hidden": [8]}, DataSpec("points", (2,), 3), num_classes=3,
+    D = build_discriminator({"arch": "mlp", "hidden": [8]}, Field("points", (2,)), num_classes=3,
                             condition="projection")
     x, y = torch.randn(4, 2), torch.tensor([0, 1, 2, 1])
     logits, h = D(x, y)
@@ -208,7 +208,7 @@ def test_infogan_preset_has_the_papers_fc_1024_layers(compose_cfg):
     cfg = compose_cfg(["model=infogan", "dataset=mnist"])
     assert cfg.model.generator.fc == 1024 and cfg.model.discriminator.fc == 1024
     from gancli.nets import build_generator
-    spec = DataSpec("image", (1, 28, 28))
+    spec = Field("image", (1, 28, 28))
     G = build_generator(OmegaConf.to_container(cfg.model.generator, resolve=True), spec, 74)
     linears = [m for m in G.stem if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(74, 1024), (1024, 128 * 7 * 7)]
@@ -219,7 +219,7 @@ def test_infogan_preset_has_the_papers_fc_1024_layers(compose_cfg):
 
 
 def test_dcgan_leak_sets_every_d_slope_and_the_heads_follow_it():
-    spec = DataSpec("image", (1, 28, 28))
+    spec = Field("image", (1, 28, 28))
     D = build_discriminator({"arch": "dcgan", "width": 8, "fc": 16, "leak": 0.01}, spec, heads={"q": 3}, head_hidden=4)
     slopes = {m.negative_slope for m in D.modules() if isinstance(m, torch.nn.LeakyReLU)}
     assert slopes == {0.01}
@@ -230,7 +230,7 @@ def test_dcgan_leak_sets_every_d_slope_and_the_heads_follow_it():
 def test_dcgan_without_fc_keeps_its_checkpoint_layout():
     """fc=0 (every preset but infogan) builds exactly the earlier modules: old checkpoints still load."""
     from gancli.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-    spec = DataSpec("image", (3, 32, 32))
+    spec = Field("image", (3, 32, 32))
     G, D = DCGANGenerator(spec, 100, width=8), DCGANDiscriminator(spec, width=8)
     assert G.stem is None and D.fc is None
     assert list(G.state_dict())[:2] == ["net.0.weight", "net.1.weight"] and "net.0.weight" in G.state_dict()

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gancli.data.base import DataSpec
+from gancli.data.base import Field
 from gancli.errors import GanError
 from gancli.losses import LOSSES, build_loss, clip_weights, gradient_penalty, r1_penalty
 from gancli.nets.dcgan import DCGANDiscriminator
@@ -224,23 +224,50 @@ def test_r1_penalty_linear_critic_and_its_gradient():
 
 @pytest.mark.parametrize("every", [1, 3])
 def test_r1_is_lazy_and_scaled(compose_cfg, tiny_overrides, tmp_path, every):
-    """R1 runs on D updates 0, every, 2·every, ... only, and then weighs γ/2·every (StyleGAN2's lazy form)."""
+    """R1 runs on D updates 0, every, 2·every, ... only. Every update (every=1): it joins the update's loss
+    as γ/2·E‖∇D(x)‖² on D as the update sees it. Lazily (every=k>1, StyleGAN2's Dreg): a D step of its
+    own after the adversarial one, on D as that left it, weighing γ/2·k; logged ×k, amortised."""
     cfg = compose_cfg([*tiny_overrides, "model=dcgan", "loss.r1_weight=2.0", f"loss.r1_every={every}"])
     algo = build_trainer(plain_config(cfg), tmp_path).algorithm
     assert algo.compile_blocker() is not None
     torch.manual_seed(0)
     real = torch.randn(16, 3, 16, 16).clamp(-1, 1)
     inputs = algo.latent(16)
+    steps, step = [], algo.precision.step
+
+    def recording_step(name, loss, optimizer):   # each D optimizer step, with what R1 would be right now
+        x = real.clone().requires_grad_(True)
+        steps.append((loss.item(), r1_penalty(algo.D(x)[0], x).item()))
+        step(name, loss, optimizer)
+
+    algo.precision.step = recording_step
     seen = []
     for d_index in range(2 * every):
         fake = algo.g_forward(algo.G, inputs).detach()
-        x = real.clone().requires_grad_(True)
-        expected = r1_penalty(algo.D(x)[0], x).item()     # D as the step will see it (before its update)
+        before = len(steps)
         logs = algo.d_step(real, fake, inputs, 0.0, d_index)
+        updates = steps[before:]
         seen.append("r1" in logs)
-        if "r1" in logs:   # logged amortised over the interval
-            assert math.isclose(logs["r1"].item(), expected * every, rel_tol=1e-4)
+        due = d_index % every == 0
+        assert len(updates) == (2 if due and every > 1 else 1)
+        if due and every > 1:   # the R1 step: its whole loss is the weighted penalty on the updated D
+            loss, pen = updates[1]
+            assert math.isclose(loss, 0.5 * 2.0 * every * pen, rel_tol=1e-4)
+            assert math.isclose(logs["r1"].item(), pen * every, rel_tol=1e-4)
+        elif due:               # one update: the logged penalty is D's before the update
+            assert math.isclose(logs["r1"].item(), updates[0][1], rel_tol=1e-4)
     assert seen == [i % every == 0 for i in range(2 * every)]
+
+
+@pytest.mark.parametrize("every", [1, 4, 16])
+def test_lazy_r1_rescales_the_d_optimizer_as_stylegan2(compose_cfg, tiny_overrides, tmp_path, every):
+    """stylegan2-ada-pytorch: mb_ratio = k / (k + 1); lr × mb_ratio, betas ** mb_ratio (D only; none when k = 1)."""
+    cfg = compose_cfg([*tiny_overrides, "model=wgan_gp", "loss.r1_weight=1.0", f"loss.r1_every={every}"])
+    algo = build_trainer(plain_config(cfg), tmp_path).algorithm
+    ratio = every / (every + 1) if every > 1 else 1.0
+    d, g = algo.optimizers["D"].param_groups[0], algo.optimizers["G"].param_groups[0]
+    assert d["lr"] == pytest.approx(1e-4 * ratio) and g["lr"] == pytest.approx(1e-4)
+    assert d["betas"] == pytest.approx((0.0, 0.9 ** ratio)) and g["betas"] == pytest.approx((0.0, 0.9))
 
 
 def test_r1_is_logged_when_it_runs_on_any_critic_update(compose_cfg, tiny_overrides, tmp_path, monkeypatch):
@@ -278,7 +305,7 @@ def test_r1_config_is_checked(compose_cfg, tiny_overrides, tmp_path):
 
 def test_clip_weights_dcgan_discriminator():
     torch.manual_seed(0)
-    D = DCGANDiscriminator(DataSpec("image", (3, 16, 16)), width=8, norm="batch")
+    D = DCGANDiscriminator(Field("image", (3, 16, 16)), width=8, norm="batch")
     assert max(p.abs().max().item() for p in D.parameters()) > 0.01    # BatchNorm scales start near 1
     before = {k: v.clone() for k, v in D.named_parameters()}
     clip_weights(D, 0.01)

@@ -213,22 +213,22 @@ def test_compile_with_a_gradient_penalty_is_refused_up_front(tmp_path, compose_c
 
 
 def test_spectral_discriminator_gets_the_dcgan_init():
-    from gancli.data import DataSpec
+    from gancli.data import Field
     from gancli.nets import build_discriminator
 
     torch.manual_seed(0)
-    D = build_discriminator({"arch": "dcgan", "width": 16, "norm": "spectral"}, DataSpec("image", (3, 32, 32)))
+    D = build_discriminator({"arch": "dcgan", "width": 16, "norm": "spectral"}, Field("image", (3, 32, 32)))
     w = D.body.body[0].parametrizations.weight.original
     assert abs(w.std().item() - 0.02) < 0.004
 
 
 def test_nearest_upsampling_generator_has_no_transposed_convs_and_right_shape():
-    from gancli.data import DataSpec
+    from gancli.data import Field
     from gancli.nets import build_generator
 
     for r in (28, 32, 64):
-        G = build_generator({"arch": "dcgan", "width": 8, "upsample": "nearest"}, DataSpec("image", (3, r, r)), 16)
+        G = build_generator({"arch": "dcgan", "width": 8, "upsample": "nearest"}, Field("image", (3, r, r)), 16)
         assert G(torch.randn(2, 16)).shape == (2, 3, r, r)
         assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules()) == 1   # only the 1×1 → s0 projection
     with pytest.raises(GanError, match="transposed, nearest"):
-        build_generator({"arch": "dcgan", "upsample": "bilinear"}, DataSpec("image", (3, 32, 32)), 16)
+        build_generator({"arch": "dcgan", "upsample": "bilinear"}, Field("image", (3, 32, 32)), 16)

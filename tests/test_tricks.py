@@ -118,16 +118,16 @@ def test_trick_bundles_train(tricks, compose_cfg, tiny_overrides, tmp_path):
 
 
 def test_pack_shows_d_consecutive_samples_side_by_side():
-    from gancli.data import DataSpec
+    from gancli.data import Field
     from gancli.nets import build_discriminator
 
     torch.manual_seed(0)
-    D = build_discriminator({"arch": "mlp", "hidden": [8]}, DataSpec("points", (2,)), pack=2)
+    D = build_discriminator({"arch": "mlp", "hidden": [8]}, Field("points", (2,)), pack=2)
     x = torch.randn(6, 2)
     logits, h = D(x)
     assert logits.shape == (3,) and h.shape == (3, 8)
     assert torch.allclose(h, D.body(x.reshape(3, 4)))                    # (x0, x1), (x2, x3), (x4, x5)
-    C = build_discriminator({"arch": "dcgan", "width": 4}, DataSpec("image", (3, 16, 16)), pack=4)
+    C = build_discriminator({"arch": "dcgan", "width": 4}, Field("image", (3, 16, 16)), pack=4)
     assert C(torch.randn(8, 3, 16, 16))[0].shape == (2,)
     assert C.body.body[0].in_channels == 12                               # four RGB images as 12 channels
 

@@ -2,8 +2,10 @@
 weight clipping, optional class conditioning, and the stabilising tricks. Covers gan, dcgan, lsgan,
 wgan, wgan_gp, hinge, cgan and sngan; acgan and infogan subclass it and add one loss term each.
 
-Subclasses hook in through `d_heads` (extra D outputs), `latent` / `g_forward` (what G consumes) and
-`d_aux` / `g_aux` (their extra loss terms); the step itself stays here.
+It trains on datasets with a sample field `x` (image or points) and, for conditional presets, a label
+field `y`. Subclasses hook in through `d_heads` (extra D outputs), `latent` / `g_forward` (what G
+consumes) and `d_aux` / `g_aux` (their extra loss terms); the step itself stays here. Sampling modes
+live in `gan_sampling`.
 """
 
 from __future__ import annotations
@@ -14,23 +16,36 @@ import torch
 import torch.nn as nn
 from omegaconf import OmegaConf
 
-from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch, interpolation_grid
-from gancli.algorithms.priors import build_prior
+from gancli.algorithms import gan_sampling
+from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch
+from gancli.algorithms.priors import build_prior, interpolation_grid
 from gancli.augment import DiffAugment, instance_noise
+from gancli.core.scalars import accumulate
 from gancli.errors import GanError
 from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty, r1_penalty
 from gancli.nets import build_discriminator, build_generator
 from gancli.optim import build_optimizer
-from gancli.training.metrics_log import accumulate
+from gancli.viz.panel import Panel
 
 HEAD_NORMS = ("none", "batch", "layer")   # the norm in the auxiliary heads' hidden layer
 G_FAKES = ("reuse", "fresh")               # what G's step judges: the D step's fakes, or a new draw
 LABELLED_DATASETS = "shapes, mnist, fashion_mnist, cifar10, or image_folder with one sub-folder per class"
+SCATTER_REFERENCE = 2000                   # real points drawn beneath the fakes in 2-D grids
 
 
 def network_config(cfg):
-    """A dataset may pin the networks (points cannot go through conv nets); otherwise the model's apply."""
-    return cfg.dataset.get("networks") or cfg.model
+    """The networks to build. A dataset may pin their shape (points cannot go through conv nets:
+    `dataset.networks`); what the preset says about its networks' normalisation (spectral norm in
+    SNGAN's D, none in a WGAN-GP critic, ...) still applies to the pinned ones."""
+    pinned = cfg.dataset.get("networks")
+    if not pinned:
+        return cfg.model
+    nets = OmegaConf.create(OmegaConf.to_container(pinned, resolve=True))
+    for role in ("generator", "discriminator"):
+        norm = OmegaConf.select(cfg.model, f"{role}.norm")
+        if norm is not None and role in nets:
+            nets[role]["norm"] = norm
+    return nets
 
 
 def _plain(node) -> dict:
@@ -64,13 +79,50 @@ def _with_aux(loss: torch.Tensor, logs: dict, aux, player: str) -> torch.Tensor:
     return loss + aux[0]
 
 
+class CriticSchedule:
+    """D updates per G step: `model.n_critic`, except during bursts (`model.critic_burst`): the original
+    WGAN code runs 100 critic updates for each of the first 25 G steps and at every 500th, so the critic
+    is near its optimum whenever G is judged by it."""
+
+    def __init__(self, n_critic: int, burst: dict | None):
+        self.n = int(n_critic)
+        burst = burst or {}
+        self.burst_n, self.first, self.every = (int(burst.get(k, 0) or 0) for k in ("n_critic", "first", "every"))
+        if self.n < 1 or (burst and (self.burst_n < 1 or self.first < 0 or self.every < 0)):
+            raise GanError(f"model.n_critic={self.n} and model.critic_burst={burst}: each count must be ≥ 1 "
+                           "(burst: n_critic ≥ 1 D updates for the first `first` G steps and every `every`-th).")
+
+    def _bursts_before(self, step: int) -> int:
+        if not self.burst_n:
+            return 0
+        bursts = min(step, self.first)
+        if self.every and step > self.first:   # multiples of `every` in [first, step)
+            bursts += -(-step // self.every) - -(-self.first // self.every)
+        return bursts
+
+    def at(self, step: int) -> int:
+        """D updates before G step `step` (0-based)."""
+        if self.burst_n and (step < self.first or (self.every and step % self.every == 0)):
+            return self.burst_n
+        return self.n
+
+    def updates_before(self, step: int) -> int:
+        """D updates in G steps 0 .. step − 1 (times lazy regularisation; derived, so nothing to save)."""
+        bursts = self._bursts_before(step)
+        return bursts * self.burst_n + (step - bursts) * self.n
+
+
 @ALGORITHMS.register("gan")
 class GAN(Algorithm):
     #: the family needs class labels even when neither network is conditioned on them (ACGAN)
     requires_labels = False
+    ema_nets = ("G",)
+    sample_nets = ("G",)
+    sample_options = gan_sampling.OPTIONS
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
+        self.field = self._sample_field(cfg, spec)
         nets = network_config(cfg)
         self.z_dim = int(nets.get("z_dim") or cfg.model.z_dim)
         self.prior = build_prior(str(cfg.model.get("noise", "normal")))   # older configs: N(0, I)
@@ -80,15 +132,6 @@ class GAN(Algorithm):
         self.num_classes = self._check_labels(cfg, spec)
         tricks = _plain(cfg.get("tricks"))
         pack, group = _batch_grouping(tricks, int(cfg.trainer.batch_size) if "trainer" in cfg else None)
-        self.G = self.build_generator(nets, cond).to(device)
-        self.D = build_discriminator(nets.discriminator, spec, self.num_classes, self.d_condition, self.d_heads(),
-                                     group, int(cfg.model.get("head_hidden", 0)), pack,
-                                     _model_choice(cfg, "head_norm", HEAD_NORMS)).to(device)
-        self.nets = {"G": self.G, "D": self.D}
-        self.optimizers = {
-            "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g"),
-            "D": build_optimizer(cfg.optimizer, self.D.parameters(), "d"),
-        }
         loss = _plain(cfg.loss)
         self.gp_weight = float(loss.pop("gp_weight", 0.0) or 0.0)
         self.clip = loss.pop("clip", None)
@@ -97,19 +140,42 @@ class GAN(Algorithm):
         if self.r1_weight < 0 or self.r1_every < 1:
             raise GanError(f"loss.r1_weight={self.r1_weight} and loss.r1_every={self.r1_every}: the R1 weight must "
                            "be ≥ 0 and the interval ≥ 1 D steps.")
+        self.lazy_r1 = self.r1_weight > 0 and self.r1_every > 1   # R1 in a step of its own (StyleGAN2's Dreg)
+        self.G = self.build_generator(nets, cond).to(device)
+        self.D = build_discriminator(nets.discriminator, self.field, self.num_classes, self.d_condition,
+                                     self.d_heads(), group, int(cfg.model.get("head_hidden", 0)), pack,
+                                     _model_choice(cfg, "head_norm", HEAD_NORMS)).to(device)
+        self.nets = {"G": self.G, "D": self.D}
+        self.optimizers = {
+            "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g"),
+            "D": build_optimizer(cfg.optimizer, self.D.parameters(), "d", self.r1_every if self.lazy_r1 else 1),
+        }
         self.loss = build_loss(loss.pop("name"), **loss)
-        self.n_critic = int(cfg.model.n_critic)
+        self.critic = CriticSchedule(cfg.model.n_critic, _plain(cfg.model.get("critic_burst")))
         self.fresh_g_fakes = _model_choice(cfg, "g_fakes", G_FAKES) == "fresh"
         # tricks: read once here, never in the step
         if tricks.get("label_smoothing"):
             self.loss.smooth_real(float(tricks["label_smoothing"]))
-        self.augment = DiffAugment(list(tricks.get("diffaugment") or []), spec.kind)
+        self.augment = DiffAugment(list(tricks.get("diffaugment") or []), self.field.kind)
         self.noise_sigma = float(tricks.get("instance_noise", 0.0))
         self.total_steps = max(1, int(cfg.trainer.steps)) if "trainer" in cfg else 1
         self.fm_weight = float(tricks.get("feature_matching", 0.0))
         self._real_view: torch.Tensor | None = None
 
+    @property
+    def n_critic(self) -> int:
+        return self.critic.n
+
     # -- construction hooks -----------------------------------------------------------------------
+    @staticmethod
+    def _sample_field(cfg, spec):
+        """The field G makes and D judges: `x`, an image or a point."""
+        x = spec.fields.get("x")
+        if x is None or x.kind not in ("image", "points"):
+            raise GanError(f"model '{cfg.model.name}' trains on a sample field 'x' (images or points), but dataset "
+                           f"'{cfg.dataset.name}' has {spec.describe()}; pick a model made for this data.")
+        return x
+
     def _check_labels(self, cfg, spec) -> int:
         """The number of classes the networks condition on (0: none); fails clearly on unlabelled data."""
         from gancli.nets.conditional import G_CONDITIONS
@@ -122,7 +188,8 @@ class GAN(Algorithm):
         uses = self.requires_labels or self.g_condition != "none" or self.d_condition != "none"
         if not uses:
             return 0
-        if not spec.num_classes:
+        labels = spec.fields.get("y")
+        if labels is None or not labels.num_classes:
             raise GanError(f"model '{cfg.model.name}' is class-conditional, but dataset '{cfg.dataset.name}' has no "
                            f"class labels. Use a labelled dataset ({LABELLED_DATASETS}), or model.condition.*=none.")
         if self.g_condition == "none":
@@ -131,10 +198,10 @@ class GAN(Algorithm):
         if self.d_condition == "none" and not self.requires_labels:
             raise GanError(f"model '{cfg.model.name}' gives G the class but D never sees it, so nothing teaches G "
                            "to draw it: set model.condition.discriminator=concat or projection (or use acgan).")
-        return spec.num_classes
+        return labels.num_classes
 
     def build_generator(self, nets, cond: dict) -> nn.Module:
-        return build_generator(nets.generator, self.spec, self.z_dim, self.num_classes, self.g_condition,
+        return build_generator(nets.generator, self.field, self.z_dim, self.num_classes, self.g_condition,
                                int(cond.get("embed_dim", 0) or 0))
 
     def d_heads(self) -> dict[str, int]:
@@ -187,12 +254,21 @@ class GAN(Algorithm):
         """A family's extra G term on D's features of the fake batch: (loss, logs) or None."""
         return None
 
+    def _d_update(self, loss: torch.Tensor) -> None:
+        self.precision.step("D", loss, self.optimizers["D"])
+        if self.clip is not None:
+            clip_weights(self.D, float(self.clip))
+
     def d_step(self, real: torch.Tensor, fake: torch.Tensor, inputs: dict, sigma: float,
                d_index: int = 0) -> dict[str, torch.Tensor]:
-        """One D update; `d_index` counts D updates since the start (it times lazy regularisation)."""
+        """One D update; `d_index` counts D updates since the start (it times lazy regularisation).
+
+        The gradient penalty interpolates the views D is shown (augmented, noised), as R1 differentiates
+        D at exactly what it was shown; StudioGAN interpolates the un-augmented images instead."""
         fake = fake.detach()
         xr, xf = self.d_view(real, sigma), self.d_view(fake, sigma)
-        r1 = self.r1_weight and d_index % self.r1_every == 0
+        r1_due = self.r1_weight and d_index % self.r1_every == 0
+        r1 = r1_due and not self.lazy_r1   # every update: R1 joins this update's loss (StyleGAN2's Dboth)
         if r1:   # R1 differentiates D's real logits with respect to exactly what D was shown
             xr = xr.detach().requires_grad_(True)
         labels = self.d_labels(inputs)
@@ -210,12 +286,24 @@ class GAN(Algorithm):
             logs["gp"] = gp.detach()
         if r1:
             pen = r1_penalty(d_real, xr, self.precision.loss_scale("D"))
-            loss = loss + (0.5 * self.r1_weight * self.r1_every) * pen
-            logs["r1"] = pen.detach() * self.r1_every   # amortised over the lazy interval
-        self.precision.step("D", loss, self.optimizers["D"])
-        if self.clip is not None:
-            clip_weights(self.D, float(self.clip))
+            loss = loss + (0.5 * self.r1_weight) * pen
+            logs["r1"] = pen.detach()
+        self._d_update(loss)
+        if r1_due and self.lazy_r1:
+            logs["r1"] = self.lazy_r1_step(xr, labels)
         return logs
+
+    def lazy_r1_step(self, xr: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """StyleGAN2's lazy R1 (Dreg): every r1_every D updates, one more D update on the penalty alone,
+        weighted by the interval, (γ/2)·k·E‖∇D(x)‖², on the real view the last update showed D. The D
+        optimizer's lr and betas are rescaled for the extra steps (`optim.lazy_ratio`). Logged ×k,
+        amortised over the interval."""
+        xr = xr.detach().requires_grad_(True)
+        with self.precision.autocast():
+            d_real, _ = self.D(xr, labels)
+        pen = r1_penalty(d_real, xr, self.precision.loss_scale("D"))
+        self._d_update((0.5 * self.r1_weight * self.r1_every) * pen)
+        return pen.detach() * self.r1_every
 
     def g_step(self, fake: torch.Tensor, inputs: dict, sigma: float) -> dict[str, torch.Tensor]:
         self.D.requires_grad_(False)  # no D weight grads from the G step: half the backward work
@@ -240,20 +328,21 @@ class GAN(Algorithm):
         grad) then serve the G step, as in the reference DCGAN loop: one G forward saved per iteration;
         `model.g_fakes=fresh` draws new noise and codes for G instead (the original InfoGAN code). Fakes
         take their classes from the real batch, so both halves of D's batch share one class mix.
-        D's logs are means over its n_critic updates, so a term only some updates compute (lazy R1)
-        is logged wherever it ran, not only when it fell on the last one."""
+        D's logs are means over its updates, so a term only some updates compute (lazy R1) is logged
+        wherever it ran, not only when it fell on the last one."""
         sigma = self.instance_sigma(step)
+        n_critic, first = self.critic.at(step), self.critic.updates_before(step)
         d_sums: dict[str, torch.Tensor] = {}
-        for i in range(self.n_critic):
+        for i in range(n_critic):
             batch = next_batch()
             real = batch["x"]
             labels = batch.get("y") if self.num_classes else None
             inputs = self.latent(real.shape[0], labels)
-            keep = i == self.n_critic - 1 and not self.fresh_g_fakes
+            keep = i == n_critic - 1 and not self.fresh_g_fakes
             with torch.set_grad_enabled(keep), self.precision.autocast():
                 fake = self.g_forward(self.G, inputs)
-            accumulate(d_sums, self.d_step(real, fake, inputs, sigma, step * self.n_critic + i))
-        logs = {k: v / self.n_critic for k, v in d_sums.items()}
+            accumulate(d_sums, self.d_step(real, fake, inputs, sigma, first + i))
+        logs = {k: v / n_critic for k, v in d_sums.items()}
         if self.fresh_g_fakes:
             inputs = self.latent(real.shape[0], labels)
             with self.precision.autocast():
@@ -261,15 +350,46 @@ class GAN(Algorithm):
         logs.update(self.g_step(fake, inputs, sigma))
         return logs
 
-    # -- sampling ---------------------------------------------------------------------------------
+    def ema_forward(self, nets, next_batch, n, generator) -> None:
+        self.generate(self.latent(n, None, generator), nets)
+
+    # -- pictures and sampling --------------------------------------------------------------------
+    def reference_size(self, n: int) -> int:
+        """Scatter plots draw real points beneath the fakes; image grids need no real data."""
+        return SCATTER_REFERENCE if self.field.kind == "points" else 0
+
+    def panels(self, reference, nets, generator, n) -> dict[str, Panel]:
+        inputs, nrow = self.grid_inputs(n, generator)
+        return {"samples": self.panel(self.generate(inputs, nets), nrow, overlay=reference.get("x"))}
+
+    def panel(self, x: torch.Tensor, nrow: int, meta: dict | None = None, overlay=None) -> Panel:
+        return Panel(self.field.kind, x, nrow, meta or {}, overlay, self.field.extras)
+
+    def sample(self, options, n, nrow, generator, batch_size, grid=True) -> dict[str, Panel]:
+        return gan_sampling.sample(self, options, n, nrow, generator, batch_size, grid)
+
     def sample_inputs(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> dict:
+        """G's inputs for n samples, drawn from `generator` (CPU), placed on the device. labels: the class (or
+        categorical code) of each sample, for models where `sample_classes()` > 0. Every entry but "z" is a
+        per-sample condition that bulk sampling stores beside the samples."""
         return self.latent(n, labels, generator)
 
     def sample_classes(self) -> int:
+        """How many values `class=` can pick from (0: the model has no classes)."""
         return self.num_classes
 
     def class_names(self) -> tuple[str, ...]:
-        return tuple(self.spec.class_names) if self.num_classes else ()
+        """Names `class=` accepts besides indices: the dataset's, for models trained on its labels."""
+        return tuple(self.spec["y"].class_names) if self.num_classes else ()
+
+    def grid_inputs(self, n: int, generator: torch.Generator) -> tuple[dict[str, torch.Tensor], int]:
+        """Inputs for a grid of about n samples and its row length: one row per class when there are
+        few enough classes, so every training grid shows each class side by side."""
+        k = self.sample_classes()
+        if not k or k > 32:
+            return self.sample_inputs(n, generator), 8
+        per_class = max(1, round(n / k))
+        return self.sample_inputs(k * per_class, generator, torch.arange(k).repeat_interleave(per_class)), per_class
 
     def interpolation_inputs(self, rows: int, cols: int, generator: torch.Generator) -> dict:
         z = interpolation_grid(self.prior, self.z_dim, rows, cols, generator).to(self.device)

@@ -14,7 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.algorithms.base import ALGORITHMS
+from gancli.algorithms import gan_sampling
+from gancli.algorithms.base import ALGORITHMS, SampleOption
 from gancli.algorithms.gan import GAN
 from gancli.algorithms.priors import build_prior
 from gancli.errors import GanError
@@ -26,6 +27,12 @@ UNIFORM = build_prior("uniform")   # the continuous codes' prior, U(−1, 1), wh
 
 @ALGORITHMS.register("infogan")
 class InfoGAN(GAN):
+    sample_options = {
+        **gan_sampling.OPTIONS,
+        "traverse": SampleOption(str, "a latent code to sweep: c2, c3, ... (continuous, −2..2, one row per "
+                                      "category) or c1 (the categories, one row per z)", formats=("png",)),
+    }
+
     def __init__(self, cfg, spec, device, precision):
         codes = cfg.model.codes
         self.n_cat, self.n_cont = int(codes.categorical), int(codes.continuous)
@@ -41,7 +48,7 @@ class InfoGAN(GAN):
 
     # -- networks ---------------------------------------------------------------------------------
     def build_generator(self, nets, cond: dict) -> nn.Module:
-        return build_generator(nets.generator, self.spec, self.z_dim + self.n_cat + self.n_cont)
+        return build_generator(nets.generator, self.field, self.z_dim + self.n_cat + self.n_cont)
 
     def d_heads(self) -> dict[str, int]:
         return {"q": self.n_cat + self.n_cont}

@@ -64,3 +64,10 @@ class Uniform(Prior):
 
 def build_prior(name: str) -> Prior:
     return PRIORS.get(name)()
+
+
+def interpolation_grid(prior: Prior, z_dim: int, rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:
+    """rows × cols latents: each row walks from one draw of the noise prior to another."""
+    a, b = prior.draw((rows, 1, z_dim), generator=generator), prior.draw((rows, 1, z_dim), generator=generator)
+    t = torch.linspace(0, 1, cols).view(1, cols, 1)
+    return prior.path(a, b, t).reshape(rows * cols, z_dim)

@@ -21,7 +21,7 @@ from rich.logging import RichHandler
 from gancli.errors import GanError
 from gancli.registry import did_you_mean
 
-SUMMARY_FILE = "summary.json"
+SUMMARY_FILE = "summary.json"   # one per run dir: the sweep table reads them
 
 
 def conf_dir() -> Path:
@@ -44,15 +44,26 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("gan_groups", config_groups_text)
     if not OmegaConf.has_resolver("floordiv"):  # e.g. a budget of D updates shared out over n_critic
         OmegaConf.register_new_resolver("floordiv", lambda a, b: int(a) // max(1, int(b)))
+    if not OmegaConf.has_resolver("gan_plugin_conf"):  # installed plugins' conf/ folders on the search path
+        from gancli.plugins import plugin_conf_dirs
+
+        OmegaConf.register_new_resolver("gan_plugin_conf", plugin_conf_dirs)
     from gancli.cli import schema
 
     schema.register()
 
 
 def config_groups_text() -> str:
-    root = conf_dir()
-    groups = sorted(d for d in root.iterdir() if d.is_dir() and d.name not in ("hydra",) and not d.name.startswith("_"))
-    return "\n".join(f"{g.name}: {', '.join(sorted(p.stem for p in g.glob('*.yaml')))}" for g in groups)
+    """Each config group and its options, gancli's and the installed plugins'."""
+    from gancli.plugins import plugin_conf_dirs
+
+    roots = [conf_dir(), *(Path(d.removeprefix("file://")) for d in plugin_conf_dirs())]
+    options: dict[str, set[str]] = {}
+    for root in roots:
+        for g in root.iterdir():
+            if g.is_dir() and g.name != "hydra" and not g.name.startswith("_"):
+                options.setdefault(g.name, set()).update(p.stem for p in g.glob("*.yaml"))
+    return "\n".join(f"{name}: {', '.join(sorted(opts))}" for name, opts in sorted(options.items()))
 
 
 def print_error(message: str) -> None:
@@ -256,13 +267,17 @@ def guarded(task: Callable[[object], dict | None]) -> Callable[[object], dict | 
 
 def run_app(name: str, config_name: str, task: Callable, argv: list[str] | None,
             prepare: Callable[[list[str]], list[str]] | None = None,
-            sweep_table: Callable[[Path], None] | None = None) -> int:
-    """Check the overrides, then hand the arguments to a Hydra app (which parses sys.argv itself)."""
+            sweep_table: Callable[[Path], None] | None = None,
+            schemas: Callable[[], None] | None = None) -> int:
+    """Check the overrides, then hand the arguments to a Hydra app (which parses sys.argv itself).
+    schemas: registers the command's own structured configs before anything is composed."""
     import hydra
 
     argv = list(sys.argv[1:] if argv is None else argv)
     register_resolvers()
     try:
+        if schemas is not None:
+            schemas()
         if prepare is not None:
             argv = prepare(argv)
         args = _split_args(argv)

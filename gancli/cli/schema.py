@@ -1,13 +1,16 @@
 """Typed schemas for the fixed-shape config nodes: a wrong type fails at composition, before any work.
 
 Model, loss and dataset nodes vary by choice; Hydra's struct mode guards their keys and
-the builders check their values.
+the builders check their values. The sample command's keys are the common ones plus every option any
+registered family declares (`Algorithm.sample_options`), so `gan sample ckpt=... trunc=0.7` is a typed
+key and a typo is caught before the checkpoint is read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, List, Optional
+import keyword
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -32,6 +35,7 @@ class TrainerConfig:
     sample_n: int = 64
     tensorboard: Any = "auto"
     progress: Any = "auto"
+    callbacks: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,27 +50,42 @@ class TricksConfig:
 
 @dataclass
 class SampleConfig:
+    """The keys every family's sampling shares (gancli.sampling.COMMON_KEYS)."""
+
     ckpt: str = "???"
     n: int = 64
     seed: int = 0
     nrow: int = 8
     out: str = "samples.png"
     format: str = "png"
-    interpolate: bool = False
-    traverse: Optional[str] = None
     batch_size: int = 256
     device: str = "auto"
     ema: bool = True
 
 
+def sample_options() -> dict[str, tuple[Any, str, list[str]]]:
+    """Every registered family's sampling options (imports the algorithms, torch and the plugins)."""
+    from gancli.algorithms.base import sample_option_table
+
+    return sample_option_table()
+
+
+def sample_options_text() -> str:
+    return "\n".join(f"{key}=  ({', '.join(users)}) {text}" for key, (_, text, users) in sorted(sample_options().items()))
+
+
 def sample_schema():
-    """SampleConfig plus `class` (the key users type, which a dataclass field cannot be named): an
-    untyped key, since it takes an index, a class name or `all`."""
+    """SampleConfig plus each family option as an optional key (null: not asked for). Options whose name
+    a dataclass field cannot take (`class`) or whose type is open (an index or a name) are untyped."""
     from omegaconf import OmegaConf
 
-    node = OmegaConf.structured(SampleConfig)
+    options = sample_options()
+    typed = [(k, Optional[t], None) for k, (t, _, _) in options.items() if t is not Any and not keyword.iskeyword(k)]
+    node = OmegaConf.structured(make_dataclass("SampleSchema", typed, bases=(SampleConfig,)))
     OmegaConf.set_struct(node, False)
-    node["class"] = None
+    for k, (t, _, _) in options.items():
+        if t is Any or keyword.iskeyword(k):
+            node[k] = None
     OmegaConf.set_struct(node, True)
     return node
 
@@ -75,4 +94,12 @@ def register() -> None:
     cs = ConfigStore.instance()
     cs.store(group="_schema", name="trainer", node=TrainerConfig)
     cs.store(group="_schema", name="tricks", node=TricksConfig)
-    cs.store(group="_schema", name="sample", node=sample_schema())
+
+
+def register_sample() -> None:
+    """The sample command's schema (it needs the algorithms, so only `gan sample` pays for importing them)."""
+    from omegaconf import OmegaConf
+
+    ConfigStore.instance().store(group="_schema", name="sample", node=sample_schema())
+    if not OmegaConf.has_resolver("gan_sample_options"):
+        OmegaConf.register_new_resolver("gan_sample_options", sample_options_text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gancli.cli.app import SUMMARY_FILE, guarded, run_app
+from gancli.cli.command import Command
 from gancli.errors import GanError
 
 RESUME_CHANGEABLE = ("resume", "trainer.steps")
@@ -27,7 +27,6 @@ def prepare(argv: list[str]) -> list[str]:
     return [*argv, f"hydra.run.dir={run_dir}", "hydra.output_subdir=null"]
 
 
-@guarded
 def task(cfg) -> dict | None:
     from gancli.cli.app import job_context, write_summary
     from gancli.training.run import train
@@ -49,6 +48,8 @@ def sweep_table(sweep_dir: Path) -> bool:
     """The closing table of a sweep, read from each job's summary.json (robust to failed jobs)."""
     from rich.console import Console
     from rich.table import Table
+
+    from gancli.cli.app import SUMMARY_FILE
 
     rows = []
     for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
@@ -81,7 +82,12 @@ def _fmt(x) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_app("train", "train", task, argv, prepare=prepare, sweep_table=sweep_table)
+    from gancli.cli.app import guarded, run_app
+
+    return run_app("train", "train", guarded(task), argv, prepare=prepare, sweep_table=sweep_table)
+
+
+COMMAND = Command("train a GAN: gan train model=wgan_gp dataset=cifar10 trainer.steps=20000", main, order=0)
 
 
 if __name__ == "__main__":

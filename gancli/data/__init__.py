@@ -1,9 +1,10 @@
-"""The data layer: every dataset becomes a DataSource that yields dict batches ({"x": ..., "y": ...}).
+"""The data layer: every dataset becomes a DataSource whose DataSpec names its fields (e.g. `x` image and
+`y` label; `a`, `b` for paired images) and whose streams yield dict batches of them.
 
 Datasets register a builder by name (`dataset.name` in the config); importing this package imports them.
 """
 
-from gancli.data.base import DATASETS, DataSource, DataSpec, build_dataset
+from gancli.data.base import DATASETS, DataSource, DataSpec, Field, build_dataset
 from gancli.data import shapes, toy2d, vision  # noqa: F401  (registration)
 
-__all__ = ["DATASETS", "DataSource", "DataSpec", "build_dataset"]
+__all__ = ["DATASETS", "DataSource", "DataSpec", "Field", "build_dataset"]

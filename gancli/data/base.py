@@ -1,29 +1,35 @@
-"""DataSpec (what the networks must produce), DataSource (a resumable stream of dict batches).
+"""Named-field data. A `DataSpec` lists a dataset's fields (name → kind, shape, classes) and which of them
+share one order; a `DataSource` serves resumable streams of dict batches of those fields.
 
-Small datasets live in memory as one tensor — on the GPU when training there — and a batch is an
-index into it: no decoding, no host round trip per step. Large ones stream through a DataLoader.
-Both streams checkpoint their position, so a resumed run sees exactly the batches it would have seen.
+Fields of one group stay together (an image and its label; pix2pix's A and B); groups are shuffled
+independently, each with its own resumable position (CycleGAN's two domains). Small datasets live in
+memory — on the GPU when training there — and a batch is an index into them: no decoding, no host round
+trip per step. Large ones stream through a DataLoader. Every stream checkpoints its position, so a
+resumed run sees exactly the batches it would have seen.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 
 from gancli.errors import GanError
 from gancli.registry import Registry
 
+Batch = dict[str, torch.Tensor]
+
 
 @dataclass(frozen=True)
-class DataSpec:
-    """What a sample is. `kind` decides how samples are drawn (image grid, point scatter, ...)."""
+class Field:
+    """One named part of a sample. `kind` decides how it is drawn (image grid, point scatter, line plot)
+    and which networks apply; labels are fields of kind "label" with their class count and names."""
 
-    kind: str                      # "image" | "points" (later: "sequence")
-    shape: tuple[int, ...]         # per-sample shape: (C, H, W) or (2,)
-    num_classes: int = 0           # 0 = unlabelled
+    kind: str                      # "image" | "points" | "sequence" | "label" | "vector" | ...
+    shape: tuple[int, ...]         # per sample: (C, H, W), (2,), (T, C); () for a label
+    num_classes: int = 0           # labels: how many classes
     class_names: tuple[str, ...] = ()
     extras: dict = field(default_factory=dict, compare=False)  # e.g. mode centres and σ of toy data
 
@@ -31,24 +37,82 @@ class DataSpec:
     def resolution(self) -> int | None:
         return self.shape[-1] if self.kind == "image" else None
 
+    def describe(self) -> str:
+        if self.kind == "label":
+            return f"label ({self.num_classes} classes)"
+        return f"{self.kind} {tuple(self.shape)}"
+
     def to_plain(self) -> dict:
         return {"kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes,
                 "class_names": list(self.class_names), "extras": self.extras}
 
     @classmethod
-    def from_plain(cls, d: dict) -> "DataSpec":
+    def from_plain(cls, d: dict) -> "Field":
         return cls(d["kind"], tuple(d["shape"]), d.get("num_classes", 0), tuple(d.get("class_names", ())),
                    dict(d.get("extras", {})))
 
 
-class Stream:
-    """An endless, resumable iterator of dict batches."""
+@dataclass(frozen=True)
+class DataSpec:
+    """What a dataset's samples are: its named fields, and `groups`, the fields that share one order
+    (default: all of them, i.e. paired)."""
 
-    def __next__(self) -> dict[str, torch.Tensor]:
+    fields: dict[str, Field]
+    groups: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self):
+        if not self.groups:
+            object.__setattr__(self, "groups", (tuple(self.fields),))
+        grouped = [name for g in self.groups for name in g]
+        if sorted(grouped) != sorted(self.fields):
+            raise ValueError(f"groups {self.groups} must list each field of {list(self.fields)} exactly once")
+
+    def __getitem__(self, name: str) -> Field:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise GanError(f"this dataset has no field '{name}'; its fields are {self.describe()}.") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.fields
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}: {f.describe()}" for k, f in self.fields.items())
+
+    def to_plain(self) -> dict:
+        return {"fields": {k: f.to_plain() for k, f in self.fields.items()}, "groups": [list(g) for g in self.groups]}
+
+    @classmethod
+    def from_plain(cls, d: dict) -> "DataSpec":
+        if "fields" not in d:   # checkpoint format 2: one sample kind as "x", labels as "y"
+            fields = {"x": Field(d["kind"], tuple(d["shape"]), extras=dict(d.get("extras", {})))}
+            if d.get("num_classes"):
+                fields["y"] = Field("label", (), d["num_classes"], tuple(d.get("class_names", ())))
+            return cls(fields)
+        return cls({k: Field.from_plain(f) for k, f in d["fields"].items()}, tuple(tuple(g) for g in d["groups"]))
+
+
+def labelled(sample: Field, num_classes: int = 0, class_names: Sequence[str] = (), name: str = "x") -> DataSpec:
+    """The usual spec: one sample field `x`, plus a label field `y` when there are classes."""
+    fields = {name: sample}
+    if num_classes:
+        fields["y"] = Field("label", (), num_classes, tuple(class_names))
+    return DataSpec(fields)
+
+
+class Stream:
+    """An endless, resumable iterator of dict batches; the batch size may change between batches."""
+
+    batch_size: int
+
+    def __next__(self) -> Batch:
         raise NotImplementedError
 
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+    def __iter__(self) -> Iterator[Batch]:
         return self
+
+    def set_batch_size(self, batch_size: int) -> None:
+        self.batch_size = int(batch_size)
 
     def state_dict(self) -> dict:
         return {}
@@ -62,14 +126,19 @@ def to_float_image(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(127.5).sub_(1.0)
 
 
+def _check_fits(batch_size: int, n: int) -> None:
+    if batch_size > n:
+        raise GanError(f"trainer.batch_size={batch_size} is larger than the dataset ({n} samples).")
+
+
 class TensorStream(Stream):
-    """Epochs of random permutations over tensors that already sit on the training device."""
+    """Epochs of random permutations over tensors that already sit on the training device; every tensor
+    is indexed by the same permutation, so the fields of one sample stay together."""
 
     def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int, seed: int,
                  transform: dict[str, Callable] | None = None):
         n = len(next(iter(tensors.values())))
-        if batch_size > n:
-            raise GanError(f"trainer.batch_size={batch_size} is larger than the dataset ({n} samples).")
+        _check_fits(batch_size, n)
         self.tensors, self.batch_size, self.n = tensors, batch_size, n
         self.transform = transform or {}
         self.device = next(iter(tensors.values())).device
@@ -77,11 +146,15 @@ class TensorStream(Stream):
         self.perm: torch.Tensor | None = None
         self.pos = 0
 
+    def set_batch_size(self, batch_size: int) -> None:
+        _check_fits(batch_size, self.n)
+        self.batch_size = int(batch_size)
+
     def _new_epoch(self) -> None:
         self.perm = torch.randperm(self.n, generator=self.gen).to(self.device, non_blocking=True)
         self.pos = 0
 
-    def __next__(self) -> dict[str, torch.Tensor]:
+    def __next__(self) -> Batch:
         if self.perm is None or self.pos + self.batch_size > self.n:  # drop the ragged tail: static shapes
             self._new_epoch()
         idx = self.perm[self.pos:self.pos + self.batch_size]
@@ -93,19 +166,60 @@ class TensorStream(Stream):
         return out
 
     def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}
+        return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos,
+                "batch_size": self.batch_size}
 
     def load_state_dict(self, state: dict) -> None:
         self.gen.set_state(state["gen"])
         self.perm = None if state["perm"] is None else state["perm"].to(self.device)
         self.pos = int(state["pos"])
+        self.set_batch_size(int(state.get("batch_size", self.batch_size)))
+
+
+class IndependentStreams(Stream):
+    """Several groups of fields in independent orders (two unpaired domains), merged into one batch."""
+
+    def __init__(self, streams: Sequence[Stream]):
+        self.streams = list(streams)
+        self.batch_size = self.streams[0].batch_size
+
+    def set_batch_size(self, batch_size: int) -> None:
+        for s in self.streams:
+            s.set_batch_size(batch_size)
+        self.batch_size = int(batch_size)
+
+    def __next__(self) -> Batch:
+        out: Batch = {}
+        for s in self.streams:
+            out.update(next(s))
+        return out
+
+    def state_dict(self) -> dict:
+        return {"streams": [s.state_dict() for s in self.streams]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for s, st in zip(self.streams, state["streams"], strict=True):
+            s.load_state_dict(st)
+        self.batch_size = self.streams[0].batch_size
+
+
+def group_seed(seed: int, group: int) -> int:
+    """Each group's own order: group 0 keeps the run's seed (paired data shuffles as it always has)."""
+    return seed if group == 0 else seed + 1_000_003 * group
+
+
+def reference_indices(n_samples: int, n: int, group: int = 0) -> torch.Tensor:
+    """A fixed spread of n sample indices (all when n ≥ the dataset), in dataset order: the same real
+    samples at every grid, after a resume and on any machine."""
+    perm = torch.randperm(n_samples, generator=torch.Generator().manual_seed(group))
+    return perm[:n].sort().values
 
 
 class DataSource:
-    """A dataset ready for training: its spec, a batch stream factory and a few real samples for plots."""
+    """A dataset ready for training: its spec, a batch stream factory and a few real samples for panels."""
 
     def __init__(self, spec: DataSpec, make_stream: Callable[[int, torch.device, int], Stream],
-                 reference: Callable[[int], torch.Tensor], description: str):
+                 reference: Callable[[int], Batch], description: str):
         self.spec = spec
         self._make_stream = make_stream
         self._reference = reference
@@ -114,24 +228,50 @@ class DataSource:
     def stream(self, batch_size: int, device: torch.device, seed: int) -> Stream:
         return self._make_stream(batch_size, device, seed)
 
-    def reference(self, n: int) -> torch.Tensor:
-        """n real samples (float, model range) for drawing beside the fakes."""
-        return self._reference(n)
+    def reference(self, n: int) -> Batch:
+        """A fixed batch of (at most) n real samples per group, on the CPU: floats in the model's range for
+        images and points, labels as they are."""
+        return self._reference(n) if n > 0 else {}
 
 
-def in_memory_source(spec: DataSpec, x: torch.Tensor, y: torch.Tensor | None, description: str) -> DataSource:
-    """A DataSource over tensors held in memory (moved to the training device once)."""
-    is_image = x.dtype == torch.uint8
+def as_model_input(t: torch.Tensor) -> torch.Tensor:
+    """Stored values → what networks see: uint8 images to [-1, 1]; other floats as float32; labels as they are."""
+    if t.dtype == torch.uint8:
+        return to_float_image(t)
+    return t.float() if t.is_floating_point() else t
+
+
+def in_memory_source(spec: DataSpec, tensors: Mapping[str, torch.Tensor] | Sequence[Mapping[str, torch.Tensor]],
+                     description: str) -> DataSource:
+    """A DataSource over tensors held in memory: one dict of same-length tensors per group of `spec`
+    (a single dict for paired data). Each group moves to the training device once."""
+    groups = [dict(tensors)] if isinstance(tensors, Mapping) else [dict(g) for g in tensors]
+    if [sorted(g) for g in groups] != [sorted(g) for g in spec.groups]:
+        raise ValueError(f"tensors {[sorted(g) for g in groups]} do not match the spec's groups {spec.groups}")
+    for g in groups:
+        lengths = {k: len(t) for k, t in g.items()}
+        if len(set(lengths.values())) > 1:
+            raise GanError(f"the fields of one group must have one sample each; got {lengths}.")
+    on_device: dict[str, list[dict[str, torch.Tensor]]] = {}
+
+    def device_groups(device: torch.device) -> list[dict[str, torch.Tensor]]:
+        key = str(device)
+        if key not in on_device:  # one copy, once: pinning it first would only double host memory
+            on_device[key] = [{k: t.to(device) for k, t in g.items()} for g in groups]
+        return on_device[key]
 
     def make_stream(batch_size: int, device: torch.device, seed: int) -> Stream:
-        tensors = {"x": x.to(device)}  # one copy, once: pinning it first would only double host memory
-        if y is not None:
-            tensors["y"] = y.to(device)
-        return TensorStream(tensors, batch_size, seed, {"x": to_float_image} if is_image else None)
+        streams = [TensorStream(g, batch_size, group_seed(seed, i),
+                                {k: to_float_image for k, t in g.items() if t.dtype == torch.uint8})
+                   for i, g in enumerate(device_groups(device))]
+        return streams[0] if len(streams) == 1 else IndependentStreams(streams)
 
-    def reference(n: int) -> torch.Tensor:
-        ref = x[:n]
-        return to_float_image(ref) if is_image else ref.float()
+    def reference(n: int) -> Batch:
+        out: Batch = {}
+        for i, g in enumerate(groups):
+            idx = reference_indices(len(next(iter(g.values()))), n, i)
+            out.update({k: as_model_input(t.index_select(0, idx)) for k, t in g.items()})
+        return out
 
     return DataSource(spec, make_stream, reference, description)
 

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from gancli.data.base import DATASETS, DataSpec, in_memory_source
+from gancli.data.base import DATASETS, Field, in_memory_source, labelled
 from gancli.errors import GanError
 
 
@@ -99,5 +99,5 @@ def shapes(resolution: int = 32, n: int = 20000, seed: int = 1234, classes=SHAPE
     if unknown:
         raise GanError(f"dataset.classes: unknown shape(s) {unknown}; available: {', '.join(SHAPES)}.")
     x, y = render_shapes(n, resolution, seed, classes, rotation)
-    spec = DataSpec("image", (3, resolution, resolution), len(classes), classes)
-    return in_memory_source(spec, x, y, f"shapes: {n} procedural {resolution}px images, {len(classes)} classes")
+    spec = labelled(Field("image", (3, resolution, resolution)), len(classes), classes)
+    return in_memory_source(spec, {"x": x, "y": y}, f"shapes: {n} procedural {resolution}px images, {len(classes)} classes")

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from gancli.data.base import DATASETS, DataSpec, in_memory_source
+from gancli.data.base import DATASETS, Field, in_memory_source, labelled
 
 
 def ring_centres(k: int = 8, radius: float = 1.0) -> torch.Tensor:
@@ -25,8 +25,8 @@ def _mixture(centres: torch.Tensor, std: float, n: int, seed: int, name: str):
     mode = torch.randint(len(centres), (n,), generator=g)
     x = centres[mode] + std * torch.randn(n, 2, generator=g)
     # the label is the mixture component: conditional families can be asked for one mode
-    spec = DataSpec("points", (2,), len(centres), (), {"centres": centres.tolist(), "std": std})
-    return in_memory_source(spec, x, mode, f"{name}: {n} points, {len(centres)} Gaussians, σ={std}")
+    spec = labelled(Field("points", (2,), extras={"centres": centres.tolist(), "std": std}), len(centres))
+    return in_memory_source(spec, {"x": x, "y": mode}, f"{name}: {n} points, {len(centres)} Gaussians, σ={std}")
 
 
 @DATASETS.register("ring8")

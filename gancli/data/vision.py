@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gancli.data.base import DATASETS, DataSource, DataSpec, Stream, in_memory_source, to_float_image
+from gancli.data.base import DATASETS, DataSource, Field, in_memory_source, labelled
+from gancli.data.files import IMAGE_EXTS, ImageFiles, file_source
 from gancli.errors import GanError
 
 IDX_SETS = {
@@ -122,9 +123,9 @@ def _idx_dataset(name: str, root, split: str, resolution: int, download: bool, c
         raise GanError(f"dataset '{name}': {len(x)} images but {len(y)} labels under {root}; the files do not match.")
     x, y = _subset(x, y, subset, name)
     x = _resize(x, resolution)
-    spec = DataSpec("image", (1, resolution, resolution), 10, classes)
+    spec = labelled(Field("image", (1, resolution, resolution)), 10, classes)
     part = f" [{subset[0]}:{subset[1]}]" if subset is not None else ""
-    return in_memory_source(spec, x, y, f"{name} ({split}{part}): {len(x)} images, {resolution}px")
+    return in_memory_source(spec, {"x": x, "y": y}, f"{name} ({split}{part}): {len(x)} images, {resolution}px")
 
 
 @DATASETS.register("mnist")
@@ -159,8 +160,8 @@ def cifar10(root="data", split="train", resolution=32, download=True):
         xs.append(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous())
         ys.append(torch.tensor(ds.targets, dtype=torch.long))
     x = _resize(torch.cat(xs), resolution)
-    spec = DataSpec("image", (3, resolution, resolution), 10, tuple(ds.classes))
-    return in_memory_source(spec, x, torch.cat(ys), f"cifar10 ({split}): {len(x)} images, {resolution}px")
+    spec = labelled(Field("image", (3, resolution, resolution)), 10, tuple(ds.classes))
+    return in_memory_source(spec, {"x": x, "y": torch.cat(ys)}, f"cifar10 ({split}): {len(x)} images, {resolution}px")
 
 
 def _cifar_missing(root: Path, why: str) -> GanError:
@@ -173,113 +174,17 @@ def _cifar_missing(root: Path, why: str) -> GanError:
 
 # ------------------------------------------------------------------------------- file-backed image sets
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
-
-class _Files(torch.utils.data.Dataset):
-    """Decode, crop and resize one image file to a uint8 (C, R, R) tensor."""
-
-    def __init__(self, paths, labels, resolution: int, crop: int | None):
-        self.paths, self.labels, self.resolution, self.crop = paths, labels, resolution, crop
-
-    def __len__(self):
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        from PIL import Image
-        import torchvision.transforms.functional as TF
-
-        try:
-            im = Image.open(self.paths[i])
-            im.load()
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise GanError(f"cannot decode image {self.paths[i]}: {exc}") from None
-        with im:
-            im = im.convert("RGB")
-            if self.crop:
-                im = TF.center_crop(im, self.crop)
-            im = TF.resize(im, self.resolution, antialias=True)
-            im = TF.center_crop(im, self.resolution)
-            x = TF.pil_to_tensor(im)
-        return x, self.labels[i]
-
-
-class _ResumableSampler(torch.utils.data.Sampler):
-    """Seeded permutations per epoch, starting mid-epoch after a resume."""
-
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.epoch, self.start = n, seed, 0, 0
-
-    def __iter__(self):
-        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        return iter(perm[self.start:].tolist())
-
-    def __len__(self):
-        return self.n - self.start
-
-
-class FileStream(Stream):
-    """Batches decoded by DataLoader workers, pinned and copied asynchronously to the device."""
-
-    def __init__(self, files: _Files, batch_size: int, device: torch.device, seed: int, num_workers: int):
-        if batch_size > len(files):
-            raise GanError(f"trainer.batch_size={batch_size} is larger than the dataset ({len(files)} images).")
-        self.files, self.batch_size, self.device = files, batch_size, device
-        self.sampler = _ResumableSampler(len(files), seed)
-        self.consumed = 0  # samples consumed in this epoch
-        self._it = None
-        self.loader = torch.utils.data.DataLoader(
-            files, batch_size=batch_size, sampler=self.sampler, drop_last=True, num_workers=num_workers,
-            pin_memory=device.type == "cuda", persistent_workers=num_workers > 0,  # workers live across epochs
-            generator=torch.Generator().manual_seed(seed))  # worker seeds must not draw from the global RNG
-
-    def _start(self):
-        self.sampler.start = self.consumed  # the sampler is read in this process at each new iterator
-        self._it = iter(self.loader)
-
-    def __next__(self):
-        if self._it is None:
-            self._start()
-        try:
-            try:
-                x, y = next(self._it)
-            except StopIteration:
-                self.sampler.epoch += 1
-                self.consumed = 0
-                self._start()
-                x, y = next(self._it)
-        except GanError as exc:  # re-raised from a worker with the worker's traceback folded into the text
-            raise GanError(str(exc).strip().splitlines()[-1].split("GanError: ", 1)[-1]) from None
-        self.consumed += self.batch_size
-        return {"x": to_float_image(x.to(self.device, non_blocking=True)), "y": y.to(self.device, non_blocking=True)}
-
-    def state_dict(self):
-        return {"epoch": self.sampler.epoch, "consumed": self.consumed}
-
-    def load_state_dict(self, state):
-        self.sampler.epoch, self.consumed = int(state["epoch"]), int(state["consumed"])
-        self._it = None
-
-
-def file_source(name: str, paths: list[Path], labels: list[int], class_names: tuple[str, ...], resolution: int,
-                crop: int | None, in_memory, max_memory_mb: int, num_workers: int = 2) -> DataSource:
-    files = _Files(paths, labels, resolution, crop)
-    nbytes = len(paths) * 3 * resolution * resolution
-    spec = DataSpec("image", (3, resolution, resolution), len(class_names) if len(class_names) > 1 else 0,
-                    class_names if len(class_names) > 1 else ())
-    if in_memory is True or (in_memory == "auto" and nbytes <= max_memory_mb * 2**20):
-        loader = torch.utils.data.DataLoader(files, batch_size=256, num_workers=num_workers)
-        xs, ys = zip(*loader) if len(files) else ((), ())
-        x, y = torch.cat(xs), torch.cat(ys).long()
-        return in_memory_source(spec, x, y, f"{name}: {len(x)} images decoded into memory, {resolution}px")
-
-    def make_stream(batch_size, device, seed):
-        return FileStream(files, batch_size, device, seed, num_workers)
-
-    def reference(n):
-        return to_float_image(torch.stack([files[i][0] for i in range(min(n, len(files)))]))
-
-    return DataSource(spec, make_stream, reference, f"{name}: {len(paths)} image files streamed, {resolution}px")
+def image_files_source(name: str, paths: list[Path], labels: list[int] | None, class_names: tuple[str, ...],
+                       resolution: int, crop: int | None, in_memory, max_memory_mb: int,
+                       num_workers: int = 2) -> DataSource:
+    """RGB image files as fields x (and y when there are two or more classes)."""
+    labelled_ = labels is not None and len(class_names) > 1
+    spec = labelled(Field("image", (3, resolution, resolution)), len(class_names) if labelled_ else 0,
+                    class_names if labelled_ else ())
+    files = ImageFiles(paths, labels if labelled_ else None, resolution, crop)
+    return file_source(spec, [files], f"{name}: {len(paths)} images, {resolution}px",
+                       len(paths) * 3 * resolution * resolution, in_memory, max_memory_mb, num_workers)
 
 
 @DATASETS.register("image_folder")
@@ -292,13 +197,13 @@ def image_folder(root, resolution=64, in_memory="auto", max_memory_mb=4096, num_
         raise GanError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) found under {root}.")
     rel = [p.relative_to(root).parts for p in paths]
     if any(len(r) == 1 for r in rel):  # loose images beside the sub-folders: no class structure to trust
-        tops, labels = [], [0] * len(paths)
+        tops, labels = (), None
     else:
-        tops = sorted({r[0] for r in rel})
+        tops = tuple(sorted({r[0] for r in rel}))
         index = {name: i for i, name in enumerate(tops)}
         labels = [index[r[0]] for r in rel]
-    return file_source("image_folder", paths, labels, tuple(tops), resolution, None, in_memory, max_memory_mb,
-                       num_workers)
+    return image_files_source("image_folder", paths, labels, tops, resolution, None, in_memory, max_memory_mb,
+                              num_workers)
 
 
 @DATASETS.register("celeba")
@@ -327,4 +232,5 @@ def celeba(root="data", split="train", resolution=64, crop=148, download=True, i
             ) from None
     base = Path(ds.root) / ds.base_folder / "img_align_celeba"
     paths = [base / f for f in ds.filename]
-    return file_source("celeba", paths, [0] * len(paths), (), resolution, crop, in_memory, max_memory_mb, num_workers)
+    return image_files_source("celeba", paths, None, (), resolution, crop, in_memory, max_memory_mb,
+                              num_workers)

@@ -1,7 +1,8 @@
 """Network architectures. `generator.arch` / `discriminator.arch` pick a registered builder.
 
-Generators map (B, z_dim) → (B, *spec.shape). Discriminator archs are bodies (sample → features);
-`build_discriminator` puts them inside a `critic.Critic`, which owns the output and auxiliary heads.
+Builders receive the `Field` of the sample they make or judge. Generators map (B, z_dim) →
+(B, *field.shape). Discriminator archs are bodies (sample → features); `build_discriminator` puts them
+inside a `critic.Critic`, which owns the output and auxiliary heads.
 """
 
 from gancli.nets.registry import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from gancli.data.base import DataSpec
+from gancli.data.base import Field
 from gancli.errors import GanError
 from gancli.nets.layers import dcgan_init, maybe_spectral, norm_layer
 from gancli.nets.registry import DISCRIMINATORS, GENERATORS
@@ -30,9 +30,9 @@ def _widths(width: int, max_width: int, k: int) -> list[int]:
     return [min(width * 2 ** i, max_width) for i in range(k)]
 
 
-def _need_image(spec: DataSpec, who: str) -> None:
+def _need_image(spec: Field, who: str) -> None:
     if spec.kind != "image":
-        raise GanError(f"{who} networks need image data, but this dataset holds {spec.kind}; use arch=mlp.")
+        raise GanError(f"{who} networks need image data, but this field holds {spec.kind}; use arch=mlp.")
 
 
 UPSAMPLES = ("transposed", "nearest")
@@ -49,7 +49,7 @@ def _up(a: int, b: int, upsample: str, bias: bool) -> list[nn.Module]:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, spec: DataSpec, z_dim: int, width: int = 64, max_width: int = 512, norm: str = "batch",
+    def __init__(self, spec: Field, z_dim: int, width: int = 64, max_width: int = 512, norm: str = "batch",
                  upsample: str = "transposed", fc: int = 0):
         super().__init__()
         _need_image(spec, "DCGAN")
@@ -80,7 +80,7 @@ class DCGANDiscriminator(nn.Module):
     """The strided-conv body: image → flattened features (B, feature_dim). `nets.critic.Critic` adds
     the output head(s), so every family (plain, conditional, auxiliary classifier, Q) shares one body."""
 
-    def __init__(self, spec: DataSpec, width: int = 64, max_width: int = 512, norm: str = "batch", fc: int = 0,
+    def __init__(self, spec: Field, width: int = 64, max_width: int = 512, norm: str = "batch", fc: int = 0,
                  leak: float = 0.2):
         super().__init__()
         _need_image(spec, "DCGAN")

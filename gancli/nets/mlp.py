@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn as nn
 
-from gancli.data.base import DataSpec
+from gancli.data.base import Field
 from gancli.nets.layers import activation, maybe_spectral, norm_layer
 
 
@@ -26,7 +26,7 @@ def _stack(sizes: list[int], act: str, norm: str, dropout: float, first_norm: bo
 class MLPGenerator(nn.Module):
     """z → hidden layers → sample; tanh output for images (data in [-1, 1]), linear for points."""
 
-    def __init__(self, spec: DataSpec, z_dim: int, hidden=(256, 512, 1024), act: str = "relu", norm: str = "none",
+    def __init__(self, spec: Field, z_dim: int, hidden=(256, 512, 1024), act: str = "relu", norm: str = "none",
                  dropout: float = 0.0):
         super().__init__()
         self.shape = tuple(spec.shape)
@@ -47,7 +47,7 @@ class MLPDiscriminator(nn.Module):
 
     flat_input = True  # a conditioning label is appended to the flattened sample, not as image planes
 
-    def __init__(self, spec: DataSpec, hidden=(1024, 512, 256), act: str = "leaky_relu", norm: str = "none",
+    def __init__(self, spec: Field, hidden=(1024, 512, 256), act: str = "leaky_relu", norm: str = "none",
                  dropout: float = 0.0):
         super().__init__()
         layers = _stack([math.prod(spec.shape), *hidden], act, norm, dropout, first_norm=False)

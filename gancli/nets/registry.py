@@ -13,7 +13,7 @@ from typing import Callable
 import torch.nn as nn
 from omegaconf import OmegaConf
 
-from gancli.data.base import DataSpec
+from gancli.data.base import Field
 from gancli.errors import GanError
 from gancli.registry import Registry
 
@@ -25,7 +25,7 @@ def _params(cfg) -> dict:
     return OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
 
 
-def _build(table: Registry, role: str, params: dict, spec: DataSpec, **extra) -> nn.Module:
+def _build(table: Registry, role: str, params: dict, spec: Field, **extra) -> nn.Module:
     params = dict(params)
     arch = params.pop("arch")
     try:
@@ -34,7 +34,7 @@ def _build(table: Registry, role: str, params: dict, spec: DataSpec, **extra) ->
         raise GanError(f"{role} arch '{arch}': {exc}. Check the keys under model.{role}.") from None
 
 
-def build_generator(cfg, spec: DataSpec, z_dim: int, num_classes: int = 0, condition: str = "none",
+def build_generator(cfg, spec: Field, z_dim: int, num_classes: int = 0, condition: str = "none",
                     embed_dim: int = 0) -> nn.Module:
     """condition: none | onehot | embedding (then G takes (z, labels))."""
     params = _params(cfg)
@@ -46,7 +46,7 @@ def build_generator(cfg, spec: DataSpec, z_dim: int, num_classes: int = 0, condi
                                 z_dim, num_classes, condition, embed_dim or num_classes)
 
 
-def build_discriminator(cfg, spec: DataSpec, num_classes: int = 0, condition: str = "none",
+def build_discriminator(cfg, spec: Field, num_classes: int = 0, condition: str = "none",
                         heads: dict[str, int] | None = None, minibatch_std: int = 0, head_hidden: int = 0,
                         pack: int = 1, head_norm: str = "none") -> nn.Module:
     """A Critic: the configured body, the adversarial head, optional class conditioning (concat |

@@ -1,6 +1,7 @@
 """Checkpoints: written atomically, loaded without running code.
 
-A checkpoint is plain data: state dicts keyed by network name, optimizer states, counters, RNG states,
+A checkpoint is plain data: state dicts keyed by network name, optimizer states, the algorithm's own state
+under "algorithm" and its phase, the EMA copies, the data position, counters, RNG states, callback states,
 and the resolved config as dicts/lists/scalars. `torch.load(weights_only=True)` therefore suffices,
 and a file that needs anything more (a pickle that could run code) is refused.
 """
@@ -19,7 +20,7 @@ from gancli import __version__
 from gancli.errors import GanError
 
 FORMAT = "gancli-checkpoint"
-VERSION = 2  # 2: discriminators are body + Critic heads (conditional families)
+VERSION = 3  # 3: named-field data spec, algorithm state and phase; 2: discriminators are body + Critic heads
 
 
 def _fsync_dir(path: Path) -> None:
@@ -117,8 +118,18 @@ class CheckpointDir:
     def last(self) -> Path:
         return self.folder / "last.pt"
 
+    @staticmethod
+    def _stamp(state: dict) -> dict:
+        return {"format": FORMAT, "version": VERSION, "gancli_version": __version__, **state}
+
+    def save_named(self, state: dict, name: str) -> Path:
+        """A checkpoint beside the rotated ones that rotation never removes (e.g. best.pt)."""
+        path = self.folder / name
+        save_atomic(self._stamp(state), path)
+        return path
+
     def save(self, state: dict, step: int) -> Path:
-        state = {"format": FORMAT, "version": VERSION, "gancli_version": __version__, **state}
+        state = self._stamp(state)
         if self.keep == 0:
             save_atomic(state, self.last)
             return self.last

@@ -7,8 +7,13 @@ averaged weights from fresh forward passes (BigGAN's "standing statistics") befo
 
 A ramp-up (StyleGAN2-ADA's `ema_rampup`) caps the average's half-life at a fraction of the steps it has
 tracked, so the fast-moving weights of early training are forgotten quickly and a high decay (0.9999)
-still gives a useful average a few thousand steps in. Counting in steps rather than images makes the
+still gives a useful average a few thousand steps in. As in the reference, "tracked" counts the steps
+before the current one (`ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)` runs before `cur_nimg`
+advances), so the first tracked update is a plain copy. Counting in steps rather than images makes the
 same setting mean the same thing at any batch size.
+
+A family that grows (new layers at a phase boundary) calls for `rebind`: the averaged copy takes the new
+structure, keeping the averages of every weight that is still there.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ class EMA:
         self.copies = {k: copy.deepcopy(m).eval().requires_grad_(False) for k, m in nets.items()}
 
     def decay_at(self, step: int) -> float:
-        """The decay of the update made when `step` steps are done (constant without a ramp-up)."""
+        """The decay of the update made after G step `step` (0-based: `step` steps came before it);
+        constant without a ramp-up."""
         if self.rampup is None:
             return self.decay
         half_life = math.log(0.5) / math.log(self.decay)          # in steps
@@ -45,13 +51,27 @@ class EMA:
 
     @torch.no_grad()
     def update(self, nets: dict[str, nn.Module], step: int) -> None:
-        weight = 1.0 if step <= self.start else 1.0 - self.decay_at(step)  # before `start`: plain copy
+        """Average in the live nets after G step `step` (0-based). Before `start`: a plain copy."""
+        weight = 1.0 if step < self.start else 1.0 - self.decay_at(step)
         for k, avg in self.copies.items():
             src = nets[k]
             ema_p = list(avg.parameters())
             torch._foreach_lerp_(ema_p, [p.detach() for p in src.parameters()], weight)
             for b_avg, b in zip(avg.buffers(), src.buffers()):
                 b_avg.copy_(b)
+
+    def rebind(self, nets: dict[str, nn.Module]) -> None:
+        """After a phase change: each copy whose live network changed structure (or was replaced) becomes
+        a fresh copy of it, with the averages of every entry whose name and shape are unchanged."""
+        for k in list(self.copies):
+            avg, live = self.copies[k], nets[k]
+            old = avg.state_dict()
+            if _layout(old) == _layout(live.state_dict()):
+                continue
+            fresh = copy.deepcopy(live).eval().requires_grad_(False)
+            kept = {n: v for n, v in old.items() if n in fresh.state_dict() and fresh.state_dict()[n].shape == v.shape}
+            fresh.load_state_dict(kept, strict=False)
+            self.copies[k] = fresh
 
     def has_batch_norm(self) -> bool:
         return any(_tracking_batch_norms(m) for m in self.copies.values())
@@ -82,6 +102,10 @@ class EMA:
     def load_state_dict(self, state: dict) -> None:
         for k, m in self.copies.items():
             m.load_state_dict(state[k])
+
+
+def _layout(state: dict) -> list[tuple[str, tuple[int, ...]]]:
+    return [(n, tuple(v.shape)) for n, v in state.items()]
 
 
 def _tracking_batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

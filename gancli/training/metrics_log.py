@@ -5,18 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Mapping
-
-import torch
 
 log = logging.getLogger("gancli")
-
-
-def accumulate(sums: dict[str, torch.Tensor], logs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Adds each logged scalar to its running sum, on the device: summing never waits for it."""
-    for k, v in logs.items():
-        sums[k] = sums[k] + v if k in sums else v.clone()
-    return sums
 
 
 class MetricsLog:

@@ -53,12 +53,14 @@ class TrainProgress:
         if self._bar is not None:
             self._bar.advance(self._task)
 
-    def update(self, step: int, scalars: dict[str, float]) -> None:
+    def update(self, step: int, scalars: dict[str, float], status: str = "") -> None:
+        """status: the algorithm's few words on where it is (a resolution, a fade-in α), shown first."""
         speed = f"{scalars['img_per_s']:.0f} img/s" if "img_per_s" in scalars else ""
+        losses = "  ".join(filter(None, (status, fmt_scalars(scalars))))
         if self._bar is not None:
-            self._bar.update(self._task, completed=step, speed=speed, losses=fmt_scalars(scalars))
+            self._bar.update(self._task, completed=step, speed=speed, losses=losses)
         else:
-            log.info("step %d/%d  %s  %s", step, self.total, speed, fmt_scalars(scalars))
+            log.info("step %d/%d  %s  %s", step, self.total, speed, losses)
 
 
 def print_table(title: str, rows: list[tuple[str, str]]) -> None:

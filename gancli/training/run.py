@@ -13,7 +13,7 @@ from gancli.errors import GanError
 from gancli.training import rng
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.device import select_device
-from gancli.training.precision import Precision, resolve_amp
+from gancli.core.precision import Precision, resolve_amp
 from gancli.training.progress import fmt_scalars, print_table
 from gancli.training.trainer import Trainer
 
@@ -83,6 +83,10 @@ def _report(s: dict, trainer: Trainer) -> None:
     ]
     if s["final_grid"]:
         rows.append(("final grid", s["final_grid"]))
+    if s["metrics"]:
+        rows.append(("metrics", "  ".join(f"{k} {v:.4g}" for k, v in s["metrics"].items())))
+    for error in s["callback_errors"]:
+        rows.append(("callback failed", error))
     if s["status"] == "interrupted":
         rows.append(("continue with", f"gan train resume={s['run_dir']}"))
     print_table("gan train", rows)

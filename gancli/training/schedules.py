@@ -1,11 +1,14 @@
 """Learning-rate schedules as a function of the generator step (the trainer's clock).
 
-`optimizer.lr_schedule` picks one; the trainer applies it to every optimizer an algorithm owns.
+`optimizer.lr_schedule` picks one; the trainer applies it to every optimizer the algorithm owns at that
+moment. It is stateless: the rate after step s is `initial_lr · factor(s)`, so optimizers an algorithm
+rebuilds at a phase boundary follow the schedule at once, and a resumed run needs only its step. (The
+numbers are those of torch's LambdaLR stepped once per G step.)
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 
@@ -26,9 +29,18 @@ def linear_decay(total: int, start: float) -> Callable[[int], float]:
 SCHEDULES = {"constant": constant, "linear_decay": linear_decay}
 
 
-def build_schedulers(optimizers: dict[str, torch.optim.Optimizer], name: str, start: float,
-                     total: int) -> dict[str, torch.optim.lr_scheduler.LambdaLR]:
-    if name not in SCHEDULES:
-        raise GanError(f"optimizer.lr_schedule='{name}' is not one of: {', '.join(SCHEDULES)}.")
-    factor = SCHEDULES[name](total, float(start))
-    return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items()}
+class LRSchedule:
+    def __init__(self, name: str, start: float, total: int):
+        if name not in SCHEDULES:
+            raise GanError(f"optimizer.lr_schedule='{name}' is not one of: {', '.join(SCHEDULES)}.")
+        self.constant = name == "constant"
+        self.factor = SCHEDULES[name](total, float(start))
+
+    def apply(self, optimizers: Iterable[torch.optim.Optimizer], step: int) -> None:
+        """Set each rate for the steps after `step` steps are done."""
+        if self.constant:
+            return
+        f = self.factor(step)
+        for opt in optimizers:
+            for group in opt.param_groups:
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * f

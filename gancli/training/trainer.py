@@ -1,5 +1,5 @@
-"""The generic loop. It knows time — steps, cadences, logs, grids, checkpoints, signals — and nothing
-about GANs: each iteration is `algorithm.train_step(next_batch, step)`.
+"""The generic loop. It knows time — steps, phases, cadences, logs, grids, checkpoints, callbacks,
+signals — and nothing about any family: it talks to the `Algorithm` interface only.
 
 Hot-path rules: no host synchronisation and no config look-ups per step. Losses come back as device
 tensors and are summed on the device; they are read (one sync) every `log_every` steps.
@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from pathlib import Path
 
 import torch
 
 from gancli.algorithms.base import Algorithm
+from gancli.core.scalars import accumulate
 from gancli.data.base import DataSource
 from gancli.errors import GanError
 from gancli.training import rng
+from gancli.training.callbacks import CallbackRunner, build_callbacks
 from gancli.training.checkpoint import CheckpointDir
 from gancli.training.ema import EMA
-from gancli.training.metrics_log import MetricsLog, accumulate
+from gancli.training.metrics_log import MetricsLog
 from gancli.training.progress import TrainProgress
-from gancli.training.schedules import build_schedulers
+from gancli.training.schedules import LRSchedule
 from gancli.training.signals import StopOnSignal
-from gancli.viz import save_samples
+from gancli.viz import save_panels
 
 log = logging.getLogger("gancli")
 
@@ -35,74 +38,120 @@ class Trainer:
         self.algorithm, self.source, self.run_dir, self.config = algorithm, source, Path(run_dir), config
         self.spec, self.device = source.spec, algorithm.device
         self.total = int(t["steps"])
-        self.batch_size = int(t["batch_size"])
+        self.default_batch = int(t["batch_size"])
         self.log_every = max(1, int(t["log_every"]))
         self.sample_every = int(t["sample_every"]) or self.total
         self.ckpt_every = int(t["ckpt_every"]) or self.total
+        self.sample_n = int(t["sample_n"])
         self.progress_mode, self.tensorboard = t["progress"], t["tensorboard"]
-        self.channels_last = bool(t["channels_last"]) and self.spec.kind == "image"
-        self.step = 0
-        self.stream = source.stream(self.batch_size, self.device, seed)
-        self.ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"],
-                       t.get("ema_rampup")) if t["ema"] else None
-        self.ema_bn_batches, self.seed, self._bn_refreshed_at = int(t.get("ema_bn_batches", 0)), seed, None
-        opt = config["optimizer"]
-        self.schedulers = build_schedulers(algorithm.optimizers, opt.get("lr_schedule", "constant"),
-                                           opt.get("lr_decay_start", 0.5), self.total)
-        self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", t["keep"])
-        self.fixed_inputs, self.grid_nrow = algorithm.grid_inputs(int(t["sample_n"]), torch.Generator().manual_seed(seed))
-        self.reference = source.reference(2000) if self.spec.kind == "points" else None
-        self.last_scalars: dict[str, float] = {}
-        if self.channels_last:
-            for m in algorithm.nets.values():
-                m.to(memory_format=torch.channels_last)
-        if t["compile"]:
+        self.channels_last = bool(t["channels_last"])
+        self.compile = bool(t["compile"])
+        self.step, self.seed = 0, seed
+        if self.compile:
             blocker = algorithm.compile_blocker()
             if blocker:
                 raise GanError(f"trainer.compile=true cannot be combined with {blocker}; use trainer.compile=false.")
-            for m in algorithm.nets.values():
+        self._prepared: weakref.WeakSet = weakref.WeakSet()
+        algorithm.set_phase(algorithm.phase_at(0))
+        self.stream = source.stream(self.batch_size, self.device, seed)
+        self.ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"],
+                       t.get("ema_rampup")) if t["ema"] and algorithm.ema_nets else None
+        if t["ema"] and not algorithm.ema_nets:
+            log.warning("trainer.ema is set, but %s declares no networks to average (ema_nets); no EMA is kept",
+                        type(algorithm).__name__)
+        self.ema_bn_batches, self._bn_refreshed_at = int(t.get("ema_bn_batches", 0)), None
+        if self.ema is not None and self.ema_bn_batches and self.ema.has_batch_norm() \
+                and type(algorithm).ema_forward is Algorithm.ema_forward:
+            log.warning("%s does not say how to run its averaged networks (ema_forward), so their BatchNorm "
+                        "statistics are copied from the live ones", type(algorithm).__name__)
+            self.ema_bn_batches = 0
+        opt = config["optimizer"]
+        self.schedule = LRSchedule(opt.get("lr_schedule", "constant"), opt.get("lr_decay_start", 0.5), self.total)
+        self.schedule.apply(algorithm.optimizers.values(), 0)
+        self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", t["keep"])
+        self.reference = source.reference(algorithm.reference_size(self.sample_n))
+        self.callbacks = CallbackRunner(build_callbacks(t.get("callbacks")))
+        self.last_scalars: dict[str, float] = {}
+        self._prepare_nets()
+
+    @property
+    def batch_size(self) -> int:
+        """The batch the stream serves in the current phase."""
+        return self.algorithm.batch_size(self.algorithm.phase) or self.default_batch
+
+    # -- phases -----------------------------------------------------------------------------------
+    def _prepare_nets(self) -> None:
+        """Memory format and compilation, once per network (new ones appear at phase boundaries)."""
+        for m in self.algorithm.nets.values():
+            if m in self._prepared:
+                continue
+            if self.channels_last:
+                m.to(memory_format=torch.channels_last)
+            if self.compile:
                 m.compile()
+            self._prepared.add(m)
+
+    def enter_phase(self, phase: int) -> None:
+        """The algorithm changes (networks, optimizers, batch size); everything the trainer keeps for it follows."""
+        if not self.algorithm.set_phase(phase):
+            return
+        self.stream.set_batch_size(self.batch_size)
+        if self.ema is not None:
+            self.ema.rebind(self.algorithm.nets)
+        self._prepare_nets()
+        self.schedule.apply(self.algorithm.optimizers.values(), self.step)
+        log.info("step %d: phase %d%s", self.step, phase, f" ({self.algorithm.status()})" if self.algorithm.status() else "")
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
             **self.algorithm.state_dict(),
             "ema": self.ema.state_dict() if self.ema else {},
-            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "step": self.step,
             "config": self.config,
             "spec": self.spec.to_plain(),
             "data": self.stream.state_dict(),
             "rng": rng.capture(),
+            "callbacks": self.callbacks.state_dict(self),
         }
 
     def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.enter_phase(int(state.get("phase", 0)))
         self.algorithm.load_state_dict(state)
         if self.ema and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
-        for k, s in self.schedulers.items():
-            if k in state.get("schedulers", {}):
-                s.load_state_dict(state["schedulers"][k])
         self.stream.load_state_dict(state["data"])
         rng.restore(state["rng"])
-        self.step = int(state["step"])
+        self.schedule.apply(self.algorithm.optimizers.values(), self.step)
+        self.callbacks.load_state_dict(state.get("callbacks", {}), self)
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self, name: str | None = None) -> Path:
+        """The rotated step_XXXXXXX.pt + last.pt, or (name) a named one beside them, e.g. best.pt."""
         self._refresh_ema_batch_norm()
+        if name is not None:
+            return self.checkpoints.save_named(self.state_dict(), name)
         return self.checkpoints.save(self.state_dict(), self.step)
 
     def _refresh_ema_batch_norm(self) -> None:
         """Before the EMA copy is used or saved: BN statistics that match its averaged weights. The refresh
-        noise comes from its own generator seeded by (seed, step), so training's RNG streams and resumed
-        runs are unaffected."""
+        noise and data come from their own generator and stream, seeded by (seed, step), so training's RNG
+        streams and resumed runs are unaffected."""
         if self.ema is None or not self.ema_bn_batches or self._bn_refreshed_at == self.step \
                 or not self.ema.has_batch_norm():
             return
         self._bn_refreshed_at = self.step
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.step)
+        key = self.seed * 1_000_003 + self.step
+        gen, batch, stream = torch.Generator().manual_seed(key), self.batch_size, []
+
+        def next_batch():
+            if not stream:  # only for families whose averaged networks read real data
+                stream.append(self.source.stream(batch, self.device, key))
+            return next(stream[0])
+
         algorithm = self.algorithm
-        self.ema.refresh_batch_norm(
-            lambda nets: algorithm.generate(algorithm.latent(self.batch_size, None, gen), nets), self.ema_bn_batches)
+        self.ema.refresh_batch_norm(lambda nets: algorithm.ema_forward(nets, next_batch, batch, gen),
+                                    self.ema_bn_batches)
 
     # -- outputs ----------------------------------------------------------------------------------
     def sampling_nets(self) -> dict:
@@ -112,52 +161,64 @@ class Trainer:
         self._refresh_ema_batch_norm()
         self.algorithm.train_mode(False)
         try:
-            x = self.algorithm.generate(self.fixed_inputs, self.sampling_nets())
+            panels = self.algorithm.panels(self.reference, self.sampling_nets(),
+                                           torch.Generator().manual_seed(self.seed), self.sample_n)
         finally:
             self.algorithm.train_mode(True)
-        save_samples(x, self.spec, path, nrow=self.grid_nrow, reference=self.reference, title=f"step {self.step}")
-        return path
+        status = self.algorithm.status()
+        return save_panels(panels, path, title=f"step {self.step}" + (f", {status}" if status else ""))
 
     # -- the loop ---------------------------------------------------------------------------------
     def _next_batch(self) -> dict:
         batch = next(self.stream)
         if self.channels_last:
-            batch["x"] = batch["x"].contiguous(memory_format=torch.channels_last)
+            for k, v in batch.items():
+                if v.dim() == 4:
+                    batch[k] = v.contiguous(memory_format=torch.channels_last)
         return batch
 
     def fit(self, stop_after: int | None = None) -> dict:
         """Train to `steps` (or `stop_after`, for tests); returns a plain summary."""
-        start_step, t0 = self.step, time.perf_counter()
+        start_step, t0, images = self.step, time.perf_counter(), 0
         metrics = MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step if self.step else None)
         acc: dict[str, torch.Tensor] = {}
-        window_steps, window_t = 0, time.perf_counter()
-        algorithm, ema, next_batch = self.algorithm, self.ema, self._next_batch
-        schedulers = list(self.schedulers.values())
+        window_steps, window_images, window_t = 0, 0, time.perf_counter()
+        algorithm, ema, next_batch, callbacks = self.algorithm, self.ema, self._next_batch, self.callbacks
+        optimizers = algorithm.optimizers
         algorithm.train_mode(True)
+        callbacks.start(self)
         status = "finished"
         try:
             with StopOnSignal() as stop, TrainProgress(self.total, self.step, self.progress_mode) as bar:
                 while self.step < self.total:
+                    if algorithm.phase_at(self.step) != algorithm.phase:
+                        self.enter_phase(algorithm.phase_at(self.step))
+                        optimizers = algorithm.optimizers
                     logs = algorithm.train_step(next_batch, self.step)
-                    self.step += 1
-                    for sched in schedulers:
-                        sched.step()
                     if ema is not None:
                         ema.update(algorithm.nets, self.step)
+                    self.step += 1
+                    self.schedule.apply(optimizers.values(), self.step)
                     accumulate(acc, logs)
                     window_steps += 1
+                    window_images += self.stream.batch_size
                     bar.advance()
                     step = self.step
                     if step % self.log_every == 0 or step == self.total:
                         now = time.perf_counter()
-                        scalars = self._read(acc, window_steps, now - window_t)
+                        scalars = self._read(acc, window_steps, window_images, now - window_t)
                         metrics.write(step, scalars)
-                        bar.update(step, scalars)
-                        acc, window_steps, window_t = {}, 0, now
+                        bar.update(step, scalars, algorithm.status())
+                        images += window_images
+                        acc, window_steps, window_images, window_t = {}, 0, 0, now
                     if step % self.sample_every == 0 and step < self.total:
                         self.save_grid(self.run_dir / "samples" / f"step_{step:07d}.png")
                     if step % self.ckpt_every == 0 and step < self.total:
                         self.save_checkpoint()
+                    if callbacks:
+                        extra = callbacks.interval(self, step)
+                        if extra:
+                            metrics.write(step, extra)
                     if stop.requested or (stop_after is not None and step >= stop_after):
                         status = "interrupted" if stop.requested else "stopped"
                         break
@@ -165,7 +226,8 @@ class Trainer:
         finally:
             metrics.close()
         if window_steps:  # losses of a partial window (interrupted runs)
-            self.last_scalars = self._read(acc, window_steps, time.perf_counter() - window_t)
+            self.last_scalars = self._read(acc, window_steps, window_images, time.perf_counter() - window_t)
+            images += window_images
         ckpt = self.save_checkpoint()
         grid = None
         if status == "finished":
@@ -175,20 +237,24 @@ class Trainer:
             final.write_bytes(grid.read_bytes())
             grid = final
         seconds = time.perf_counter() - t0
-        return {
+        summary = {
             "status": status, "signal": signum if status == "interrupted" else None,
             "step": self.step, "steps": self.total, "seconds": seconds,
-            "img_per_s": (self.step - start_step) * self.batch_size / max(seconds, 1e-9),
+            "img_per_s": images / max(seconds, 1e-9),
             "final_losses": {k: v for k, v in self.last_scalars.items() if k.startswith("loss/")},
             "scalars": self.last_scalars, "checkpoint": str(ckpt), "final_grid": str(grid) if grid else None,
             "run_dir": str(self.run_dir),
+            "metrics": dict(callbacks.scalars), "callback_errors": list(callbacks.errors),
         }
+        callbacks.end(self, summary)
+        summary["callback_errors"] = list(callbacks.errors)
+        return summary
 
-    def _read(self, acc: dict[str, torch.Tensor], n: int, seconds: float) -> dict[str, float]:
+    def _read(self, acc: dict[str, torch.Tensor], n: int, images: int, seconds: float) -> dict[str, float]:
         """The one host sync of a log window: mean of each logged scalar over the window."""
         keys = list(acc)
         values = torch.stack([acc[k].float() for k in keys]).div_(n).tolist() if keys else []
         scalars = dict(zip(keys, values))
-        scalars["img_per_s"] = n * self.batch_size / max(seconds, 1e-9)
+        scalars["img_per_s"] = images / max(seconds, 1e-9)
         self.last_scalars = scalars
         return scalars

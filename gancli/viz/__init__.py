@@ -1,5 +1,6 @@
-"""Drawing samples: how a sample is drawn depends on its kind (image → grid, points → scatter)."""
+"""Drawing: an algorithm's named panels, each by the renderer of its kind (image → grid, points → scatter)."""
 
-from gancli.viz.render import RENDERERS, save_samples
+from gancli.viz.panel import Panel
+from gancli.viz.render import RENDERERS, render_panels, save_panels, to_uint8_images
 
-__all__ = ["RENDERERS", "save_samples"]
+__all__ = ["Panel", "RENDERERS", "render_panels", "save_panels", "to_uint8_images"]

@@ -1,23 +1,18 @@
-"""One renderer per sample kind; a new kind (e.g. sequences → line plots) registers its own."""
+"""One renderer per sample kind, each turning a Panel into a picture; `save_panels` lays several out side
+by side under their names. A new kind (e.g. sequences → line plots) registers its own renderer."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 
-from gancli.data.base import DataSpec
 from gancli.registry import Registry
+from gancli.viz.panel import Panel
 
-RENDERERS: Registry[Callable[..., None]] = Registry("sample kind")
-
-
-def save_samples(samples: torch.Tensor, spec: DataSpec, path: str | Path, nrow: int = 8,
-                 reference: torch.Tensor | None = None, title: str = "") -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    RENDERERS.get(spec.kind)(samples.detach().float().cpu(), spec, path, nrow=nrow, reference=reference, title=title)
+RENDERERS: Registry[Callable[..., "PIL.Image.Image"]] = Registry("sample kind")  # noqa: F821
+LABEL_HEIGHT = 14
 
 
 def to_uint8_images(x: torch.Tensor) -> torch.Tensor:
@@ -26,19 +21,23 @@ def to_uint8_images(x: torch.Tensor) -> torch.Tensor:
 
 
 @RENDERERS.register("image")
-def image_grid(x: torch.Tensor, spec: DataSpec, path: Path, nrow: int = 8, **_) -> None:
-    from torchvision.utils import save_image
+def image_grid(panel: Panel, title: str = ""):
+    """torchvision's grid (2 px grey padding), converted as `save_image` converts it."""
+    from PIL import Image
+    from torchvision.utils import make_grid
 
-    save_image((x.clamp(-1, 1) + 1) / 2, path, nrow=nrow, padding=2, pad_value=0.5)
+    grid = make_grid((panel.data.clamp(-1, 1) + 1) / 2, nrow=panel.nrow, padding=2, pad_value=0.5)
+    arr = grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to("cpu", torch.uint8).numpy()
+    return Image.fromarray(arr)
 
 
 @RENDERERS.register("points")
-def scatter(x: torch.Tensor, spec: DataSpec, path: Path, reference: torch.Tensor | None = None, title: str = "",
-            size: int = 512, **_) -> None:
+def scatter(panel: Panel, title: str = "", size: int = 512):
     """Real points in grey, generated in red, mode centres as blue crosses (PIL: no plotting dependency)."""
     from PIL import Image, ImageDraw
 
-    centres = torch.tensor(spec.extras.get("centres", []), dtype=torch.float32).view(-1, 2)
+    x, reference = panel.data, panel.overlay
+    centres = torch.tensor(panel.extras.get("centres", []), dtype=torch.float32).view(-1, 2)
     pool = [t for t in (centres, reference) if t is not None and len(t)]
     span = torch.cat(pool).abs().max().item() if pool else x.abs().max().item()
     lim = max(span * 1.25, 1e-3)
@@ -58,4 +57,35 @@ def scatter(x: torch.Tensor, spec: DataSpec, path: Path, reference: torch.Tensor
         draw.line((a, b - 5, a, b + 5), fill=(30, 60, 220), width=2)
     draw.rectangle((0, 0, size - 1, size - 1), outline=(0, 0, 0))
     draw.text((6, 4), f"{title}  real: grey  generated: red  range ±{lim:.2f}".strip(), fill=(0, 0, 0))
-    img.save(path)
+    return img
+
+
+def render_panels(panels: Mapping[str, Panel], title: str = ""):
+    """One picture of all panels: a single panel as its renderer draws it; several side by side, each under
+    its name, with the title above them."""
+    from PIL import Image, ImageDraw
+
+    pictures = {name: RENDERERS.get(p.kind)(p.cpu(), title=title) for name, p in panels.items()}
+    if len(pictures) == 1:
+        return next(iter(pictures.values()))
+    gap = 6
+    top = LABEL_HEIGHT * (2 if title else 1)
+    width = sum(im.width for im in pictures.values()) + gap * (len(pictures) - 1)
+    height = top + max(im.height for im in pictures.values())
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((2, 1), title, fill=(0, 0, 0))
+    x = 0
+    for name, im in pictures.items():
+        draw.text((x + 2, top - LABEL_HEIGHT + 1), name, fill=(0, 0, 0))
+        canvas.paste(im.convert("RGB"), (x, top))
+        x += im.width + gap
+    return canvas
+
+
+def save_panels(panels: Mapping[str, Panel], path: str | Path, title: str = "") -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    render_panels(panels, title).save(path)
+    return path

@@ -1,0 +1,124 @@
+"""Trainer callbacks: periodic work beside training (evaluate, log extra figures, write a report), each with
+its own cadence, added from config without touching the loop:
+
+    trainer:
+      callbacks:
+        fid:                                   # any name: it labels the callback's logs and its state
+          _target_: my_pkg.callbacks.EvalFID   # a Callback subclass, built with hydra.utils.instantiate
+          every: 1000                          # G steps between calls of on_interval (0: only at the end)
+          n: 5000                              # the rest: its own arguments
+
+A callback's failure is reported (the log, the run's summary) and training goes on; its state (a best
+score so far, say) travels in the checkpoint under its name.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from gancli.errors import GanError
+
+if TYPE_CHECKING:
+    from gancli.training.trainer import Trainer
+
+log = logging.getLogger("gancli")
+
+
+class Callback:
+    """Override what you need. Scalars returned by on_interval go to metrics.jsonl and TensorBoard at that step."""
+
+    def __init__(self, every: int = 0):
+        if int(every) < 0:
+            raise GanError(f"a callback's every={every} must be ≥ 0 (0: only at the end of training).")
+        self.every = int(every)
+
+    def on_fit_start(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_interval(self, trainer: "Trainer") -> dict[str, float] | None:
+        return None
+
+    def on_fit_end(self, trainer: "Trainer", summary: dict) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def build_callbacks(specs: dict | None) -> dict[str, Callback]:
+    """trainer.callbacks (name → {_target_, every, ...}) → Callback objects; a bad entry is one GanError."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    callbacks = {}
+    for name, spec in (specs or {}).items():
+        where = f"trainer.callbacks.{name}"
+        if not isinstance(spec, dict) or "_target_" not in spec:
+            raise GanError(f"{where} needs a _target_: the import path of a gancli.training.callbacks.Callback "
+                           f"subclass (e.g. +{where}._target_=my_pkg.MyCallback).")
+        try:
+            cb = instantiate(spec)
+        except InstantiationException as exc:
+            raise GanError(f"{where}: cannot build {spec['_target_']}: {str(exc).splitlines()[0]}") from None
+        if not isinstance(cb, Callback):
+            raise GanError(f"{where}: {spec['_target_']} is not a gancli.training.callbacks.Callback.")
+        callbacks[name] = cb
+    return callbacks
+
+
+class CallbackRunner:
+    """Calls the callbacks at their cadences; a failure is logged and recorded, never raised."""
+
+    def __init__(self, callbacks: dict[str, Callback]):
+        self.callbacks = callbacks
+        self.errors: list[str] = []
+        self.scalars: dict[str, float] = {}   # the latest value of each scalar a callback returned
+
+    def __bool__(self) -> bool:
+        return bool(self.callbacks)
+
+    def _call(self, name: str, hook: str, trainer: "Trainer", *args):
+        method = getattr(self.callbacks[name], hook)
+        try:
+            return method(*args) if hook in ("state_dict", "load_state_dict") else method(trainer, *args)
+        except Exception as exc:   # a callback's bug or a user error: reported, the run goes on
+            message = f"callback '{name}' failed at step {trainer.step} ({hook}): {type(exc).__name__}: {exc}"
+            log.error("%s; training continues", message)
+            self.errors.append(message)
+            return None
+
+    def start(self, trainer: "Trainer") -> None:
+        for name in self.callbacks:
+            self._call(name, "on_fit_start", trainer)
+
+    def interval(self, trainer: "Trainer", step: int) -> dict[str, float]:
+        """Scalars from the callbacks due at `step` (each prefixed with its callback's name)."""
+        out: dict[str, float] = {}
+        for name, cb in self.callbacks.items():
+            if cb.every and step % cb.every == 0:
+                scalars = self._call(name, "on_interval", trainer) or {}
+                out.update({f"{name}/{k}": float(v) for k, v in scalars.items()})
+        self.scalars.update(out)
+        return out
+
+    def end(self, trainer: "Trainer", summary: dict) -> None:
+        for name in self.callbacks:
+            self._call(name, "on_fit_end", trainer, summary)
+
+    def state_dict(self, trainer: "Trainer") -> dict:
+        """Each callback's state; one that fails to give it is reported and left out of the checkpoint."""
+        states = {}
+        for name in self.callbacks:
+            state = self._call(name, "state_dict", trainer)
+            if state is not None:
+                states[name] = state
+        return states
+
+    def load_state_dict(self, state: dict, trainer: "Trainer") -> None:
+        for name in self.callbacks:
+            if name in state:
+                self._call(name, "load_state_dict", trainer, state[name])
