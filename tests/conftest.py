@@ -42,6 +42,37 @@ def compose_train(overrides: list[str] | None = None, config_name: str = "train"
         GlobalHydra.instance().clear()
 
 
+def assert_same_state(a, b, path: str = "") -> None:
+    """Two (nested) states hold equal tensors and values, bit for bit."""
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"differs at {path}"
+    elif isinstance(a, dict):
+        assert set(a) == set(b), f"keys differ at {path}"
+        for k in a:
+            assert_same_state(a[k], b[k], f"{path}/{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"lengths differ at {path}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"differs at {path}: {a!r} != {b!r}"
+
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+@pytest.fixture
+def toy_plugin(monkeypatch):
+    """The test-only plugin package (tests/plugins) installed, as far as Python can tell: on sys.path with
+    its entry-point metadata."""
+    import gancli.plugins
+
+    monkeypatch.syspath_prepend(str(PLUGINS))
+    gancli.plugins.reset()
+    yield PLUGINS
+    gancli.plugins.reset()
+
+
 @pytest.fixture
 def compose_cfg():
     """compose_cfg(overrides) → the composed `train` config (a DictConfig)."""

@@ -200,3 +200,21 @@ def test_validation_leaves_hydra_clear(compose_cfg):
     assert not GlobalHydra.instance().is_initialized()
     assert compose_cfg(["model=wgan"]).model.name == "wgan"       # composing still works afterwards
 
+
+
+@pytest.mark.parametrize("model, d_has", [("sngan", "spectral"), ("hinge", "spectral"), ("wgan_gp", "none"),
+                                          ("dcgan", "batch"), ("gan", "none")])
+def test_2d_networks_keep_what_the_preset_says_about_normalisation(compose_cfg, tmp_path, model, d_has):
+    """The 2-D datasets pin the MLP pair's shape; the preset's norms still apply (sngan's D is spectrally
+    normalised on ring8 too, a WGAN-GP critic has no BatchNorm)."""
+    from torch.nn.utils import parametrize
+
+    cfg = compose_cfg([f"model={model}", "dataset=ring8", "dataset.n=512", *COMMON])
+    algo = build_trainer(plain_config(cfg), tmp_path).algorithm
+    layers = [m for m in algo.D.modules() if isinstance(m, torch.nn.Linear)]
+    spectral = [parametrize.is_parametrized(m, "weight") for m in layers]
+    batch_norm = any(isinstance(m, torch.nn.BatchNorm1d) for m in algo.D.modules())
+    assert all(spectral) == (d_has == "spectral") and any(spectral) == (d_has == "spectral")
+    assert batch_norm == (d_has == "batch")
+    assert [m.out_features for m in layers][:3] == [128, 128, 128]     # still the dataset's pinned shape
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in algo.G.modules())

@@ -182,6 +182,113 @@ def test_tensor_stream_batch_larger_than_data():
         make_stream(n=10, batch_size=11)
 
 
+def test_tensor_stream_batch_size_can_change_and_resumes_with_it():
+    a = make_stream(seed=3, batch_size=2)
+    next(a)
+    a.set_batch_size(4)
+    state = a.state_dict()
+    expected = [next(a)["x"] for _ in range(4)]
+    b = make_stream(seed=3, batch_size=2)
+    b.load_state_dict(state)
+    assert b.batch_size == 4
+    for e in expected:
+        assert torch.equal(e, next(b)["x"]) and len(e) == 4
+    with pytest.raises(GanError, match="batch_size=11"):
+        a.set_batch_size(11)
+
+
+# ------------------------------------------------------------------------------------------ named fields
+
+
+def two_groups(n_b: int = 10):
+    """Fields a (with its pair a2 = −a) in one order, b in another: a paired group and an unpaired one."""
+    from gancli.data.base import DataSpec, Field, in_memory_source
+
+    spec = DataSpec({"a": Field("points", (1,)), "a2": Field("points", (1,)), "b": Field("points", (1,))},
+                    groups=(("a", "a2"), ("b",)))
+    a = torch.arange(10, dtype=torch.float32)[:, None]
+    b = torch.arange(n_b, dtype=torch.float32)[:, None] + 100
+    return in_memory_source(spec, [{"a": a, "a2": -a}, {"b": b}], "two groups")
+
+
+def test_paired_fields_stay_together_and_unpaired_groups_are_shuffled_independently():
+    stream = two_groups().stream(4, CPU, 5)
+    batches = [next(stream) for _ in range(10)]
+    for batch in batches:
+        assert torch.equal(batch["a2"], -batch["a"])                       # a pair is never split
+    a = torch.cat([b["a"] for b in batches]).flatten()
+    b = torch.cat([b["b"] for b in batches]).flatten() - 100
+    assert not torch.equal(a, b)                                            # two orders, not one
+    for e in range(5):                                                      # each an epoch of its own (8 of 10)
+        assert len(a[8 * e:8 * e + 8].unique()) == 8 and len(b[8 * e:8 * e + 8].unique()) == 8
+
+
+@pytest.mark.parametrize("n_b", [10, 7])                     # domains of equal and of different sizes
+def test_independent_groups_resume_exactly(n_b):
+    source = two_groups(n_b)
+    s = source.stream(3, CPU, 1)
+    for _ in range(4):
+        next(s)
+    buf = io.BytesIO()
+    torch.save(s.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    expected = [next(s) for _ in range(6)]
+    t = source.stream(3, CPU, 99)
+    t.load_state_dict(state)
+    for e in expected:
+        g = next(t)
+        assert all(torch.equal(e[k], g[k]) for k in ("a", "a2", "b"))
+
+
+def test_reference_batch_is_fixed_and_covers_each_group():
+    source = two_groups(7)
+    ref = source.reference(5)
+    assert set(ref) == {"a", "a2", "b"} and len(ref["a"]) == 5 and len(ref["b"]) == 5
+    assert torch.equal(ref["a2"], -ref["a"]) and torch.equal(ref["a"], source.reference(5)["a"])
+    assert len(source.reference(100)["b"]) == 7
+
+
+def test_file_backed_domains_stream_independently_and_resume(tmp_path):
+    from PIL import Image
+
+    from gancli.data.base import DataSpec, Field
+    from gancli.data.files import ImageFiles, file_source
+
+    paths = {}
+    for domain, count in (("a", 5), ("b", 3)):
+        (tmp_path / domain).mkdir()
+        paths[domain] = []
+        for i in range(count):
+            p = tmp_path / domain / f"{i}.png"
+            Image.new("RGB", (8, 8), (40 * i, 255 if domain == "a" else 0, 0)).save(p)
+            paths[domain].append(p)
+    spec = DataSpec({"a": Field("image", (3, 8, 8)), "b": Field("image", (3, 8, 8))}, groups=(("a",), ("b",)))
+    groups = [ImageFiles(paths[d], None, 8, image_field=d) for d in ("a", "b")]
+    source = file_source(spec, groups, "domains", 0, False, 0, num_workers=0)
+    s = source.stream(2, CPU, 0)
+    first = next(s)
+    assert (first["a"][:, 1] > 0.9).all() and (first["b"][:, 1] < -0.9).all()   # each field from its own folder
+    state = s.state_dict()
+    expected = [next(s) for _ in range(4)]                                      # both cross an epoch
+    t = source.stream(2, CPU, 0)
+    t.load_state_dict(state)
+    for e in expected:
+        g = next(t)
+        assert torch.equal(e["a"], g["a"]) and torch.equal(e["b"], g["b"])
+    assert set(source.reference(2)) == {"a", "b"}
+
+
+def test_a_spec_refuses_groups_that_do_not_cover_its_fields():
+    from gancli.data.base import DataSpec, Field
+
+    with pytest.raises(ValueError, match="exactly once"):
+        DataSpec({"a": Field("points", (2,)), "b": Field("points", (2,))}, groups=(("a",),))
+    spec = DataSpec({"a": Field("points", (2,))})
+    with pytest.raises(GanError, match="no field 'x'.*a: points"):
+        spec["x"]
+
+
 # ------------------------------------------------------------------------------------------ MNIST (IDX)
 
 

@@ -330,3 +330,47 @@ def test_wgan_preset_keeps_critic_clipped_while_training(compose_cfg, tiny_overr
     # training did move the critic (and hit the bound), so the check above is not vacuous
     assert any(not torch.equal(a, b) for a, b in zip(start, D.parameters()))
     assert any(math.isclose(p.abs().max().item(), clip, rel_tol=1e-6) for p in D.parameters())
+
+
+# ------------------------------------------------------------------------------------------ critic schedule
+
+
+def test_wgan_critic_bursts_follow_the_original_code():
+    """WGAN's main.py: Diters = 100 if gen_iterations < 25 or gen_iterations % 500 == 0 else opt.Diters."""
+    from gancli.algorithms.gan import CriticSchedule
+
+    schedule = CriticSchedule(5, {"n_critic": 100, "first": 25, "every": 500})
+    reference = [100 if g < 25 or g % 500 == 0 else 5 for g in range(1600)]
+    assert [schedule.at(g) for g in range(1600)] == reference
+    for step in (0, 1, 24, 25, 26, 499, 500, 501, 1000, 1600):
+        assert schedule.updates_before(step) == sum(reference[:step])
+    plain = CriticSchedule(5, None)
+    assert [plain.at(g) for g in (0, 500)] == [5, 5] and plain.updates_before(7) == 35
+    with pytest.raises(GanError, match="critic_burst"):
+        CriticSchedule(5, {"n_critic": 0, "first": 25, "every": 500})
+
+
+def test_the_wgan_preset_runs_its_bursts(compose_cfg, tiny_overrides, tmp_path):
+    cfg = compose_cfg([*tiny_overrides, "model=wgan", "model.critic_burst.n_critic=7", "model.critic_burst.first=2"])
+    algo = build_trainer(plain_config(cfg), tmp_path).algorithm
+    assert [algo.critic.at(g) for g in (0, 1, 2, 500)] == [7, 7, 5, 7]
+
+
+def test_the_gradient_penalty_interpolates_the_views_d_is_shown(compose_cfg, tiny_overrides, tmp_path, monkeypatch):
+    """With DiffAugment, the penalty's reals and fakes are the augmented views D judged (README: StudioGAN
+    interpolates the un-augmented images instead)."""
+    import gancli.algorithms.gan as gan_module
+
+    cfg = compose_cfg([*tiny_overrides, "model=wgan_gp", "tricks.diffaugment=[translation,cutout]"])
+    algo = build_trainer(plain_config(cfg), tmp_path).algorithm
+    views, given = [], []
+    d_view = algo.d_view
+    monkeypatch.setattr(algo, "d_view", lambda x, sigma: views.append(d_view(x, sigma)) or views[-1])
+    real_gp = gan_module.gradient_penalty
+    monkeypatch.setattr(gan_module, "gradient_penalty", lambda c, r, f, *a: given.append((r, f)) or real_gp(c, r, f, *a))
+    torch.manual_seed(0)
+    real = torch.rand(16, 3, 16, 16) * 2 - 1
+    inputs = algo.latent(16)
+    algo.d_step(real, algo.g_forward(algo.G, inputs).detach(), inputs, 0.0)
+    (r, f), = given
+    assert r is views[0] and f is views[1] and not torch.equal(r, real)

@@ -13,6 +13,8 @@ from gancli.cli.app import conf_dir, register_resolvers
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
+from conftest import assert_same_state
+
 TRAINER = ["trainer.batch_size=16", "trainer.log_every=2", "trainer.sample_every=3", "trainer.ckpt_every=100",
         "trainer.tensorboard=false", "trainer.progress=false", "trainer.sample_n=8"]
 IMAGES = ["dataset.n=128", "dataset.resolution=16", "model.generator.width=8", "model.discriminator.width=8"]
@@ -24,21 +26,6 @@ def config(overrides: list[str]) -> dict:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return plain_config(compose("train", overrides=overrides))
-
-
-def assert_same_state(a: dict, b: dict, path: str = "") -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), f"differs at {path}"
-    elif isinstance(a, dict):
-        assert set(a) == set(b), f"keys differ at {path}"
-        for k in a:
-            assert_same_state(a[k], b[k], f"{path}/{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), f"lengths differ at {path}"
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same_state(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, f"differs at {path}: {a!r} != {b!r}"
 
 
 @pytest.mark.parametrize("overrides", [

@@ -123,6 +123,26 @@ def test_ema_rampup_caps_the_half_life_at_a_fraction_of_the_steps_tracked():
         EMA({"G": net}, decay=0.999, rampup=0.0)
 
 
+def test_the_trainer_ramps_the_ema_up_as_stylegan2_ada(tmp_path, compose_cfg, tiny_overrides):
+    """training_loop.py: ema_nimg = min(ema_kimg·1000, cur_nimg·ema_rampup); β = 0.5 ** (batch / ema_nimg),
+    with cur_nimg the images seen before this batch. In steps: the update after step s (0-based) uses
+    β = 0.5 ** (1 / min(half-life, rampup · s)) — so the first one (s = 0) is a plain copy."""
+    cfg = plain_config(compose_cfg([*tiny_overrides, "model=wgan_gp", "trainer.steps=3", "trainer.ema=0.999",
+                                    "trainer.ema_rampup=0.5"]))
+    trainer = build_trainer(cfg, tmp_path)
+    G, avg = trainer.algorithm.nets["G"], trainer.ema.copies["G"]
+    half_life = math.log(0.5) / math.log(0.999)
+    expected = None
+    for s in range(3):
+        trainer.fit(stop_after=s + 1)
+        live = [p.detach().clone() for p in G.parameters()]
+        beta = 0.5 ** (1 / max(min(half_life, 0.5 * s), 1e-8))
+        expected = live if expected is None else [beta * e + (1 - beta) * w for e, w in zip(expected, live)]
+        assert all(torch.allclose(a, e, atol=1e-6) for a, e in zip(avg.parameters(), expected)), s
+        if s == 0:
+            assert all(torch.equal(a, w) for a, w in zip(avg.parameters(), live))
+
+
 def test_trainer_passes_the_ema_rampup(tmp_path, compose_cfg, tiny_overrides):
     cfg = plain_config(compose_cfg([*tiny_overrides, "trainer.steps=2", "trainer.ema=0.99",
                                     "trainer.ema_rampup=0.1"]))

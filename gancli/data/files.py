@@ -40,18 +40,20 @@ def decode_image(path: Path, resolution: int, crop: int | None = None, mode: str
 
 
 class ImageFiles(torch.utils.data.Dataset):
-    """Items {"x": uint8 (3, R, R)} plus {"y": class} when labels are given."""
+    """Items {image_field: uint8 (3, R, R)} plus {label_field: class} when labels are given."""
 
-    def __init__(self, paths: Sequence[Path], labels: Sequence[int] | None, resolution: int, crop: int | None = None):
+    def __init__(self, paths: Sequence[Path], labels: Sequence[int] | None, resolution: int, crop: int | None = None,
+                 image_field: str = "x", label_field: str = "y"):
         self.paths, self.labels, self.resolution, self.crop = list(paths), labels, resolution, crop
+        self.image_field, self.label_field = image_field, label_field
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, i) -> dict:
-        item = {"x": decode_image(self.paths[i], self.resolution, self.crop)}
+        item = {self.image_field: decode_image(self.paths[i], self.resolution, self.crop)}
         if self.labels is not None:
-            item["y"] = self.labels[i]
+            item[self.label_field] = self.labels[i]
         return item
 
 
