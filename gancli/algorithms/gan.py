@@ -254,17 +254,14 @@ class GAN(Algorithm):
         """A family's extra G term on D's features of the fake batch: (loss, logs) or None."""
         return None
 
-    def _d_update(self, loss: torch.Tensor) -> None:
-        self.precision.step("D", loss, self.optimizers["D"])
-        if self.clip is not None:
-            clip_weights(self.D, float(self.clip))
-
     def d_step(self, real: torch.Tensor, fake: torch.Tensor, inputs: dict, sigma: float,
                d_index: int = 0) -> dict[str, torch.Tensor]:
         """One D update; `d_index` counts D updates since the start (it times lazy regularisation).
 
         The gradient penalty interpolates the views D is shown (augmented, noised), as R1 differentiates
         D at exactly what it was shown; StudioGAN interpolates the un-augmented images instead."""
+        if self.clip is not None:   # WGAN: clamp before each critic update, as the paper's code does
+            clip_weights(self.D, float(self.clip))
         fake = fake.detach()
         xr, xf = self.d_view(real, sigma), self.d_view(fake, sigma)
         r1_due = self.r1_weight and d_index % self.r1_every == 0
@@ -288,7 +285,7 @@ class GAN(Algorithm):
             pen = r1_penalty(d_real, xr, self.precision.loss_scale("D"))
             loss = loss + (0.5 * self.r1_weight) * pen
             logs["r1"] = pen.detach()
-        self._d_update(loss)
+        self.precision.step("D", loss, self.optimizers["D"])
         if r1_due and self.lazy_r1:
             logs["r1"] = self.lazy_r1_step(xr, labels)
         return logs
@@ -302,7 +299,7 @@ class GAN(Algorithm):
         with self.precision.autocast():
             d_real, _ = self.D(xr, labels)
         pen = r1_penalty(d_real, xr, self.precision.loss_scale("D"))
-        self._d_update((0.5 * self.r1_weight * self.r1_every) * pen)
+        self.precision.step("D", (0.5 * self.r1_weight * self.r1_every) * pen, self.optimizers["D"])
         return pen.detach() * self.r1_every
 
     def g_step(self, fake: torch.Tensor, inputs: dict, sigma: float) -> dict[str, torch.Tensor]:
