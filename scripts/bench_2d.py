@@ -8,7 +8,7 @@ count), draw 2,500 points, and report
   rev KL    — KL(generated mode histogram ‖ uniform), every sample assigned to its nearest mode
 
     python scripts/bench_2d.py                       # every preset, both datasets, seed 0
-    python scripts/bench_2d.py --models gan wgan_gp --seeds 0 1 2 --out bench.md
+    python scripts/bench_2d.py --models gan wgan_gp --seeds 0 1 2 --out bench.md   # median (range) over seeds
     python scripts/bench_2d.py --models pacgan --converge   # trained to convergence (minutes, not one)
 
 --converge approximates the PacGAN paper's setup, which trains a 4×400 generator on a 2-d latent for
@@ -80,10 +80,10 @@ def main() -> None:
         for dataset in args.datasets:
             extra = [*(converge_overrides(dataset) if args.converge else []), *args.overrides]
             rs = [run(model, dataset, s, extra) for s in args.seeds]
-            k = len(rs)
-            table.add(model, dataset, f"{sum(r['modes'] for r in rs) / k:.1f}/{rs[0]['n_modes']}",
-                      f"{100 * sum(r['hq'] for r in rs) / k:.1f} %", f"{sum(r['rev_kl'] for r in rs) / k:.3f}",
-                      rs[0]["steps"], f"{sum(r['seconds'] for r in rs) / k:.0f}")
+            cell = lambda key, fmt, scale=1, unit="": benchlib.median_range(  # noqa: E731
+                [scale * r[key] for r in rs], fmt, unit)
+            table.add(model, dataset, cell("modes", "{:.0f}", unit=f"/{rs[0]['n_modes']}"), cell("hq", "{:.1f}", 100, " %"),
+                      cell("rev_kl", "{:.3f}"), rs[0]["steps"], cell("seconds", "{:.0f}"))
     table.write(args.out)
 
 

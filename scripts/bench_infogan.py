@@ -15,7 +15,6 @@ IDX files; ../shared/data/MNIST/raw has the 10k test split, which is what the de
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 
 import torch
@@ -53,7 +52,7 @@ def cells(held_acc: float, train_acc: float, digits: int) -> list[str]:
 
 def spread(values: list[float]) -> str:
     """A seed sweep's summary: the median, and the range it hides."""
-    return f"{100 * statistics.median(values):.1f} % ({100 * min(values):.1f}–{100 * max(values):.1f})"
+    return benchlib.median_range([100 * v for v in values], "{:.1f}", " %")
 
 
 def from_checkpoint(path: str, shape: tuple[int, ...]):

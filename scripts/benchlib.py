@@ -4,6 +4,7 @@ and a small CNN classifier to judge generated images by."""
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -44,6 +45,12 @@ def parse_args(ap: argparse.ArgumentParser, lists: dict[str, str | type]) -> arg
                 ap.error(f"--{option} takes {what}, got: {' '.join(values)}")
         setattr(args, option, values)
     return args
+
+
+def median_range(values: list[float], fmt: str = "{:.1f}", unit: str = "") -> str:
+    """A seed sweep's cell: the median, and (over several seeds) the range it hides: "86.7 % (75.8–88.2)"."""
+    med = fmt.format(statistics.median(values)) + unit
+    return med if len(values) == 1 else f"{med} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
 def run(main) -> None:
