@@ -142,6 +142,21 @@ def test_gradient_penalty_linear_critic(w, expected):
     assert math.isclose(gp.item(), expected, abs_tol=1e-5)
 
 
+def test_penalties_on_a_joint_input_take_the_norm_over_all_its_parts():
+    """ALI / BiGAN critics see pairs (x, z): D(x, z) = w·x + v·z has ∇ = (w, v) everywhere."""
+    w, v = torch.tensor([3.0, 0.0, 0.0, 0.0]), torch.tensor([0.0, 4.0])
+
+    def critic(pair):
+        x, z = pair
+        return x.flatten(1) @ w + z @ v
+
+    torch.manual_seed(0)
+    real, fake = (torch.randn(5, 1, 2, 2), torch.randn(5, 2)), (torch.randn(5, 1, 2, 2), torch.randn(5, 2))
+    assert math.isclose(gradient_penalty(critic, real, fake).item(), (5.0 - 1.0) ** 2, rel_tol=1e-6)
+    x, z = (t.clone().requires_grad_(True) for t in real)
+    assert math.isclose(r1_penalty(critic((x, z)), (x, z)).item(), 25.0, rel_tol=1e-6)
+
+
 def test_gradient_penalty_loss_scale_does_not_change_value():
     torch.manual_seed(0)
     real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)

@@ -1,4 +1,8 @@
-"""Regularisers for critics: the WGAN-GP gradient penalty, the R1 penalty and WGAN weight clipping."""
+"""Regularisers for critics: the WGAN-GP gradient penalty, the R1 penalty and WGAN weight clipping.
+
+A critic's input may be one tensor or a tuple of them (a joint pair (x, z), as ALI / BiGAN's D sees):
+the gradient is then taken with respect to every part, and its norm is over all of them together.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +13,48 @@ import torch
 import torch.nn as nn
 
 
-def input_gradient(logits: torch.Tensor, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
-    """∇ₓ Σ D(x) per sample, flattened to (B, -1), kept in the graph so a penalty on it trains D.
-    `scale`: the AMP loss scale as a tensor (fp16), so this inner gradient does not underflow."""
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+def _parts(x: Inputs) -> tuple[torch.Tensor, ...]:
+    return x if isinstance(x, tuple) else (x,)
+
+
+def input_gradient(logits: torch.Tensor, x: Inputs, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """∇ₓ Σ D(x) per sample, flattened to (B, -1) (the parts of a tuple side by side), kept in the graph so
+    a penalty on it trains D. `scale`: the AMP loss scale as a tensor (fp16), so this inner gradient does
+    not underflow."""
     out = logits.float().sum()
     if scale is not None:
         out = out * scale
-    (grad,) = torch.autograd.grad(out, x, create_graph=True)
-    grad = grad.float().flatten(1)
+    grads = torch.autograd.grad(out, _parts(x), create_graph=True)
+    grad = torch.cat([g.float().flatten(1) for g in grads], 1)
     return grad / scale if scale is not None else grad
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+def gradient_penalty(critic: Callable[[Inputs], torch.Tensor], real: Inputs, fake: Inputs,
                      scale: torch.Tensor | None = None, autocast=contextlib.nullcontext) -> torch.Tensor:
-    """E[(‖∇D(x̂)‖₂ − 1)²] with x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1] per sample (Gulrajani et al.).
+    """E[(‖∇D(x̂)‖₂ − 1)²] with x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1] per sample (Gulrajani et al.); for a
+    joint input, one ε per sample for all its parts.
 
     `scale`: the AMP loss scale (see `input_gradient`);
     `autocast`: the precision context for the critic's forward only (the inner backward runs outside it).
     """
-    eps = torch.rand([real.shape[0]] + [1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
-    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    reals, fakes = _parts(real), _parts(fake)
+    first = reals[0]
+    eps = torch.rand(first.shape[0], device=first.device, dtype=first.dtype)
+    x_hat = tuple((e * r.detach() + (1 - e) * f.detach()).requires_grad_(True)
+                  for r, f in zip(reals, fakes, strict=True)
+                  for e in [eps.to(r.dtype).view(-1, *[1] * (r.dim() - 1))])
     with autocast():
-        logits = critic(x_hat)
+        logits = critic(x_hat if isinstance(real, tuple) else x_hat[0])
     grad = input_gradient(logits, x_hat, scale)
     return ((grad.norm(2, dim=1) - 1.0) ** 2).mean()
 
 
-def r1_penalty(d_real: torch.Tensor, real: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+def r1_penalty(d_real: torch.Tensor, real: Inputs, scale: torch.Tensor | None = None) -> torch.Tensor:
     """E‖∇ₓD(x)‖² on real data (Mescheder et al. 2018), from the D forward the loss already ran: `real`
-    must have been given `requires_grad_(True)` before it. Penalising D's slope on the data makes the
+    (each part of it) must have been given `requires_grad_(True)` before it. Penalising D's slope on the data makes the
     game converge locally instead of circling it; R1 does not touch fakes. `scale` as above."""
     return input_gradient(d_real, real, scale).pow(2).sum(1).mean()
 
