@@ -228,7 +228,10 @@ def test_a_plugin_package_adds_a_family_its_presets_a_dataset_and_a_command(tmp_
     r = run_gan("--help")
     assert r.returncode == 0 and "toyinfo" in r.stdout and "a plugin's own command" in r.stdout
     assert run_gan("--help", plugin=False).stdout.count("toyinfo") == 0
-    assert "toyplugin: commands" in run_gan("toyinfo").stdout
+    assert "toyplugin says hello" in run_gan("toyinfo").stdout                    # a full Hydra app of its own
+    assert "toyplugin says hi" in run_gan("toyinfo", "greeting=hi").stdout
+    r = run_gan("toyinfo", "greting=hi")
+    assert r.returncode == 2 and "unknown config key 'greting'" in r.stderr and "greeting" in r.stderr
     r = run_gan("train", "--help")
     assert "toy_aae" in r.stdout and "toy_pairs" in r.stdout        # its presets join the config groups
     r = run_gan("train", "model=toy_aae", "dataset.n=64", "dataset.resolution=8", "trainer.batch_size=8",

@@ -163,7 +163,8 @@ def _explain(exc: Exception, config_name: str, overrides: list[str]) -> str:
     return " ".join(line.strip() for line in text if line.strip() and not line.startswith("Set the environment"))
 
 
-def validate_overrides(config_name: str, overrides: list[str], require_values: bool = True) -> list:
+def validate_overrides(config_name: str, overrides: list[str], require_values: bool = True,
+                       config_dir: Path | None = None) -> list:
     """Compose the config once per sweep value, in-process, so mistakes fail before any work is done.
     Returns the composed configs (one without sweeps), for callers that train in-process."""
     from hydra import compose, initialize_config_dir
@@ -174,7 +175,7 @@ def validate_overrides(config_name: str, overrides: list[str], require_values: b
     composed = []
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(config_dir or conf_dir()), version_base="1.3"):
             try:
                 variants = list(_override_variants(user))
             except HydraException as exc:
@@ -268,9 +269,10 @@ def guarded(task: Callable[[object], dict | None]) -> Callable[[object], dict | 
 def run_app(name: str, config_name: str, task: Callable, argv: list[str] | None,
             prepare: Callable[[list[str]], list[str]] | None = None,
             sweep_table: Callable[[Path], None] | None = None,
-            schemas: Callable[[], None] | None = None) -> int:
+            schemas: Callable[[], None] | None = None, config_dir: Path | None = None) -> int:
     """Check the overrides, then hand the arguments to a Hydra app (which parses sys.argv itself).
-    schemas: registers the command's own structured configs before anything is composed."""
+    schemas: registers the command's own structured configs before anything is composed; config_dir:
+    where the command's primary config `<config_name>.yaml` lives (gancli's conf/; a plugin's own)."""
     import hydra
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -282,14 +284,14 @@ def run_app(name: str, config_name: str, task: Callable, argv: list[str] | None,
             argv = prepare(argv)
         args = _split_args(argv)
         if not (args.help or args.hydra_help or args.info or args.shell_completion):
-            validate_overrides(config_name, args.overrides, require_values=args.cfg is None)
+            validate_overrides(config_name, args.overrides, require_values=args.cfg is None, config_dir=config_dir)
     except GanError as exc:
         print_error(str(exc))
         return exc.exit_code
 
     RecordSweepDir.sweep_dir = None
     sys.argv = [f"gan-{name}", *argv]
-    app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=config_name)(task)
+    app = hydra.main(version_base="1.3", config_path=str(config_dir or conf_dir()), config_name=config_name)(task)
     code = 0
     try:
         app()
