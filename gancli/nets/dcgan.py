@@ -49,6 +49,9 @@ def _up(a: int, b: int, upsample: str, bias: bool) -> list[nn.Module]:
 
 
 class DCGANGenerator(nn.Module):
+    """Latent → s0×s0 map (one transposed conv, or FC layers with `fc`) → 2× stages to the resolution,
+    BatchNorm and ReLU between them, tanh out."""
+
     def __init__(self, spec: Field, z_dim: int, width: int = 64, max_width: int = 512, norm: str = "batch",
                  upsample: str = "transposed", fc: int = 0):
         super().__init__()

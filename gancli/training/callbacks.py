@@ -63,7 +63,8 @@ def build_callbacks(specs: dict | None) -> dict[str, Callback]:
         try:
             cb = instantiate(spec)
         except InstantiationException as exc:
-            raise GanError(f"{where}: cannot build {spec['_target_']}: {str(exc).splitlines()[0]}") from None
+            reason = str(exc).splitlines()[0].split(", set env var HYDRA_FULL_ERROR")[0]
+            raise GanError(f"{where}: cannot build {spec['_target_']}: {reason}.") from None
         if not isinstance(cb, Callback):
             raise GanError(f"{where}: {spec['_target_']} is not a gancli.training.callbacks.Callback.")
         callbacks[name] = cb
