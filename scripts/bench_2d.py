@@ -19,13 +19,13 @@ CONVERGE_UPDATES D updates instead of the datasets' one-minute 12,000.
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 from pathlib import Path
 
 import torch
 
 import benchlib
+from gancli.metrics.points import mode_stats
 
 MODELS = ["gan", "dcgan", "lsgan", "wgan", "wgan_gp", "hinge", "sngan", "pacgan"]
 # Precision matters at σ = 0.01: a constant learning rate leaves the generator jittering around the modes.
@@ -38,17 +38,6 @@ CONVERGE_UPDATES = {"ring8": 24_000, "grid25": 60_000}
 def converge_overrides(dataset: str) -> list[str]:
     """The --converge networks and budget (in D updates, so n_critic presets get fewer G steps)."""
     return [*CONVERGE, f"dataset.steps='${{floordiv:{CONVERGE_UPDATES[dataset]},${{model.n_critic}}}}'"]
-
-
-def mode_stats(points: torch.Tensor, centres: torch.Tensor, std: float) -> dict:
-    d = torch.cdist(points.double(), centres.double())
-    dist, nearest = d.min(dim=1)
-    hq = dist <= 3 * std
-    captured = torch.unique(nearest[hq]).numel()
-    q = torch.bincount(nearest, minlength=len(centres)).double() / len(points)
-    p = 1.0 / len(centres)
-    rev_kl = sum(qi * math.log(qi / p) for qi in q.tolist() if qi > 0)
-    return {"modes": captured, "n_modes": len(centres), "hq": hq.double().mean().item(), "rev_kl": rev_kl}
 
 
 def run(model: str, dataset: str, seed: int, extra: list[str], n: int = 2500) -> dict:

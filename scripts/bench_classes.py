@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 import benchlib
+from gancli.metrics.features import fit_classifier, predict
 
 HELD_OUT = {  # real data the classifier is scored on: never seen in its training
     "shapes": ["dataset.seed=4321", "dataset.n=4000"],
@@ -33,7 +34,7 @@ def evaluate(trainer, classifier, num_classes: int, per_class: int, seed: int = 
     for k in range(num_classes):
         inputs = algo.sample_inputs(per_class, gen, torch.full((per_class,), k, dtype=torch.long))
         x = algo.generate(inputs, trainer.sampling_nets()).cpu()
-        accs.append((benchlib.predict(classifier, x) == k).float().mean().item())
+        accs.append((predict(classifier, x) == k).float().mean().item())
     return sum(accs) / len(accs), accs
 
 
@@ -54,9 +55,9 @@ def main() -> None:
     for dataset in args.datasets:
         x, y = benchlib.labelled_tensors([f"dataset={dataset}"])
         num_classes = int(y.max()) + 1
-        classifier = benchlib.fit_classifier(x, y, num_classes, args.classifier_epochs)
+        classifier = fit_classifier(x, y, num_classes, args.classifier_epochs)
         xt, yt = benchlib.labelled_tensors([f"dataset={dataset}", *HELD_OUT.get(dataset, [])])
-        real_acc = (benchlib.predict(classifier, xt) == yt).float().mean().item()
+        real_acc = (predict(classifier, xt) == yt).float().mean().item()
         for model in args.models:
             run_dir = Path(args.runs) / f"{model}-{dataset}-{args.seed}"
             trainer, seconds = benchlib.train([f"model={model}", f"dataset={dataset}", f"seed={args.seed}",

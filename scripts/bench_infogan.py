@@ -22,29 +22,14 @@ import torch
 
 import benchlib
 from gancli.errors import GanError
+from gancli.metrics.classes import code_accuracy
 from gancli.sampling import load_for_sampling
 
 
-@torch.no_grad()
-def categories(algo, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    return torch.cat([algo.predict_codes(x[i:i + batch].to(algo.device))[0].cpu() for i in range(0, len(x), batch)])
-
-
-def majority_map(cat: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
-    """category → the digit most of its images show (unused categories map to −1)."""
-    table = torch.zeros(k, 10, dtype=torch.long)
-    table.index_put_((cat, y), torch.ones_like(y), accumulate=True)
-    return torch.where(table.sum(1) > 0, table.argmax(1), torch.full((k,), -1))
-
-
 def score(algo, train: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float, int]:
-    """(held-out accuracy, train accuracy, digits covered): c1 mapped to the majority digit of the train part."""
-    (xs, ys), (xh, yh) = train, held_out
-    cats = categories(algo, xs)
-    mapping = majority_map(cats, ys, algo.n_cat)
-    train_acc = (mapping[cats] == ys).float().mean().item()
-    held_acc = (mapping[categories(algo, xh)] == yh).float().mean().item()
-    return held_acc, train_acc, len(set(mapping.tolist()) - {-1})
+    """(held-out accuracy, train accuracy, digits covered): c1 mapped to the majority digit of the train part
+    (gancli.metrics' code_acc, which `gan eval metrics=[code_acc]` reports too)."""
+    return code_accuracy(algo, train, held_out, 10)
 
 
 def cells(held_acc: float, train_acc: float, digits: int) -> list[str]:

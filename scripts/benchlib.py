@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: compose a run exactly as `gan train` would, train it in-process,
-and a small CNN classifier to judge generated images by."""
+"""What the benchmark scripts share: compose a run exactly as `gan train` would, train it in-process, and
+print their tables. (What they measure with lives in gancli.metrics.)"""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from gancli.cli.app import as_user_error, conf_dir, print_error, register_resolvers, validate_overrides
 from gancli.data.base import build_dataset
@@ -92,42 +90,6 @@ def labelled_tensors(dataset_overrides: list[str], n: int | None = None) -> tupl
     size = source.stream(1, torch.device("cpu"), 0).n
     batch = next(source.stream(size, torch.device("cpu"), 0))   # one batch = every sample exactly once
     return batch["x"][:n], batch["y"][:n]
-
-
-class SmallCNN(nn.Module):
-    """Three conv blocks and a linear layer: enough to classify shapes and Fashion-MNIST well."""
-
-    def __init__(self, channels: int, num_classes: int, resolution: int):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, 1, 1), nn.BatchNorm2d(128), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Dropout(0.2), nn.Linear(128, num_classes))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int = 3, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    model = SmallCNN(x.shape[1], num_classes, x.shape[-1])
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    for _ in range(epochs):
-        perm = torch.randperm(len(x))
-        for i in range(0, len(x) - 63, 64):
-            idx = perm[i:i + 64]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    model.eval()
-    return model
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    return torch.cat([model(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)])
 
 
 class Table:

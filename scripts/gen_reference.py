@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 OUT = ROOT / "docs" / "reference"
-GROUPS = ("model", "dataset", "loss", "optimizer", "tricks", "trainer")
+GROUPS = ("model", "dataset", "loss", "optimizer", "tricks", "trainer", "eval")
 KEY = re.compile(r"^(?P<key>[A-Za-z_][\w]*):\s*(?P<value>[^#]*?)\s*(?:#\s?(?P<comment>.*))?$")
 DEFAULTS = {k: v for item in yaml.safe_load((CONF / "train.yaml").read_text())["defaults"] if isinstance(item, dict)
             for k, v in item.items()}
@@ -107,7 +107,7 @@ def group_section(group: str, types: dict[str, str] | None = None) -> list[str]:
 
 
 def config_md() -> str:
-    from gancli.cli.schema import TrainerConfig, TricksConfig
+    from gancli.cli.schema import TrainEvalConfig, TrainerConfig, TricksConfig
 
     _, top = parse(CONF / "train.yaml")
     out = [HEADER + "# Config reference", "",
@@ -118,7 +118,8 @@ def config_md() -> str:
            "## Top level", "", "| key | default | meaning |", "|---|---|---|"]
     out += [f"| `{k}` | `{cell(v)}` | {cell(c)} |" for k, v, c in top]
     out.append("")
-    types = {"trainer": schema_types(TrainerConfig), "tricks": schema_types(TricksConfig)}
+    types = {"trainer": schema_types(TrainerConfig), "tricks": schema_types(TricksConfig),
+             "eval": schema_types(TrainEvalConfig)}
     for group in GROUPS:
         out += group_section(group, types.get(group))
     return "\n".join(out + networks_section()).rstrip() + "\n"
@@ -175,7 +176,39 @@ def commands_md() -> str:
             kind, users, text = table.get(key, (type_name(opt.type), [], opt.help))
             table[key] = (kind, [*users, name], text)
     out += [f"| `{k}` | {t} | {', '.join(u)} | {cell(h)} |" for k, (t, u, h) in sorted(table.items())]
+    out += eval_section() + report_section()
     return "\n".join(out).rstrip() + "\n"
+
+
+def eval_section() -> list[str]:
+    from gancli.cli.schema import EvalCommandConfig
+    from gancli.metrics import HIGHER_IS_BETTER, METRICS
+
+    _, rows = parse(CONF / "gan_eval.yaml")
+    types = schema_types(EvalCommandConfig)
+    out = ["", "## `gan eval`", "",
+           "Scores a checkpoint (against its own dataset, or `dataset=<name>`) or a set of samples (`samples=<npz | npy "
+           "| folder>` with `dataset=<name>`), prints a table with the floor real test data reaches beside each value, "
+           "and writes it as JSON. The same keys, under `eval.`, configure evaluation during `gan train` "
+           "(see [config.md](config.md#eval)).", "",
+           "| key | type | default | meaning |", "|---|---|---|---|"]
+    out += [f"| `{k}` | {types.get(k, '')} | `{cell(v)}` | {cell(c)} |" for k, v, c in rows]
+    out += ["", "Metrics (`metrics=[...]`):", "", "| metric | values (better) | samples | protocol |", "|---|---|---|---|"]
+    for name, cls in METRICS.items():
+        if not cls.__module__.startswith("gancli."):
+            continue
+        values = ", ".join(f"{v} ({'higher' if HIGHER_IS_BETTER[v] else 'lower'})" for v in cls.values)
+        out.append(f"| `{name}` | {values} | {', '.join(cls.kinds)} | {cell(cls.protocol)} |")
+    return out
+
+
+def report_section() -> list[str]:
+    _, rows = parse(CONF / "gan_report.yaml")
+    out = ["", "## `gan report`", "",
+           "Writes a static HTML page of a run (config, curves, grids over time, final values) or a sweep (a "
+           "leaderboard sorted by a metric, then each job).", "",
+           "| key | default | meaning |", "|---|---|---|"]
+    return out + [f"| `{k}` | `{cell(v)}` | {cell(c)} |" for k, v, c in rows]
 
 
 def main() -> int:

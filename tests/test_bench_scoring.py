@@ -14,12 +14,6 @@ import benchlib  # noqa: E402
 from gancli.errors import GanError  # noqa: E402
 
 
-def test_majority_map_sends_each_category_to_its_most_frequent_digit():
-    cat = torch.tensor([0, 0, 0, 1, 1, 2])
-    y = torch.tensor([7, 7, 3, 4, 4, 9])
-    assert bench_infogan.majority_map(cat, y, 4).tolist() == [7, 4, 9, -1]   # category 3 unused
-
-
 class _StubInfoGAN:
     """Q's categorical code = a fixed lookup per image (the image's first pixel holds its index)."""
 

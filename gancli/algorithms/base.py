@@ -122,9 +122,11 @@ class Algorithm:
 
     # -- sampling ---------------------------------------------------------------------------------
     def sample(self, options: Mapping[str, Any], n: int, nrow: int, generator: torch.Generator,
-               batch_size: int) -> dict[str, Panel]:
-        """`gan sample`: panels for the given options (only declared ones, already checked), n samples
-        where that applies, drawn from `generator`, at most `batch_size` through a network at once."""
+               batch_size: int, grid: bool = True, nets: Mapping[str, nn.Module] | None = None) -> dict[str, Panel]:
+        """`gan sample` and evaluation: panels for the given options (only declared ones, already checked),
+        n samples where that applies, drawn from `generator`, at most `batch_size` through a network at
+        once. grid: the panels become one picture (else bulk files, metrics); nets: the networks to draw
+        with (default self.nets; evaluation during training passes the EMA copies)."""
         raise NotImplementedError
 
     # -- persistence ------------------------------------------------------------------------------

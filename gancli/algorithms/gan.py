@@ -362,8 +362,8 @@ class GAN(Algorithm):
     def panel(self, x: torch.Tensor, nrow: int, meta: dict | None = None, overlay=None) -> Panel:
         return Panel(self.field.kind, x, nrow, meta or {}, overlay, self.field.extras)
 
-    def sample(self, options, n, nrow, generator, batch_size, grid=True) -> dict[str, Panel]:
-        return gan_sampling.sample(self, options, n, nrow, generator, batch_size, grid)
+    def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None) -> dict[str, Panel]:
+        return gan_sampling.sample(self, options, n, nrow, generator, batch_size, grid, nets)
 
     def sample_inputs(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> dict:
         """G's inputs for n samples, drawn from `generator` (CPU), placed on the device. labels: the class (or

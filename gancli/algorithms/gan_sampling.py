@@ -18,7 +18,8 @@ OPTIONS = {
 }
 
 
-def sample(gan, options: dict, n: int, nrow: int, generator: torch.Generator, batch_size: int, grid: bool):
+def sample(gan, options: dict, n: int, nrow: int, generator: torch.Generator, batch_size: int, grid: bool,
+           nets=None):
     wanted = options.get("class")
     grids = [k for k in ("interpolate", "traverse") if options.get(k)]
     if wanted is not None and grids:
@@ -26,10 +27,10 @@ def sample(gan, options: dict, n: int, nrow: int, generator: torch.Generator, ba
                        "or traverse= (their grids choose the classes or codes themselves).")
     if options.get("traverse") is not None:
         inputs, nrow = gan.traversal_inputs(str(options["traverse"]), nrow, generator)
-        return {"samples": gan.panel(gan.generate(inputs), nrow)}
+        return {"samples": gan.panel(gan.generate(inputs, nets), nrow)}
     if options.get("interpolate"):
         inputs = gan.interpolation_inputs(max(1, n // nrow), nrow, generator)
-        return {"samples": gan.panel(gan.generate(inputs), nrow)}
+        return {"samples": gan.panel(gan.generate(inputs, nets), nrow)}
     labels = None
     if wanted is not None:
         classes = classes_or_fail(gan.sample_classes(), wanted)
@@ -40,7 +41,7 @@ def sample(gan, options: dict, n: int, nrow: int, generator: torch.Generator, ba
         else:
             labels = torch.full((n,), class_index(wanted, classes, gan.class_names()), dtype=torch.long)
     inputs = gan.sample_inputs(n, generator, labels)   # every input drawn up front: independent of batch_size
-    x = generate_in_batches(gan.generate, inputs, batch_size)
+    x = generate_in_batches(lambda b: gan.generate(b, nets), inputs, batch_size)
     return {"samples": gan.panel(x, nrow, {k: v.cpu() for k, v in inputs.items() if k != "z"})}
 
 

@@ -49,6 +49,41 @@ class TricksConfig:
 
 
 @dataclass
+class EvalConfig:
+    """How models are scored (gancli.metrics): in `gan eval` at the top level, in `gan train` under `eval`."""
+
+    metrics: Any = "auto"
+    n: int = 10000
+    features: str = "auto"
+    reference_n: int = 50000
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    inception_weights: Optional[str] = None
+    cache_dir: str = "~/.cache/gancli"
+    classifier_epochs: int = 3
+    batch_size: int = 250
+    seed: int = 0
+
+
+@dataclass
+class TrainEvalConfig(EvalConfig):
+    every: int = 0
+    best: Optional[str] = None
+    n: int = 5000
+
+
+@dataclass
+class EvalCommandConfig(EvalConfig):
+    ckpt: Optional[str] = None
+    samples: Optional[str] = None
+    dataset: Any = None         # the config group: the reference data (default: the checkpoint's)
+    out: Optional[str] = None
+    device: str = "auto"
+    ema: bool = True
+    floor: bool = True
+
+
+@dataclass
 class SampleConfig:
     """The keys every family's sampling shares (gancli.sampling.COMMON_KEYS)."""
 
@@ -94,6 +129,8 @@ def register() -> None:
     cs = ConfigStore.instance()
     cs.store(group="_schema", name="trainer", node=TrainerConfig)
     cs.store(group="_schema", name="tricks", node=TricksConfig)
+    cs.store(group="_schema", name="train_eval", node=TrainEvalConfig)
+    cs.store(group="_schema", name="eval_command", node=EvalCommandConfig)
 
 
 def register_sample() -> None:

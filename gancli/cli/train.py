@@ -41,6 +41,9 @@ def task(cfg) -> dict | None:
             )
     summary = train(cfg, run_dir=run_dir, overrides=overrides)
     write_summary(run_dir, summary)
+    best = summary.get("best")
+    if best is not None:   # what a sweeper optimises (hydra/sweeper=optuna): the run's best eval.best value
+        return best["value"]
     return summary
 
 
@@ -55,8 +58,13 @@ def sweep_table(sweep_dir: Path) -> bool:
     for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
         f = job / SUMMARY_FILE
         rows.append((job, json.loads(f.read_text()) if f.is_file() else {"status": "no summary (crashed?)"}))
-    table = Table(title=f"sweep: {sweep_dir}", title_justify="left")
-    for col in ("job", "overrides", "status", "steps", "loss D", "loss G", "time", "grids"):
+    shared = set.intersection(*(set(s.get("overrides", [])) for _, s in rows)) if rows else set()
+    title = f"sweep: {sweep_dir}" + (f"\nevery job: {' '.join(sorted(shared))}" if shared and len(rows) > 1 else "")
+    table = Table(title=title, title_justify="left")
+    metric = next((s["best"]["key"] for _, s in rows if s.get("best")), None)
+    metric = metric or next((k.split("/", 1)[1] for _, s in rows for k in s.get("metrics", {}) if k.startswith("eval/")), None)
+    columns = ["job", "overrides", "status", "steps", "loss D", "loss G", *([metric] if metric else []), "time", "grids"]
+    for col in columns:
         table.add_column(col, overflow="fold")
     failed = False
     for job, s in rows:
@@ -65,16 +73,26 @@ def sweep_table(sweep_dir: Path) -> bool:
         losses = s.get("final_losses", {})
         table.add_row(
             job.name,
-            " ".join(s.get("overrides", [])),
+            " ".join(o for o in s.get("overrides", []) if o not in shared or len(rows) == 1),
             s.get("status", "?") if ok else f"[red]{s.get('status', '?')}[/]: {s.get('error', '')}",
             str(s.get("step", "")),
             _fmt(losses.get("loss/D")),
             _fmt(losses.get("loss/G")),
+            *([_metric(s, metric)] if metric else []),
             f"{s['seconds']:.0f}s" if "seconds" in s else "",
             str(s.get("final_grid", "")),
         )
     Console().print(table)
     return failed
+
+
+def _metric(summary: dict, key: str) -> str:
+    """The job's best value of eval.best when it kept one, else its last evaluation's."""
+    best = summary.get("best") or {}
+    if best.get("key") == key and best.get("value") is not None:
+        return f"{best['value']:.4g} (best, step {best['step']})"
+    value = summary.get("metrics", {}).get(f"eval/{key}")
+    return f"{value:.4g}" if isinstance(value, (int, float)) else ""
 
 
 def _fmt(x) -> str:

@@ -82,6 +82,11 @@ class CallbackRunner:
     def __bool__(self) -> bool:
         return bool(self.callbacks)
 
+    def add(self, name: str, callback: Callback) -> None:
+        if name in self.callbacks:
+            raise GanError(f"trainer.callbacks.{name}: the name is taken by gancli's own '{name}' callback.")
+        self.callbacks[name] = callback
+
     def _call(self, name: str, hook: str, trainer: "Trainer", *args):
         method = getattr(self.callbacks[name], hook)
         try:

@@ -17,48 +17,11 @@ from pathlib import Path
 import torch
 
 from gancli import __version__
+from gancli.core.files import fsync_dir, save_atomic
 from gancli.errors import GanError
 
 FORMAT = "gancli-checkpoint"
 VERSION = 3  # 3: named-field data spec, algorithm state and phase; 2: discriminators are body + Critic heads
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def save_atomic(obj: dict, path: Path) -> None:
-    """torch.save to a temp file in the same folder, fsync, then rename over `path`.
-
-    A crash at any point leaves either the old file or the new one, never a torn one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except (OSError, RuntimeError) as exc:
-        tmp.unlink(missing_ok=True)
-        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        raise GanError(f"could not write checkpoint {path}: {reason}. Checkpoints written before are intact; "
-                       f"free some disk space and resume the run.") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _unreadable(path: Path, why: str) -> GanError:
@@ -150,7 +113,7 @@ class CheckpointDir:
 
                 shutil.copyfile(target, tmp)
             os.replace(tmp, self.last)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise GanError(f"could not update {self.last}: {exc.strerror or exc}. {target} was written and is "

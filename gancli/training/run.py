@@ -38,6 +38,11 @@ def build_trainer(config: dict, run_dir: Path) -> Trainer:
     algorithm = build_algorithm(cfg, source.spec, device, precision)
     trainer = Trainer(algorithm, source, t, run_dir, config, int(config["seed"]))
     trainer.description = source.description
+    settings = cfg.get("eval")
+    if settings is not None and int(settings.every) > 0:     # older configs have no eval node
+        from gancli.training.eval_callback import Evaluate
+
+        trainer.callbacks.add("eval", Evaluate(settings, cfg.dataset, algorithm, device))
     return trainer
 
 

@@ -128,12 +128,12 @@ class Trainer:
 
     def save_checkpoint(self, name: str | None = None) -> Path:
         """The rotated step_XXXXXXX.pt + last.pt, or (name) a named one beside them, e.g. best.pt."""
-        self._refresh_ema_batch_norm()
+        self.prepare_sampling()
         if name is not None:
             return self.checkpoints.save_named(self.state_dict(), name)
         return self.checkpoints.save(self.state_dict(), self.step)
 
-    def _refresh_ema_batch_norm(self) -> None:
+    def prepare_sampling(self) -> None:
         """Before the EMA copy is used or saved: BN statistics that match its averaged weights. The refresh
         noise and data come from their own generator and stream, seeded by (seed, step), so training's RNG
         streams and resumed runs are unaffected."""
@@ -158,7 +158,7 @@ class Trainer:
         return {**self.algorithm.nets, **(self.ema.copies if self.ema else {})}
 
     def save_grid(self, path: Path) -> Path:
-        self._refresh_ema_batch_norm()
+        self.prepare_sampling()
         self.algorithm.train_mode(False)
         try:
             panels = self.algorithm.panels(self.reference, self.sampling_nets(),
@@ -179,7 +179,7 @@ class Trainer:
 
     def fit(self, stop_after: int | None = None) -> dict:
         """Train to `steps` (or `stop_after`, for tests); returns a plain summary."""
-        start_step, t0, images = self.step, time.perf_counter(), 0
+        t0, images = time.perf_counter(), 0
         metrics = MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step if self.step else None)
         acc: dict[str, torch.Tensor] = {}
         window_steps, window_images, window_t = 0, 0, time.perf_counter()

@@ -11,7 +11,7 @@ import torch
 from gancli.registry import Registry
 from gancli.viz.panel import Panel
 
-RENDERERS: Registry[Callable[..., "PIL.Image.Image"]] = Registry("sample kind")  # noqa: F821
+RENDERERS: Registry[Callable[..., object]] = Registry("sample kind")   # panel → PIL image
 LABEL_HEIGHT = 14
 
 

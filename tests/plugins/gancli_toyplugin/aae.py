@@ -90,8 +90,9 @@ class ToyAAE(Algorithm):
         return {"input": Panel("image", x, 4), "reconstruction": Panel("image", rec, 4),
                 "samples": Panel("image", samples, 4)}
 
-    def sample(self, options, n, nrow, generator, batch_size, grid=True):
+    def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None):
+        decoder = (nets or self.nets)["decoder"]
         z = torch.randn(n, self.z_dim, generator=generator) * float(options.get("temperature", 1.0))
         with torch.no_grad():
-            x = generate_in_batches(lambda b: self.nets["decoder"](b["z"].to(self.device)), {"z": z}, batch_size)
+            x = generate_in_batches(lambda b: decoder(b["z"].to(self.device)), {"z": z}, batch_size)
         return {"samples": Panel(self.field.kind, x, nrow, meta={"z": z})}

@@ -93,8 +93,9 @@ class ToyGrow(Algorithm):
             fake = nets["G"](torch.randn(n, self.z_dim, generator=generator).to(self.device))
         return {"samples": Panel("points", fake, overlay=reference["x"])}
 
-    def sample(self, options, n, nrow, generator, batch_size, grid=True):
+    def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None):
+        G = (nets or self.nets)["G"]
         z = torch.randn(n, self.z_dim, generator=generator)
         with torch.no_grad():
-            x = generate_in_batches(lambda b: self.G(b["z"].to(self.device)), {"z": z}, batch_size)
+            x = generate_in_batches(lambda b: G(b["z"].to(self.device)), {"z": z}, batch_size)
         return {"samples": Panel("points", x, nrow)}

@@ -1,0 +1,55 @@
+"""One interface for every measure of a model: a Metric checks up front that it fits (data kind, sample
+count, what the model can do), then computes named values from a shared evaluation context, which draws
+the samples and extracts their features once for all metrics.
+
+Each value has a direction (lower or higher is better): `eval.best=fid` keeps the checkpoint with the
+lowest FID, `eval.best=precision` the highest precision.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gancli.errors import GanError
+from gancli.registry import Registry
+
+if TYPE_CHECKING:
+    from gancli.metrics.evaluate import EvalContext
+
+#: every value a metric can report, and whether higher is better
+HIGHER_IS_BETTER = {
+    "fid": False, "kid": False, "kid_std": False, "is": True, "is_std": False,
+    "precision": True, "recall": True, "density": True, "coverage": True,
+    "modes": True, "hq": True, "rev_kl": False, "class_acc": True, "class_acc_worst": True, "code_acc": True,
+}
+
+
+def better(key: str, new: float, old: float | None) -> bool:
+    """Is `new` an improvement on `old` for the value `key`?"""
+    if old is None:
+        return True
+    return new > old if HIGHER_IS_BETTER[key] else new < old
+
+
+class Metric:
+    """A measure of generated samples. `kinds`: the sample kinds it applies to; `needs_features`: it reads
+    the feature extractor's output (so the extractor is built only when some metric does)."""
+
+    kinds: tuple[str, ...] = ("image",)
+    needs_features = True
+    needs_logits = False
+    #: the values it reports, in order (keys of HIGHER_IS_BETTER)
+    values: tuple[str, ...] = ()
+    protocol = ""
+
+    def check(self, ctx: "EvalContext") -> None:
+        """Raise a GanError, before any sample is drawn, when this metric cannot be computed here."""
+        if ctx.kind not in self.kinds:
+            raise GanError(f"metric '{ctx.name_of(self)}' measures {' or '.join(self.kinds)} samples; this model makes "
+                           f"{ctx.kind}. For {ctx.kind}, use: {', '.join(ctx.metrics_for_kind())}.")
+
+    def compute(self, ctx: "EvalContext") -> dict[str, float]:
+        raise NotImplementedError
+
+
+METRICS: Registry[type[Metric]] = Registry("metric")

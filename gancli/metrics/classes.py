@@ -1,0 +1,82 @@
+"""Measures that ask a model for something: does a class-conditional model draw the class it is asked for
+(the evaluation classifier's accuracy on n samples spread over the classes), and does InfoGAN's
+categorical code find the dataset's classes without labels (each category mapped to the majority class
+of the real training images Q puts in it, scored on the real test images)."""
+
+from __future__ import annotations
+
+import torch
+
+from gancli.errors import GanError
+from gancli.metrics.base import METRICS, Metric
+
+
+@METRICS.register("class_acc")
+class ClassAccuracy(Metric):
+    values = ("class_acc", "class_acc_worst")
+    protocol = "the classifier's accuracy on samples of each class (n spread evenly), mean and worst class"
+    needs_features = False
+    has_floor = False
+
+    def check(self, ctx):
+        super().check(ctx)
+        algo = ctx.algorithm
+        classes = ctx.num_classes
+        if algo is None or "class" not in algo.sample_options or getattr(algo, "num_classes", 0) != classes or not classes:
+            raise GanError("class_acc asks the model for samples of each of the dataset's classes: it needs a "
+                           "checkpoint of a model conditioned on them (cgan, cdcgan, acgan, model.condition.*).")
+
+    def compute(self, ctx):
+        classifier = ctx.classifier
+        per_class = max(1, ctx.n // ctx.num_classes)
+        accs = []
+        for k in range(ctx.num_classes):
+            x = ctx.draw({"class": k}, per_class)
+            accs.append((classifier.classify(x) == k).float().mean().item())
+        return {"class_acc": sum(accs) / len(accs), "class_acc_worst": min(accs)}
+
+
+def majority_map(cat: torch.Tensor, y: torch.Tensor, k: int, classes: int) -> torch.Tensor:
+    """category → the class most of its images show (unused categories map to −1)."""
+    table = torch.zeros(k, classes, dtype=torch.long)
+    table.index_put_((cat, y), torch.ones_like(y), accumulate=True)
+    return torch.where(table.sum(1) > 0, table.argmax(1), torch.full((k,), -1))
+
+
+@torch.no_grad()
+def categories(algo, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    from gancli.metrics.features import as_input
+
+    return torch.cat([algo.predict_codes(as_input(x[i:i + batch]).to(algo.device))[0].cpu()
+                      for i in range(0, len(x), batch)])
+
+
+def code_accuracy(algo, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
+                  classes: int) -> tuple[float, float, int]:
+    """(test accuracy, train accuracy, classes covered): categories mapped to the majority class on train."""
+    (xs, ys), (xt, yt) = train, test
+    cats = categories(algo, xs)
+    mapping = majority_map(cats, ys, algo.n_cat, classes)
+    return ((mapping[categories(algo, xt)] == yt).float().mean().item(), (mapping[cats] == ys).float().mean().item(),
+            len(set(mapping.tolist()) - {-1}))
+
+
+@METRICS.register("code_acc")
+class CodeAccuracy(Metric):
+    values = ("code_acc",)
+    protocol = "categories of c1 mapped to the majority class of the real training images, accuracy on the test part"
+    needs_features = False
+    has_floor = False
+    needs_discriminator = True
+
+    def check(self, ctx):
+        super().check(ctx)
+        if ctx.algorithm is None or not hasattr(ctx.algorithm, "predict_codes") or not ctx.num_classes:
+            raise GanError("code_acc reads InfoGAN's categorical code from Q: it needs an infogan checkpoint trained "
+                           "on a labelled dataset.")
+
+    def compute(self, ctx):
+        real = ctx.real
+        acc, _, _ = code_accuracy(ctx.algorithm, (real.train.samples, real.train.labels),
+                                  (real.test.samples, real.test.labels), ctx.num_classes)
+        return {"code_acc": acc}

