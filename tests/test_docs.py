@@ -40,7 +40,8 @@ def commands(path: Path) -> list[tuple[dict, str]]:
 
 
 def runnable(cmd: str) -> bool:
-    return not any(word in cmd for word in NEEDS_DOWNLOAD) and "cuda" not in cmd and "hydra/launcher" not in cmd
+    return not any(word in cmd for word in NEEDS_DOWNLOAD) and "cuda" not in cmd and "hydra/launcher" not in cmd \
+        and "hydra/sweeper" not in cmd          # optional extras
 
 
 def gan(args: list[str], cwd: Path, extra_env: dict | None = None) -> subprocess.CompletedProcess:
@@ -49,8 +50,15 @@ def gan(args: list[str], cwd: Path, extra_env: dict | None = None) -> subprocess
                           timeout=300)
 
 
+TINY_EVAL = ["n=64", "kid_subset_size=16", "kid_subsets=2", "reference_n=512", "classifier_epochs=1"]
+
+
 def tiny(args: list[str], run_dir: Path) -> list[str]:
     """The command's own overrides, then sizes that make it seconds long (later overrides win)."""
+    cache = f"cache_dir={run_dir.parent / 'eval-cache'}"
+    if args[0] == "eval":
+        data = ["dataset.resolution=16", "dataset.n=512"] if "dataset=shapes" in args else []
+        return [*args, *TINY_EVAL, cache, *data]
     if any(a.startswith("resume=") for a in args):      # extending a run: a few steps more than it had
         return [re.sub(r"^trainer.steps=\d+$", "trainer.steps=4", a) for a in args]
     if args[0] != "train" or any(a.startswith(("--help", "--cfg")) for a in args):
@@ -68,6 +76,8 @@ def tiny(args: list[str], run_dir: Path) -> list[str]:
         extra += ["dataset.resolution=16"]
     if any(a.startswith("model=") and a.split("=")[1] in ("gan", "cgan") for a in args):
         extra = [e for e in extra if ".width=" not in e] + ["model.generator.hidden=[16]", "model.discriminator.hidden=[16]"]
+    if any(a.startswith("eval.") for a in args):
+        extra += [f"eval.{e}" for e in TINY_EVAL] + [f"eval.{cache}"]
     where = f"hydra.sweep.dir={run_dir}-sweep" if "-m" in args else f"hydra.run.dir={run_dir}"
     return [*args, *extra, where]
 
@@ -92,6 +102,7 @@ def test_every_command_in_the_docs_runs_as_written(doc, tmp_path):
     run = tmp_path / "run"
     first = gan(tiny(["train"], run), tmp_path)            # the <run> the commands refer to
     assert first.returncode == 0, first.stderr
+    assert gan(["sample", f"ckpt={run}", "n=64", "format=npz", "out=samples.npz"], tmp_path).returncode == 0
     for i, (env, cmd) in enumerate(cmds):
         text = cmd.replace("<run>", str(run)).replace("~/photos", str(photos))
         text = re.sub(r"outputs/<date>/<time>-<id>", str(run), text)
