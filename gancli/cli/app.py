@@ -18,6 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 from rich.logging import RichHandler
 
+from gancli.cli.rules import check_values, rules_text
 from gancli.errors import GanError
 from gancli.registry import did_you_mean
 
@@ -44,6 +45,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("gan_groups", config_groups_text)
     if not OmegaConf.has_resolver("floordiv"):  # e.g. a budget of D updates shared out over n_critic
         OmegaConf.register_new_resolver("floordiv", lambda a, b: int(a) // max(1, int(b)))
+    if not OmegaConf.has_resolver("gan_rules"):   # the value rules, for --help
+        OmegaConf.register_new_resolver("gan_rules", rules_text)
     if not OmegaConf.has_resolver("gan_plugin_conf"):  # installed plugins' conf/ folders on the search path
         from gancli.plugins import plugin_conf_dirs
 
@@ -163,6 +166,40 @@ def _explain(exc: Exception, config_name: str, overrides: list[str]) -> str:
     return " ".join(line.strip() for line in text if line.strip() and not line.startswith("Set the environment"))
 
 
+def resolved(cfg) -> dict:
+    """The config as plain data with its interpolations resolved; a broken interpolation is a GanError."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception as exc:   # omegaconf raises several kinds, each naming the key
+        raise GanError(f"the config does not resolve: {str(exc).splitlines()[0]}") from None
+
+
+def probe_output_dir(config_name: str, overrides: list[str], multirun: bool, config_dir: Path | None = None) -> None:
+    """The run (or sweep) dir Hydra will create must be creatable: its nearest existing parent a writable
+    folder. Checked before any work, so a bad hydra.run.dir is one message, not Hydra's traceback."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir or conf_dir()), version_base="1.3"):
+            hc = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True).hydra
+            target = Path(str(hc.sweep.dir if multirun else hc.run.dir)).expanduser()
+    except Exception:   # composition problems were reported by validate_overrides already
+        return
+    finally:
+        GlobalHydra.instance().clear()
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        target.mkdir(parents=True, exist_ok=True)        # Hydra would create it next anyway
+        probe = target / f".gancli-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise GanError(f"cannot create or write the run dir {target}: {exc.strerror or exc}. Choose another "
+                       f"{key}=<folder>.") from None
+
+
 def validate_overrides(config_name: str, overrides: list[str], require_values: bool = True,
                        config_dir: Path | None = None) -> list:
     """Compose the config once per sweep value, in-process, so mistakes fail before any work is done.
@@ -185,10 +222,15 @@ def validate_overrides(config_name: str, overrides: list[str], require_values: b
                     cfg = compose(config_name=config_name, overrides=variant)
                 except (HydraException, ValueError) as exc:
                     raise GanError(_explain(exc, config_name, variant)) from None
-                missing = sorted(OmegaConf.missing_keys(cfg)) if require_values else []
+                try:
+                    missing = sorted(OmegaConf.missing_keys(cfg)) if require_values else []
+                except Exception as exc:   # a value an interpolation cannot take (${dataset.steps} = 'abc')
+                    raise GanError(f"bad value: {str(exc).splitlines()[0]}.") from None
                 if missing:
                     raise GanError(f"missing required value(s): {', '.join(missing)}. Set them on the command line, "
                                    f"e.g. {missing[0]}=...")
+                if require_values:
+                    check_values(resolved(cfg), config_name)
                 composed.append(cfg)
     finally:
         GlobalHydra.instance().clear()
@@ -269,7 +311,8 @@ def guarded(task: Callable[[object], dict | None]) -> Callable[[object], dict | 
 def run_app(name: str, config_name: str, task: Callable, argv: list[str] | None,
             prepare: Callable[[list[str]], list[str]] | None = None,
             sweep_table: Callable[[Path], None] | None = None,
-            schemas: Callable[[], None] | None = None, config_dir: Path | None = None) -> int:
+            schemas: Callable[[], None] | None = None, config_dir: Path | None = None,
+            writes_run_dir: bool = False) -> int:
     """Check the overrides, then hand the arguments to a Hydra app (which parses sys.argv itself).
     schemas: registers the command's own structured configs before anything is composed; config_dir:
     where the command's primary config `<config_name>.yaml` lives (gancli's conf/; a plugin's own)."""
@@ -285,6 +328,9 @@ def run_app(name: str, config_name: str, task: Callable, argv: list[str] | None,
         args = _split_args(argv)
         if not (args.help or args.hydra_help or args.info or args.shell_completion):
             validate_overrides(config_name, args.overrides, require_values=args.cfg is None, config_dir=config_dir)
+            if writes_run_dir and args.cfg is None:
+                probe_output_dir(config_name, next(iter(_override_variants(args.overrides))), args.multirun,
+                                 config_dir)
     except GanError as exc:
         print_error(str(exc))
         return exc.exit_code

@@ -36,6 +36,7 @@ class TrainerConfig:
     tensorboard: Any = "auto"
     progress: Any = "auto"
     callbacks: Dict[str, Any] = field(default_factory=dict)
+    nan: str = "stop"
 
 
 @dataclass

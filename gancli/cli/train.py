@@ -102,7 +102,7 @@ def _fmt(x) -> str:
 def main(argv: list[str] | None = None) -> int:
     from gancli.cli.app import guarded, run_app
 
-    return run_app("train", "train", guarded(task), argv, prepare=prepare, sweep_table=sweep_table)
+    return run_app("train", "train", guarded(task), argv, prepare=prepare, sweep_table=sweep_table, writes_run_dir=True)
 
 
 COMMAND = Command("train a GAN: gan train model=wgan_gp dataset=cifar10 trainer.steps=20000", main, order=0)

@@ -39,6 +39,30 @@ def decode_image(path: Path, resolution: int, crop: int | None = None, mode: str
         return TF.pil_to_tensor(im)
 
 
+def readable_images(paths: Sequence[Path], where: str) -> list[Path]:
+    """The paths whose files open and verify as images; the others are skipped with one warning that counts
+    them (a corrupt or truncated file among thousands should not end the run). None readable: an error."""
+    import logging
+
+    from PIL import Image
+
+    good, bad = [], []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                im.verify()
+            good.append(p)
+        except Exception as exc:   # PIL raises many kinds for broken files
+            bad.append((p, f"{type(exc).__name__}: {exc}"))
+    if bad:
+        first, why = bad[0]
+        if not good:
+            raise GanError(f"none of the {len(bad)} image files under {where} can be read (first: {first}: {why}).")
+        logging.getLogger("gancli").warning("skipped %d of %d image files under %s that cannot be read (first: %s: %s)",
+                                            len(bad), len(paths), where, first, why)
+    return good
+
+
 class ImageFiles(torch.utils.data.Dataset):
     """Items {image_field: uint8 (3, R, R)} plus {label_field: class} when labels are given."""
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from gancli.data.base import DATASETS, DataSource, Field, in_memory_source, labelled
-from gancli.data.files import IMAGE_EXTS, ImageFiles, file_source
+from gancli.data.files import IMAGE_EXTS, ImageFiles, file_source, readable_images
 from gancli.errors import GanError
 
 IDX_SETS = {
@@ -195,6 +195,7 @@ def image_folder(root, resolution=64, in_memory="auto", max_memory_mb=4096, num_
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
     if not paths:
         raise GanError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) found under {root}.")
+    paths = readable_images(paths, str(root))
     rel = [p.relative_to(root).parts for p in paths]
     if any(len(r) == 1 for r in rel):  # loose images beside the sub-folders: no class structure to trust
         tops, labels = (), None

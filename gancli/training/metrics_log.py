@@ -14,8 +14,7 @@ class MetricsLog:
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and self.path.exists():  # drop lines logged after the checkpoint we resume
-            kept = [ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= resume_step]
-            self.path.write_text("".join(ln + "\n" for ln in kept))
+            self._keep_until(resume_step)
         self._f = open(self.path, "a", buffering=1)
         self.tb = None
         if str(tensorboard).lower() in ("auto", "true"):
@@ -26,6 +25,22 @@ class MetricsLog:
             except ImportError:
                 if str(tensorboard).lower() == "true":
                     log.warning("trainer.tensorboard=true but tensorboard is not installed (pip install tensorboard)")
+
+    def _keep_until(self, step: int) -> None:
+        kept = []
+        for ln in self.path.read_text().splitlines():
+            try:
+                if ln.strip() and json.loads(ln).get("step", 0) <= step:
+                    kept.append(ln)
+            except json.JSONDecodeError:   # a line cut by a crash
+                continue
+        self.path.write_text("".join(ln + "\n" for ln in kept))
+
+    def rewind(self, step: int) -> None:
+        """Forget what was logged after `step` (a run restored to an earlier checkpoint)."""
+        self._f.close()
+        self._keep_until(step)
+        self._f = open(self.path, "a", buffering=1)
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         self._f.write(json.dumps({"step": step, **scalars}) + "\n")

@@ -13,6 +13,7 @@ from gancli.errors import GanError
 from gancli.training import rng
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.device import select_device
+from gancli.training.lock import RunLock
 from gancli.core.precision import Precision, resolve_amp
 from gancli.training.progress import fmt_scalars, print_table
 from gancli.training.trainer import Trainer
@@ -29,6 +30,9 @@ def plain_config(cfg: DictConfig) -> dict:
 
 
 def build_trainer(config: dict, run_dir: Path) -> Trainer:
+    from gancli.cli.rules import check_values
+
+    check_values(config, "train")
     cfg = OmegaConf.create(config)
     t = config["trainer"]
     device = select_device(t["device"])
@@ -58,9 +62,16 @@ def train(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = No
     else:
         config = plain_config(cfg)
     config["resume"] = None
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
+    lock = RunLock(run_dir).acquire()
+    try:
+        return _train(config, state, run_dir, overrides, stop_after)
+    finally:
+        lock.release()
 
+
+def _train(config: dict, state: dict | None, run_dir: Path, overrides: list[str] | None, stop_after: int | None) -> dict:
     trainer = build_trainer(config, run_dir)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
     if state is not None:
         trainer.load_state_dict(state)
         log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total)

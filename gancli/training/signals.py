@@ -30,3 +30,32 @@ class StopOnSignal:
         for s, h in self._old.items():
             signal.signal(s, h)
         return False
+
+
+class Deferred:
+    """SIGINT / SIGTERM held back while a checkpoint is written: the write always completes, and the signal
+    is delivered to whatever handled it before as soon as the write is done (a second Ctrl-C during the
+    final save then interrupts after it, never in the middle)."""
+
+    def __init__(self):
+        self.pending: list[int] = []
+        self._old: dict[int, object] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, lambda signum, frame: self.pending.append(signum))
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        for signum in self.pending:
+            handler = self._old.get(signum)
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
+                raise SystemExit(128 + signum)
+        return False

@@ -8,6 +8,7 @@ tensors and are summed on the device; they are read (one sync) every `log_every`
 from __future__ import annotations
 
 import logging
+import math
 import time
 import weakref
 from pathlib import Path
@@ -20,12 +21,12 @@ from gancli.data.base import DataSource
 from gancli.errors import GanError
 from gancli.training import rng
 from gancli.training.callbacks import CallbackRunner, build_callbacks
-from gancli.training.checkpoint import CheckpointDir
+from gancli.training.checkpoint import CheckpointDir, load_checkpoint
 from gancli.training.ema import EMA
 from gancli.training.metrics_log import MetricsLog
 from gancli.training.progress import TrainProgress
 from gancli.training.schedules import LRSchedule
-from gancli.training.signals import StopOnSignal
+from gancli.training.signals import Deferred, StopOnSignal
 from gancli.viz import save_panels
 
 log = logging.getLogger("gancli")
@@ -47,6 +48,7 @@ class Trainer:
         self.channels_last = bool(t["channels_last"])
         self.compile = bool(t["compile"])
         self.step, self.seed = 0, seed
+        self.nan_policy, self.nan_restores = str(t.get("nan", "stop")), 0
         if self.compile:
             blocker = algorithm.compile_blocker()
             if blocker:
@@ -129,9 +131,10 @@ class Trainer:
     def save_checkpoint(self, name: str | None = None) -> Path:
         """The rotated step_XXXXXXX.pt + last.pt, or (name) a named one beside them, e.g. best.pt."""
         self.prepare_sampling()
-        if name is not None:
-            return self.checkpoints.save_named(self.state_dict(), name)
-        return self.checkpoints.save(self.state_dict(), self.step)
+        with Deferred():     # a signal now waits for the write to finish
+            if name is not None:
+                return self.checkpoints.save_named(self.state_dict(), name)
+            return self.checkpoints.save(self.state_dict(), self.step)
 
     def prepare_sampling(self) -> None:
         """Before the EMA copy is used or saved: BN statistics that match its averaged weights. The refresh
@@ -207,13 +210,20 @@ class Trainer:
                     if step % self.log_every == 0 or step == self.total:
                         now = time.perf_counter()
                         scalars = self._read(acc, window_steps, window_images, now - window_t)
-                        metrics.write(step, scalars)
-                        bar.update(step, scalars, algorithm.status())
                         images += window_images
                         acc, window_steps, window_images, window_t = {}, 0, 0, now
+                        if self._diverged(scalars, step, metrics):
+                            optimizers = algorithm.optimizers
+                            continue
+                        metrics.write(step, scalars)
+                        bar.update(step, scalars, algorithm.status())
                     if step % self.sample_every == 0 and step < self.total:
                         self.save_grid(self.run_dir / "samples" / f"step_{step:07d}.png")
                     if step % self.ckpt_every == 0 and step < self.total:
+                        if acc and self._diverged(self._sums_finite(acc), step, metrics):   # never save NaN weights
+                            acc, window_steps, window_images = {}, 0, 0
+                            optimizers = algorithm.optimizers
+                            continue
                         self.save_checkpoint()
                     if callbacks:
                         extra = callbacks.interval(self, step)
@@ -228,6 +238,9 @@ class Trainer:
         if window_steps:  # losses of a partial window (interrupted runs)
             self.last_scalars = self._read(acc, window_steps, window_images, time.perf_counter() - window_t)
             images += window_images
+            bad = [k for k, v in self.last_scalars.items() if not math.isfinite(v)]
+            if bad:
+                raise self._divergence(bad, self.last_scalars, self.step)
         ckpt = self.save_checkpoint()
         grid = None
         if status == "finished":
@@ -249,6 +262,43 @@ class Trainer:
         callbacks.end(self, summary)
         summary["callback_errors"] = list(callbacks.errors)
         return summary
+
+    # -- divergence -------------------------------------------------------------------------------
+    @staticmethod
+    def _sums_finite(acc: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The window's sums so far (one host sync): before a checkpoint, to keep NaN weights off disk."""
+        keys = list(acc)
+        return dict(zip(keys, torch.stack([acc[k].float() for k in keys]).tolist()))
+
+    def _divergence(self, bad: list[str], scalars: dict, step: int) -> GanError:
+        last = self.checkpoints.last
+        kept = (f"The last good checkpoint, {last} (step {load_checkpoint(last)['step']}), is intact."
+                if last.is_file() else "No checkpoint was written before it.")
+        return GanError(f"{bad[0]} became {scalars[bad[0]]} by step {step} (logged over the last "
+                        f"{self.log_every} steps{', with ' + ', '.join(bad[1:]) if bad[1:] else ''}): training "
+                        f"diverged and stopped. {kept} Train again with a lower optimizer.lr, or with "
+                        "trainer.nan=skip, which restores the last checkpoint and goes on at half the learning rate.")
+
+    def _diverged(self, scalars: dict[str, float], step: int, metrics: MetricsLog) -> bool:
+        """False if every scalar is finite. Otherwise stop (trainer.nan=stop), or restore the last checkpoint
+        with halved learning rates and return True (trainer.nan=skip; at most 3 times in a row)."""
+        bad = [k for k, v in scalars.items() if not math.isfinite(v)]
+        if not bad:
+            self.nan_restores = 0
+            return False
+        last = self.checkpoints.last
+        if self.nan_policy != "skip" or not last.is_file() or self.nan_restores >= 3:
+            raise self._divergence(bad, scalars, step)
+        self.nan_restores += 1
+        self.load_state_dict(load_checkpoint(last))
+        for opt in self.algorithm.optimizers.values():
+            for group in opt.param_groups:
+                group["initial_lr"] = group.get("initial_lr", group["lr"]) * 0.5
+                group["lr"] *= 0.5
+        metrics.rewind(self.step)
+        log.warning("%s became %s by step %d: restored step %d and halved the learning rates (trainer.nan=skip)",
+                    bad[0], scalars[bad[0]], step, self.step)
+        return True
 
     def _read(self, acc: dict[str, torch.Tensor], n: int, images: int, seconds: float) -> dict[str, float]:
         """The one host sync of a log window: mean of each logged scalar over the window."""
