@@ -321,7 +321,7 @@ def test_acgan_d_class_term_uses_fakes_only_when_asked(compose_cfg, tiny_overrid
     (["model=cdcgan", "model.condition.generator=hot"], "not one of: none, onehot, embedding"),
     (["model=dcgan", "model.noise=gauss"], r"model.noise.*'gauss'.*normal, uniform"),
     (["model=infogan", "model.head_norm=bn"], "model.head_norm='bn' is not one of: none, batch, layer"),
-    (["model=dcgan", "model.g_fakes=new"], "model.g_fakes='new' is not one of: reuse, fresh"),
+    (["model=dcgan", "model.g_fakes=new"], "model.g_fakes='new' is not allowed: model.g_fakes takes one of: reuse, fresh"),
 ])
 def test_conditioning_mistakes_are_named(compose_cfg, tiny_overrides, tmp_path, overrides, message):
     with pytest.raises(GanError, match=message):

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gancli.cli.app import register_resolvers, validate_overrides
-from gancli.cli.rules import EVAL_RULES, SAMPLE_RULES, TRAIN_RULES
+from gancli.core.rules import EVAL_RULES, SAMPLE_RULES, TRAIN_RULES
 from gancli.errors import GanError
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config

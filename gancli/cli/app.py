@@ -18,7 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 from rich.logging import RichHandler
 
-from gancli.cli.rules import check_values, rules_text
+from gancli.core.rules import check_values, rules_text
 from gancli.errors import GanError
 from gancli.registry import did_you_mean
 

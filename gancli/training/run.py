@@ -30,7 +30,7 @@ def plain_config(cfg: DictConfig) -> dict:
 
 
 def build_trainer(config: dict, run_dir: Path) -> Trainer:
-    from gancli.cli.rules import check_values
+    from gancli.core.rules import check_values
 
     check_values(config, "train")
     cfg = OmegaConf.create(config)

@@ -1,8 +1,8 @@
-"""What values every config key takes: the one table of value rules, checked on the composed config before
+"""What values every config key takes: the one table of value rules (torch-free, below every layer that checks them), checked on the composed config before
 any work (`gan train`, `gan sample`, `gan eval`, and `build_trainer` for in-process runs), and shown by
 `gan train --help`.
 
-Types of the fixed-shape groups are also checked by Hydra through the dataclasses in `schema.py`; these
+Types of the fixed-shape groups are also checked by Hydra through the dataclasses in `gancli/cli/schema.py`; these
 rules add ranges and sets, apply to the groups whose keys vary by option (model, loss, optimizer,
 dataset) wherever the key exists, and state cross-key rules. A broken rule is one paragraph naming the
 key, the value given and what is allowed, with exit code 2.
