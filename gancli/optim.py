@@ -26,9 +26,13 @@ def lazy_ratio(every: int) -> float:
 
 
 def build_optimizer(cfg, params: Iterable[torch.nn.Parameter], role: str, lazy_every: int = 1) -> torch.optim.Optimizer:
-    """role "d" uses `lr_d` (TTUR) when the config has it; everything else is shared. `lazy_every` > 1:
-    the network also takes a lazy regularisation step every that many updates (see `lazy_ratio`)."""
+    """role "d" uses `lr_d` (TTUR) when the config has it, and the whole optimizer under `d` when there is one
+    (RGAN: Adam for G, SGD for D); everything else is shared. `lazy_every` > 1: the network also takes a
+    lazy regularisation step every that many updates (see `lazy_ratio`)."""
     c = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    own = c.pop("d", None)
+    if role == "d" and own:
+        c = {**{k: v for k, v in c.items() if k in SCHEDULE_KEYS}, **own}
     name = c.pop("name")
     if name not in OPTIMIZERS:
         raise GanError(f"unknown optimizer '{name}'; choose one of: {', '.join(OPTIMIZERS)}.")

@@ -26,7 +26,7 @@ from gancli.training.device import select_device
 from gancli.viz import Panel, save_panels, to_uint8_images
 
 log = logging.getLogger("gancli")
-FORMATS = ("png", "npz", "png_dir", "npy")
+FORMATS = ("png", "npz", "png_dir", "npy", "csv")
 COMMON_KEYS = ("ckpt", "n", "seed", "nrow", "out", "format", "batch_size", "device", "ema")
 ARRAY_KEYS = {"image": "images", "sequence": "sequences"}   # npz key of a lone panel's samples, by kind
 
@@ -137,4 +137,23 @@ def _png_dir(panels, out: Path):
             Image.fromarray(img.squeeze(-1) if img.shape[-1] == 1 else img).save(folder / f"{i:06d}.png")
 
 
-WRITERS = {"png": _png, "npz": _npz, "npy": _npy, "png_dir": _png_dir}
+def _csv(panels, out: Path):
+    """Sequences as a table: one row per sample and step (sample, step, the channels, its conditions)."""
+    if len(panels) != 1:
+        raise GanError(f"format=csv holds one table; this mode writes {len(panels)} panels: use format=npz.")
+    (p,) = panels.values()
+    if p.kind != "sequence":
+        raise GanError(f"format=csv writes sequences; this model makes {p.kind}: use npz or npy.")
+    x = p.data.float().cpu().numpy()
+    n, steps, channels = x.shape
+    conds = {k: v.cpu().numpy() for k, v in p.meta.items() if v.dim() == 1}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w") as f:
+        f.write(",".join(["sample", "step", *(f"ch{c}" for c in range(channels)), *conds]) + "\n")
+        for i in range(n):
+            tail = [str(v[i]) for v in conds.values()]
+            for t in range(steps):
+                f.write(",".join([str(i), str(t), *(f"{x[i, t, c]:.6g}" for c in range(channels)), *tail]) + "\n")
+
+
+WRITERS = {"png": _png, "npz": _npz, "npy": _npy, "png_dir": _png_dir, "csv": _csv}

@@ -31,6 +31,17 @@ TINY_OVERRIDES = [
 ]
 
 
+def image_presets() -> list[str]:
+    """The model presets that make images and points (the sequence families have their own tests)."""
+    import yaml
+
+    presets = []
+    for path in sorted((gancli.cli.app.conf_dir() / "model").glob("*.yaml")):
+        if yaml.safe_load(path.read_text()).get("algorithm") != "rgan":
+            presets.append(path.stem)
+    return presets
+
+
 def compose_train(overrides: list[str] | None = None, config_name: str = "train"):
     """Compose a config in-process exactly as `gan train` would (resolvers and schemas registered)."""
     gancli.cli.app.register_resolvers()

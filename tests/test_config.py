@@ -6,13 +6,14 @@ import pytest
 import torch
 
 import gancli.cli.app
+from conftest import image_presets
 from gancli.cli.app import validate_overrides
 from gancli.errors import GanError
 from gancli.nets.conditional import ConditionalGenerator
 from gancli.nets.mlp import MLPDiscriminator, MLPGenerator
 from gancli.training.run import build_trainer, plain_config
 
-MODELS = sorted(p.stem for p in (gancli.cli.app.conf_dir() / "model").glob("*.yaml"))
+MODELS = image_presets()
 
 
 def test_models_found():

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +67,11 @@ def tiny(args: list[str], run_dir: Path) -> list[str]:
     extra = list(TINY_IMAGES)
     points = any(a in ("dataset=ring8", "dataset=grid25") for a in args)
     folder = any(a == "dataset=image_folder" for a in args)
-    if points:
+    if any(a in ("model=rgan", "model=rcgan") for a in args):
+        extra = [e for e in extra if ".width=" not in e] + ["model.generator.hidden=8", "model.discriminator.hidden=8"]
+        if not any(a.startswith("dataset=timeseries_file") for a in args):
+            extra.append("dataset.n=64")
+    elif points:
         extra = [e for e in extra if ".width=" not in e] + ["dataset.n=512"]
     elif any(a == "model=toy_aae" for a in args):
         extra = [e for e in extra if ".width=" not in e] + ["dataset.n=64", "dataset.resolution=8"]
@@ -103,6 +108,8 @@ def test_every_command_in_the_docs_runs_as_written(doc, tmp_path):
     first = gan(tiny(["train"], run), tmp_path)            # the <run> the commands refer to
     assert first.returncode == 0, first.stderr
     assert gan(["sample", f"ckpt={run}", "n=64", "format=npz", "out=samples.npz"], tmp_path).returncode == 0
+    np.savez(tmp_path / "series.npz", x=np.random.default_rng(0).standard_normal((40, 12, 2)))    # the guides' files
+    (tmp_path / "sensor.csv").write_text("\n".join(f"{t},{t % 7}" for t in range(200)) + "\n")
     for i, (env, cmd) in enumerate(cmds):
         text = cmd.replace("<run>", str(run)).replace("~/photos", str(photos))
         text = re.sub(r"outputs/<date>/<time>-<id>", str(run), text)

@@ -10,13 +10,14 @@ import torch
 from omegaconf import OmegaConf
 
 import gancli.cli.app
+from conftest import image_presets
 from gancli.errors import GanError
 from gancli.sampling import sample_from_config
 from gancli.training.ema import EMA
 from gancli.training.run import build_trainer, plain_config
 from gancli.training.schedules import linear_decay
 
-PRESETS = sorted(p.stem for p in (gancli.cli.app.conf_dir() / "model").glob("*.yaml"))
+PRESETS = image_presets()
 MLP_PRESETS = ("gan", "cgan")
 CONDITIONAL = {"cgan": 5, "cdcgan": 5, "acgan": 5, "infogan": 10}   # classes on shapes (infogan: its Cat(10) code)
 

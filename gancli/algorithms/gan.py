@@ -142,9 +142,7 @@ class GAN(Algorithm):
                            "be ≥ 0 and the interval ≥ 1 D steps.")
         self.lazy_r1 = self.r1_weight > 0 and self.r1_every > 1   # R1 in a step of its own (StyleGAN2's Dreg)
         self.G = self.build_generator(nets, cond).to(device)
-        self.D = build_discriminator(nets.discriminator, self.field, self.num_classes, self.d_condition,
-                                     self.d_heads(), group, int(cfg.model.get("head_hidden", 0)), pack,
-                                     _model_choice(cfg, "head_norm", HEAD_NORMS)).to(device)
+        self.D = self.build_discriminator(nets, cond, group, pack).to(device)
         self.nets = {"G": self.G, "D": self.D}
         self.optimizers = {
             "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g"),
@@ -203,6 +201,12 @@ class GAN(Algorithm):
     def build_generator(self, nets, cond: dict) -> nn.Module:
         return build_generator(nets.generator, self.field, self.z_dim, self.num_classes, self.g_condition,
                                int(cond.get("embed_dim", 0) or 0))
+
+    def build_discriminator(self, nets, cond: dict, group: int, pack: int) -> nn.Module:
+        """D(x, labels) → (logits, features): a registered body inside a Critic with its heads."""
+        return build_discriminator(nets.discriminator, self.field, self.num_classes, self.d_condition, self.d_heads(),
+                                   group, int(self.cfg.model.get("head_hidden", 0)), pack,
+                                   _model_choice(self.cfg, "head_norm", HEAD_NORMS))
 
     def d_heads(self) -> dict[str, int]:
         """Auxiliary D outputs {name: size} sharing D's features (ACGAN's classifier, InfoGAN's Q)."""

@@ -90,7 +90,7 @@ TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.
     "trainer.tensorboard": one_of("auto", "true", "false", "True", "False"),
     "trainer.progress": one_of("auto", "true", "false", "True", "False"),
     "trainer.nan": one_of("stop", "skip"),
-    "optimizer.lr": POSITIVE, "optimizer.lr_d": POSITIVE, "optimizer.betas": betas(), "optimizer.eps": POSITIVE,
+    "optimizer.lr": POSITIVE, "optimizer.lr_d": POSITIVE, "optimizer.d.lr": POSITIVE, "optimizer.betas": betas(), "optimizer.eps": POSITIVE,
     "optimizer.weight_decay": NONNEG, "optimizer.momentum": number(0, 1, hi_open=True),
     "optimizer.alpha": number(0, 1, lo_open=True, hi_open=True), "optimizer.lr_decay_start": PROB,
     "optimizer.lr_schedule": one_of("constant", "linear_decay"),
@@ -114,7 +114,7 @@ TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.
 
 SAMPLE_RULES = _rules({
     "n": COUNT, "nrow": COUNT, "batch_size": COUNT, "seed": integer(0),
-    "format": one_of("png", "npz", "png_dir", "npy"),
+    "format": one_of("png", "npz", "png_dir", "npy", "csv"),
 })
 
 EVAL_RULES = _rules({

@@ -45,6 +45,7 @@ class EvalContext:
         self._samples = samples
         self._shared = shared if shared is not None else {}   # extractor, reference: the same for the floor
         self.n = len(samples) if samples is not None else int(settings.n)
+        self.is_floor = False          # scoring real test data in place of samples
 
     @property
     def kind(self) -> str:
@@ -59,7 +60,7 @@ class EvalContext:
     # -- samples ----------------------------------------------------------------------------------
     def draw(self, options: dict, n: int) -> torch.Tensor:
         x = self.sampler(options, n)
-        return to_uint8(x) if self.kind == "image" else x.float()
+        return to_uint8(x) if self.kind == "image" else x.float().cpu()
 
     @property
     def samples(self) -> torch.Tensor:
@@ -123,8 +124,10 @@ class EvalContext:
         """The same metrics, extractor and reference, on n real test images instead of samples."""
         test = self.real.test.samples[:self.n]
         kept = [(n, m) for n, m in self.metrics if getattr(m, "has_floor", True)]
-        return EvalContext(kept, self.settings, self.field, self.real, self.device, self.num_classes,
-                           samples=test, shared=self._shared)
+        low = EvalContext(kept, self.settings, self.field, self.real, self.device, self.num_classes,
+                          samples=test, shared=self._shared)
+        low.is_floor = True
+        return low
 
 
 @dataclass
@@ -171,13 +174,13 @@ def evaluate(ctx: EvalContext, with_floor: bool = True) -> Report:
     }
     if "extractor" in ctx._shared:
         protocol["features"] = ctx.extractor.description
-    if ctx.real is not None and any(m.needs_features or m.values == ("modes", "hq", "rev_kl") for _, m in ctx.metrics):
+    if ctx.real is not None and any(m.needs_features or m.kinds != ("image",) for _, m in ctx.metrics):
         protocol["reference"] = f"{ctx.real.cfg['name']}: {len(ctx.real.train.samples)} samples of {ctx.real.train.name}"
         protocol["floor"] = f"{len(ctx.real.test.samples[:ctx.n])} real samples of {ctx.real.test.name}"
     return Report(values, floor, protocol, time.perf_counter() - t0)
 
 
-AUTO = {"image": ["fid", "kid", "pr"], "points": ["modes"]}
+AUTO = {"image": ["fid", "kid", "pr"], "points": ["modes"], "sequence": ["mmd"]}
 
 
 def metric_names(setting, kind: str) -> list[str]:

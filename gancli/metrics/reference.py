@@ -56,7 +56,13 @@ def load_part(cfg: dict, n: int, name: str) -> RealPart:
     batch = source.reference(n)
     x = batch["x"]
     field_ = source.spec["x"]
-    return RealPart(name, to_uint8(x) if field_.kind == "image" else x.float(), batch.get("y"), field_)
+    if field_.kind == "image":
+        x = to_uint8(x)
+    elif field_.kind == "sequence":   # in the data's own units, as the models' samples are
+        from gancli.data.sequences import unscale
+
+        x = unscale(x.float(), field_)
+    return RealPart(name, x.float() if x.dtype != torch.uint8 else x, batch.get("y"), field_)
 
 
 class RealData:

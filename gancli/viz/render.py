@@ -60,6 +60,39 @@ def scatter(panel: Panel, title: str = "", size: int = 512):
     return img
 
 
+@RENDERERS.register("sequence")
+def line_plot(panel: Panel, title: str = "", shown: int = 8, max_channels: int = 4):
+    """Generated sequences (red) over real ones (grey), one subplot per channel (the first few)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    x = panel.data[:shown]
+    channels = min(x.shape[-1], max_channels)
+    fig, axes = plt.subplots(channels, 1, figsize=(5, 1.6 * channels + 0.4), dpi=90, squeeze=False, sharex=True)
+    for c in range(channels):
+        ax = axes[c][0]
+        if panel.overlay is not None:
+            for seq in panel.overlay[:shown]:
+                ax.plot(seq[:, c].numpy(), color=(0.6, 0.6, 0.6), lw=0.8)
+        for seq in x:
+            ax.plot(seq[:, c].numpy(), color=(0.85, 0.15, 0.15), lw=0.9)
+        ax.set_ylabel(f"ch {c}", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0][0].set_title(f"{title}  real: grey  generated: red".strip(), fontsize=8)
+    axes[-1][0].set_xlabel("step", fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
 def render_panels(panels: Mapping[str, Panel], title: str = ""):
     """One picture of all panels: a single panel as its renderer draws it; several side by side, each under
     its name, with the title above them."""

@@ -1,0 +1,225 @@
+"""Sequence GANs (RGAN / RCGAN): networks, the per-step loss, the sequence datasets and the user's files,
+the line-plot panels, sampling in the data's units, the sequence metrics, and resume."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+from gancli.data import Field, build_dataset
+from gancli.data.sequences import scale_to_unit, unscale, windows
+from gancli.errors import GanError
+from gancli.metrics.sequences import mmd2_unbiased
+from gancli.nets.recurrent import RecurrentCritic, RecurrentGenerator
+from gancli.sampling import sample_from_config
+from gancli.training.checkpoint import load_checkpoint
+from gancli.training.run import build_trainer, plain_config
+
+from conftest import assert_same_state, compose_train
+from test_data import fake_mnist
+
+TINY = ["trainer.batch_size=8", "trainer.steps=4", "trainer.log_every=1", "trainer.sample_every=2",
+        "trainer.ckpt_every=100", "trainer.tensorboard=false", "trainer.progress=false", "trainer.sample_n=4",
+        "model.generator.hidden=8", "model.discriminator.hidden=8", "model.n_critic=2"]
+
+
+def sample_cfg(**kw):
+    base = {"ckpt": "", "n": 6, "seed": 0, "nrow": 3, "out": "", "format": "png", "batch_size": 4, "device": "cpu",
+            "ema": True}
+    return OmegaConf.create({**base, **kw})
+
+
+def test_recurrent_networks_map_noise_per_step_to_sequences_and_sequences_to_per_step_logits():
+    field = Field("sequence", (30, 3))
+    G = RecurrentGenerator(field, z_dim=5, hidden=16, num_classes=4, condition="onehot")
+    D = RecurrentCritic(field, hidden=16, num_classes=4, bidirectional=True)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1])
+    x = G(torch.randn(6, 30, 5), labels)
+    assert x.shape == (6, 30, 3) and x.abs().max() <= 1
+    logits, h = D(x, labels)
+    assert logits.shape == (6, 30) and h.shape == (6, 32)
+    gru = RecurrentGenerator(field, z_dim=5, hidden=16, cell="gru", layers=2, tanh=False)
+    assert isinstance(gru.rnn, torch.nn.GRU) and gru(torch.randn(2, 30, 5)).shape == (2, 30, 3)
+
+
+def test_the_losses_are_the_cross_entropy_averaged_over_every_time_step(tmp_path):
+    """The code's D loss: mean over steps, then over the batch, of −log σ(D(x)_t) − log(1 − σ(D(G(z))_t))."""
+    algo = build_trainer(plain_config(compose_train(["model=rgan", "dataset=sines", "dataset.n=64", *TINY])),
+                         tmp_path).algorithm
+    real_logits, fake_logits = torch.randn(8, 30), torch.randn(8, 30)
+    expected = (F.softplus(-real_logits).mean(1) + F.softplus(fake_logits).mean(1)).mean()
+    assert torch.allclose(algo.loss.d_loss(real_logits, fake_logits), expected)
+    assert torch.allclose(algo.loss.g_loss(fake_logits), F.softplus(-fake_logits).mean(1).mean())
+    assert algo.latent(3)["z"].shape == (3, 30, 5)                  # fresh noise at every step
+
+
+def test_scaling_round_trips_and_windows_cover_the_series():
+    x = torch.randn(10, 7, 3) * torch.tensor([1.0, 10.0, 0.1]) + torch.tensor([0.0, 5.0, -3.0])
+    scaled, scale = scale_to_unit(x)
+    assert scaled.min() >= -1 - 1e-6 and scaled.max() <= 1 + 1e-6
+    assert torch.allclose(unscale(scaled, Field("sequence", (7, 3), extras={"scale": scale})), x, atol=1e-5)
+    series = torch.arange(10.0).view(10, 1)
+    w = windows(series, 4, 3)
+    assert w[:, :, 0].tolist() == [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9]]
+    with pytest.raises(GanError, match="window=11 is longer than the series"):
+        windows(series, 11, 1)
+
+
+def test_sines_follow_the_papers_formula_and_bands_label_their_frequency():
+    source = build_dataset(OmegaConf.create({"name": "sines", "n": 500, "length": 30, "channels": 2, "bands": 3,
+                                             "seed": 0}))
+    batch = source.reference(500)
+    x, y = batch["x"], batch["y"]
+    assert x.shape == (500, 30, 2) and x.abs().max() <= 0.9 + 1e-6
+    spectrum = torch.fft.rfft(x[:, :, 0], dim=1).abs()
+    peak = spectrum[:, 1:].argmax(1) + 1                          # cycles per sequence ≈ f
+    assert peak.min() >= 1 and peak.max() <= 5
+    assert source.spec["y"].num_classes == 3 and set(y.tolist()) == {0, 1, 2}
+    assert (peak[y == 0].float().mean() < peak[y == 2].float().mean())
+
+
+def test_smooth_signals_are_gaussian_process_draws_with_the_rbf_covariance():
+    source = build_dataset(OmegaConf.create({"name": "smooth", "n": 4000, "length": 10, "channels": 1,
+                                             "length_scale": 2.0, "variance": 0.2, "seed": 0}))
+    x = source.reference(4000)["x"][:, :, 0].double()
+    cov = torch.cov(x.T)
+    t = torch.arange(10.0, dtype=torch.float64)
+    expected = 0.2 * torch.exp(-(t[:, None] - t[None, :]) ** 2 / 8)
+    assert torch.allclose(cov, expected, atol=0.02)
+
+
+def test_mnist_as_sequences_in_each_layout(tmp_path):
+    fake_mnist(tmp_path / "MNIST" / "raw", "train", 12, 0, True, True)
+    for layout, shape in (("flat14", (196, 1)), ("rows14", (14, 14)), ("rows", (28, 28))):
+        source = build_dataset(OmegaConf.create({"name": "mnist_seq", "root": str(tmp_path), "split": "train",
+                                                 "layout": layout, "download": False}))
+        assert source.spec["x"].shape == shape and source.spec["y"].num_classes == 10
+    source = build_dataset(OmegaConf.create({"name": "mnist_seq", "root": str(tmp_path), "split": "train",
+                                             "layout": "flat14", "digits": [0, 1, 2], "download": False}))
+    assert source.spec["y"].class_names == ("0", "1", "2") and len(source.reference(100)["x"]) == 5   # 0, 1, 2, 10, 11
+
+
+# ------------------------------------------------------------------------------------------ the user's files
+
+
+def test_a_file_of_sequences_trains_and_samples_come_back_in_its_units(tmp_path):
+    g = np.random.default_rng(0)
+    x = 100 + 20 * g.standard_normal((40, 12, 2))                 # far outside [-1, 1]
+    np.savez(tmp_path / "ts.npz", x=x, labels=np.arange(40) % 2)
+    cfg = plain_config(compose_train(["model=rcgan", "dataset=timeseries_file", f"dataset.path={tmp_path / 'ts.npz'}",
+                                      *TINY]))
+    trainer = build_trainer(cfg, tmp_path / "run")
+    assert trainer.spec["x"].extras["scale"]["min"][0] == pytest.approx(x[..., 0].min(), rel=1e-5)
+    trainer.fit()
+    ckpt = str(tmp_path / "run" / "checkpoints" / "last.pt")
+    sample_from_config(sample_cfg(ckpt=ckpt, format="npy", n=10, out=str(tmp_path / "s.npy")))
+    s = np.load(tmp_path / "s.npy")
+    assert s.shape == (10, 12, 2) and x.min() - 1e-3 <= s.min() and s.max() <= x.max() + 1e-3 and s.mean() > 50
+    sample_from_config(sample_cfg(ckpt=ckpt, format="csv", n=3, out=str(tmp_path / "s.csv"), **{"class": 1}))
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "sample,step,ch0,ch1,labels" and len(lines) == 1 + 3 * 12 and lines[1].endswith(",1")
+    sample_from_config(sample_cfg(ckpt=ckpt, format="npz", n=4, out=str(tmp_path / "s.npz")))
+    assert np.load(tmp_path / "s.npz")["sequences"].shape == (4, 12, 2)
+    with pytest.raises(GanError, match="png_dir writes one image per sample"):
+        sample_from_config(sample_cfg(ckpt=ckpt, format="png_dir", out=str(tmp_path / "d")))
+
+
+def test_one_long_csv_series_is_cut_into_windows(tmp_path):
+    rows = "\n".join(f"{t},{2 * t}" for t in range(50))
+    (tmp_path / "s.csv").write_text("a,b\n" + rows + "\n")
+    source = build_dataset(OmegaConf.create({"name": "timeseries_file", "path": str(tmp_path / "s.csv"),
+                                             "window": 10, "stride": 5, "normalise": False}))
+    x = source.reference(100)["x"]
+    assert x.shape == (9, 10, 2) and x[1, 0].tolist() == [5.0, 10.0]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: np.save(p / "f.npy", np.zeros((2, 3, 4, 5))), r"shape \(2, 3, 4, 5\)"),
+    (lambda p: np.save(p / "f.npy", np.array([[[1.0], [np.nan]], [[np.inf], [0.0]]])), r"2 NaN or infinite.*\(0, 1, 0\)"),
+    (lambda p: np.save(p / "f.npy", np.zeros((20, 2))), "dataset.window=<steps>"),
+    (lambda p: np.savez(p / "f.npz", x=np.zeros((5, 4, 1)), labels=np.zeros(3)), "3 labels for 5 sequence"),
+    (lambda p: (p / "f.csv").write_text("time,value\n1,2\nabc,def\n"), "line 3 is not numeric"),
+    (lambda p: (p / "f.csv").write_text("only,a,header\n"), "no numeric rows"),
+])
+def test_a_bad_file_is_one_clear_message(tmp_path, make, message):
+    make(tmp_path)
+    path = next(tmp_path.glob("f.*"))
+    with pytest.raises(GanError, match=message):
+        build_dataset(OmegaConf.create({"name": "timeseries_file", "path": str(path), "window": None, "stride": None}))
+
+
+def test_window_longer_than_the_series_is_refused(tmp_path):
+    np.save(tmp_path / "f.npy", np.zeros((20, 2)))
+    with pytest.raises(GanError, match="window=30 is longer"):
+        build_dataset(OmegaConf.create({"name": "timeseries_file", "path": str(tmp_path / "f.npy"), "window": 30}))
+
+
+# ------------------------------------------------------------------------------------------ training, metrics
+
+
+@pytest.mark.parametrize("overrides", [
+    ["model=rgan", "dataset=sines", "dataset.n=64"],
+    ["model=rcgan", "dataset=sines", "dataset.n=64", "dataset.bands=3", "trainer.ema=0.9"],
+    ["model=rgan", "dataset=smooth", "dataset.n=64", "model.generator.cell=gru", "model.discriminator.cell=gru"],
+    ["model=rgan", "dataset=sines", "dataset.n=64", "loss=wgan_gp", "tricks.instance_noise=0.1"],
+], ids=["rgan-sines", "rcgan-sines-ema", "rgan-smooth-gru", "rgan-wgan_gp"])
+def test_sequence_families_resume_exactly_and_draw_line_plots(overrides, tmp_path):
+    cfg = plain_config(compose_train([*TINY, "trainer.steps=5", *overrides]))
+    straight = build_trainer(copy.deepcopy(cfg), tmp_path / "straight")
+    straight.fit()
+    first = build_trainer(copy.deepcopy(cfg), tmp_path / "resumed")
+    first.fit(stop_after=2)
+    state = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    resumed = build_trainer(state["config"], tmp_path / "resumed")
+    resumed.load_state_dict(state)
+    resumed.fit()
+    for key in ("nets", "optimizers", "ema"):
+        assert_same_state(straight.state_dict()[key], resumed.state_dict()[key], key)
+    assert (tmp_path / "straight" / "final.png").stat().st_size > 1000
+    ckpt = str(tmp_path / "straight" / "checkpoints" / "last.pt")
+    sample_from_config(sample_cfg(ckpt=ckpt, out=str(tmp_path / "s.png")))
+    assert (tmp_path / "s.png").is_file()
+
+
+def test_rgan_refuses_what_needs_images_or_a_per_sample_head(tmp_path):
+    for extra, message in ((["tricks.diffaugment=[translation]"], "augments images"),
+                           (["tricks.pack=2"], "packing"),
+                           (["model.discriminator.arch=dcgan"], "arch=recurrent"),
+                           (["dataset=shapes"], "trains on sequences")):
+        with pytest.raises(GanError, match=message):
+            build_trainer(plain_config(compose_train(["model=rgan", "dataset=sines", "dataset.n=64", *TINY, *extra])),
+                          tmp_path)
+
+
+def test_mmd_of_a_sample_with_itself_is_near_zero_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 10, 2, generator=g)
+    y = torch.randn(300, 10, 2, generator=g)
+    same, sigma = mmd2_unbiased(x, y)
+    assert abs(same) < 5e-3 and sigma > 0
+    shifts = [mmd2_unbiased(x, y + s, sigma)[0] for s in (0.2, 0.5, 1.0)]
+    assert shifts[0] < shifts[1] < shifts[2] and shifts[0] > same
+
+
+def test_sequence_metrics_score_a_conditional_model(tmp_path):
+    from gancli.metrics import evaluate
+    from gancli.metrics.evaluate import model_context
+
+    cfg = plain_config(compose_train([*TINY, "model=rcgan", "dataset=sines", "dataset.n=300", "dataset.bands=2"]))
+    trainer = build_trainer(cfg, tmp_path)
+    trainer.fit()
+    settings = OmegaConf.create({"metrics": ["mmd", "tstr", "disc", "pred"], "n": 60, "reference_n": 300, "seed": 0,
+                                 "batch_size": 30, "features": "auto", "cache_dir": str(tmp_path),
+                                 "inception_weights": None, "classifier_epochs": 1, "kid_subsets": 1,
+                                 "kid_subset_size": 2})
+    report = evaluate(model_context(trainer.algorithm, cfg["dataset"], settings, torch.device("cpu")))
+    v = report.values
+    assert set(v) == {"mmd", "tstr", "trts", "trtr", "disc", "pred"}
+    assert 0 <= v["tstr"] <= 1 and v["trtr"] > 0.6 and 0 <= v["disc"] <= 0.5 and math.isfinite(v["pred"])
+    assert report.floor["mmd"] < v["mmd"]                            # real against held-out real: the floor
