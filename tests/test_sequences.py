@@ -223,3 +223,22 @@ def test_sequence_metrics_score_a_conditional_model(tmp_path):
     assert set(v) == {"mmd", "tstr", "trts", "trtr", "disc", "pred"}
     assert 0 <= v["tstr"] <= 1 and v["trtr"] > 0.6 and 0 <= v["disc"] <= 0.5 and math.isfinite(v["pred"])
     assert report.floor["mmd"] < v["mmd"]                            # real against held-out real: the floor
+
+
+def test_rcgan_trains_on_mnist_as_sequences_and_logs_mmd_while_training(tmp_path):
+    import json
+
+    fake_mnist(tmp_path / "data" / "MNIST" / "raw", "train", 60, 0, True, True)
+    fake_mnist(tmp_path / "data" / "MNIST" / "raw", "t10k", 30, 1, True, True)
+    cfg = plain_config(compose_train([*TINY, "model=rcgan", "dataset=mnist_seq", f"dataset.root={tmp_path / 'data'}",
+                                      "dataset.download=false", "dataset.layout=rows14", "eval.every=2",
+                                      "eval.n=20", "eval.reference_n=60", f"eval.cache_dir={tmp_path / 'cache'}"]))
+    trainer = build_trainer(cfg, tmp_path / "run")
+    summary = trainer.fit()
+    assert summary["status"] == "finished" and "eval/mmd" in summary["metrics"]
+    lines = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [ln["step"] for ln in lines if "eval/mmd" in ln] == [2, 4]
+    ckpt = str(tmp_path / "run" / "checkpoints" / "last.pt")
+    sample_from_config(sample_cfg(ckpt=ckpt, format="npz", n=10, out=str(tmp_path / "s.npz"), **{"class": "all"}))
+    z = np.load(tmp_path / "s.npz")
+    assert z["sequences"].shape == (10, 14, 14) and sorted(set(z["labels"].tolist())) == list(range(10))
