@@ -5,6 +5,6 @@ Datasets register a builder by name (`dataset.name` in the config); importing th
 """
 
 from gancli.data.base import DATASETS, DataSource, DataSpec, Field, build_dataset
-from gancli.data import sequences, shapes, toy2d, vision  # noqa: F401  (registration)
+from gancli.data import sequences, shapes, toy2d, translation, vision  # noqa: F401  (registration)
 
 __all__ = ["DATASETS", "DataSource", "DataSpec", "Field", "build_dataset"]
