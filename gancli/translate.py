@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gancli.algorithms.translation import Translator
 from gancli.data.files import IMAGE_EXTS, decode_image
 from gancli.errors import GanError
 from gancli.sampling import load_for_sampling
@@ -53,14 +54,14 @@ def _read(path: Path, channels: int, resolution: int) -> tuple[torch.Tensor, lis
 
 def translate_from_config(cfg) -> Path:
     device = select_device(cfg.device)
-    algorithm, spec, state = load_for_sampling(cfg.ckpt, device, cfg.ema)
-    if not hasattr(algorithm, "translate"):
+    translator, spec, state = load_for_sampling(cfg.ckpt, device, cfg.ema)
+    if not isinstance(translator, Translator):
         raise GanError(f"gan translate needs a translation model (pix2pix, pix2pixhd, cyclegan); {cfg.ckpt} was "
                        f"trained as {state['config']['model']['name']}.")
-    direction = algorithm.check_direction(cfg.direction)
-    field = algorithm.input_field(direction)
+    direction = translator.check_direction(cfg.direction)
+    field = translator.input_field(direction)
     x, names = _read(Path(cfg.input).expanduser(), field.shape[0], field.shape[-1])
-    out_images = to_uint8_images(algorithm.translate(x.float() / 127.5 - 1, direction, batch_size=int(cfg.batch_size)))
+    out_images = to_uint8_images(translator.translate(x.float() / 127.5 - 1, direction, batch_size=int(cfg.batch_size)))
     out = Path(cfg.out).expanduser()
     if out.suffix.lower() == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)

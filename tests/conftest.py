@@ -32,14 +32,19 @@ TINY_OVERRIDES = [
 
 
 def image_presets() -> list[str]:
-    """The model presets that make images and points (the sequence families have their own tests)."""
+    """The presets that map noise (and a label) to images and points: the sequence and translation families
+    read other fields and have their own tests (test_sequences.py, test_translation.py)."""
     import yaml
 
-    presets = []
-    for path in sorted((gancli.cli.app.conf_dir() / "model").glob("*.yaml")):
-        if yaml.safe_load(path.read_text()).get("algorithm") != "rgan":
-            presets.append(path.stem)
-    return presets
+    model_dir = gancli.cli.app.conf_dir() / "model"
+
+    def algorithm(name: str) -> str:                 # follows `defaults:` to the preset that names it
+        node = yaml.safe_load((model_dir / f"{name}.yaml").read_text())
+        parents = [d for d in node.get("defaults", []) if isinstance(d, str) and d != "_self_"]
+        return node.get("algorithm") or algorithm(parents[0])
+
+    return [p.stem for p in sorted(model_dir.glob("*.yaml"))
+            if algorithm(p.stem) not in {"rgan", "pix2pix", "cyclegan"}]
 
 
 def compose_train(overrides: list[str] | None = None, config_name: str = "train"):

@@ -326,18 +326,24 @@ def test_imports_run_one_way():
 
 
 def test_the_trainer_reads_only_what_the_algorithm_interface_defines():
-    """Every attribute the training layer reads off an algorithm exists on the Algorithm base class."""
+    """Every attribute the training layer reads off an algorithm exists on the Algorithm base class, and
+    `gan translate` reads only the Translator interface."""
+    from gancli.algorithms.translation import Translator
+
     base = Algorithm.__new__(Algorithm)
     Algorithm.__init__(base, None, None, torch.device("cpu"), None)
     known = set(dir(Algorithm)) | set(vars(base))
     root = Path(gancli.__file__).parent
-    for path in [*(root / "training").glob("*.py"), root / "sampling.py", root / "evaluation.py", root / "translate.py"]:
+    readers = {path: (("algorithm", "algo"), known)
+               for path in [*(root / "training").glob("*.py"), root / "sampling.py", root / "evaluation.py"]}
+    readers[root / "translate.py"] = (("algorithm", "algo", "translator"), known | set(dir(Translator)))
+    for path, (names, allowed) in readers.items():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute):
                 owner = node.value
                 name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
-                if name in ("algorithm", "algo"):
-                    assert node.attr in known, f"{path.name} reads algorithm.{node.attr}, which Algorithm lacks"
+                if name in names:
+                    assert node.attr in allowed, f"{path.name} reads {name}.{node.attr}, which its interface lacks"
 
 
 # ------------------------------------------------------------------------------- old checkpoints

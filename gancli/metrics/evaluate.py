@@ -42,6 +42,7 @@ class EvalContext:
                  shared: dict | None = None):
         self.metrics, self.settings, self.field, self.real, self.device = metrics, settings, field_, real, device
         self.num_classes, self.algorithm, self.sampler = num_classes, algorithm, sampler
+        self.nets = None               # the networks the model is drawn with (the EMA copies in training)
         self._samples = samples
         self._shared = shared if shared is not None else {}   # extractor, reference: the same for the floor
         self.n = len(samples) if samples is not None else int(settings.n)
@@ -120,10 +121,13 @@ class EvalContext:
 
         return self._cached("reference", make)
 
-    def floor(self) -> "EvalContext":
-        """The same metrics, extractor and reference, on n real test images instead of samples."""
-        test = self.real.test.samples[:self.n]
+    def floor(self) -> "EvalContext | None":
+        """The same metrics, extractor and reference, on n real test images instead of samples (None when no
+        metric has a floor)."""
         kept = [(n, m) for n, m in self.metrics if getattr(m, "has_floor", True)]
+        if not kept:
+            return None
+        test = self.real.test.samples[:self.n]
         low = EvalContext(kept, self.settings, self.field, self.real, self.device, self.num_classes,
                           samples=test, shared=self._shared)
         low.is_floor = True
@@ -161,7 +165,7 @@ def evaluate(ctx: EvalContext, with_floor: bool = True) -> Report:
     floor: dict[str, float] = {}
     if with_floor and ctx.real is not None:
         low = ctx.floor()
-        if low.metrics and len(low.samples) >= 2:
+        if low is not None and len(low.samples) >= 2:
             try:
                 for _, metric in low.metrics:
                     metric.check(low)
@@ -197,15 +201,19 @@ def model_context(algorithm, dataset_cfg, settings, device: torch.device, nets=N
     """Metrics of a model: its samples (the panel named "samples", else its first) against dataset_cfg's data.
     Each context draws from a generator seeded by eval.seed, so every evaluation sees the same noise."""
     spec = algorithm.spec
-    if "x" not in spec:
-        raise GanError(f"evaluation scores a sample field 'x'; this model's data has {spec.describe()}.")
+    name = next((k for k in ("x", "b") if k in spec), None)    # what the model makes: samples, or translations
+    if name is None:
+        raise GanError(f"evaluation scores a sample field 'x' (or a translation's 'b'); this model's data has "
+                       f"{spec.describe()}.")
     gen = torch.Generator().manual_seed(int(settings.seed))
 
     def sampler(options: dict, n: int) -> torch.Tensor:
         panels = algorithm.sample(options, n, 8, gen, int(settings.batch_size), grid=False, nets=nets)
-        return (panels.get("samples") or next(iter(panels.values()))).data
+        return (panels.get("samples") or panels.get("output") or next(iter(panels.values()))).data
 
-    field_ = spec["x"]
-    return EvalContext(resolve(metric_names(settings.metrics, field_.kind)), settings, field_,
-                       real or RealData(dataset_cfg, int(settings.reference_n)), device,
-                       spec["y"].num_classes if "y" in spec else 0, algorithm, sampler, shared=shared)
+    field_ = spec[name]
+    ctx = EvalContext(resolve(metric_names(settings.metrics, field_.kind)), settings, field_,
+                      real or RealData(dataset_cfg, int(settings.reference_n)), device,
+                      spec["y"].num_classes if "y" in spec else 0, algorithm, sampler, shared=shared)
+    ctx.nets = nets
+    return ctx
