@@ -242,3 +242,33 @@ def test_the_embedded_real_sets_edges_to_garments_and_two_digit_styles(tmp_path)
     assert styles.spec.groups == (("a", "y_a"), ("b", "y_b"))
     ref = styles.reference(10)
     assert len(ref["a"]) == 5 and len(ref["b"]) == 5
+
+
+def test_pair_scores_equal_their_formulas():
+    from gancli.metrics.translation import pair_scores
+
+    target = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0)) - 0.5      # inside [−1, 1]
+    same = pair_scores(target, target)
+    assert same["l1"] == 0 and same["ssim"] == pytest.approx(1.0)
+    shifted = pair_scores(target + 0.2, target)         # 0.1 in [0, 1]: L1 0.1, MSE 0.01, PSNR 10·log10(1/0.01)
+    assert shifted["l1"] == pytest.approx(0.1, abs=1e-6)
+    assert shifted["psnr"] == pytest.approx(20.0, abs=1e-3)
+    assert shifted["ssim"] < 1
+
+
+def test_gan_eval_scores_a_paired_model_on_its_test_targets_and_refuses_pairs_for_cyclegan(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    _algo("pix2pix", "shapes_paired", tmp_path / "p", "trainer.steps=1").fit()
+    r = subprocess.run([sys.executable, "-m", "gancli", "eval", f"ckpt={tmp_path / 'p' / 'checkpoints' / 'last.pt'}",
+                        "metrics=[pairs]", "n=8", "batch_size=4", f"out={tmp_path / 'p.json'}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    values = json.loads((tmp_path / "p.json").read_text())["values"]
+    assert set(values) == {"l1", "psnr", "ssim"} and 0 < values["l1"] <= 1 and values["ssim"] < 1
+    _algo("cyclegan", "shapes_unpaired", tmp_path / "c", "trainer.steps=1", "dataset.n=16").fit()
+    r = subprocess.run([sys.executable, "-m", "gancli", "eval", f"ckpt={tmp_path / 'c' / 'checkpoints' / 'last.pt'}",
+                        "metrics=[pairs]", "n=8"], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "needs a paired translation model" in r.stderr and "Traceback" not in r.stderr
