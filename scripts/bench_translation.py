@@ -61,8 +61,7 @@ def main() -> None:
         table = benchlib.Table("arm", "L1", "PSNR", "SSIM", "sharpness (outputs / targets)", "classifier accuracy",
                                "steps", "time (s)")
     else:
-        base = ["model=cyclegan", "dataset=mnist_styles", f"dataset.root={root}", "dataset.download=false",
-                "trainer.batch_size=16"]
+        base = ["model=cyclegan", "dataset=mnist_styles", f"dataset.root={root}", "dataset.download=false"]
         table = benchlib.Table("arm", "content kept (digit of a)", "taken for domain B", "steps", "time (s)")
     train, test = data(base, "train"), data(base, "test")
     if args.task == "paired":

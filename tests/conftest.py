@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import gancli.cli.app
+from gancli.training.checkpoint import load_checkpoint
+from gancli.training.run import build_trainer
 
 # Tiny networks on a small shared CPU: torch's intra-op thread pool only costs time here (on an
 # oversubscribed 2-core box a 16×16 conv step is ~20× slower with 2 threads than with 1).
@@ -104,3 +107,18 @@ def tiny_overrides() -> list[str]:
 @pytest.fixture
 def conf_dir() -> Path:
     return gancli.cli.app.conf_dir()
+
+
+def straight_and_resumed(cfg: dict, tmp_path: Path, stop: int):
+    """The same run trained straight through and stopped at `stop`, then resumed from its checkpoint."""
+    straight = build_trainer(copy.deepcopy(cfg), tmp_path / "straight")
+    straight.fit()
+    first = build_trainer(copy.deepcopy(cfg), tmp_path / f"resumed{stop}")
+    first.fit(stop_after=stop)
+    state = load_checkpoint(tmp_path / f"resumed{stop}" / "checkpoints" / "last.pt")
+    assert state["step"] == stop
+    torch.manual_seed(12345)  # whatever the process did in between must not matter
+    resumed = build_trainer(state["config"], tmp_path / f"resumed{stop}")
+    resumed.load_state_dict(state)
+    resumed.fit()
+    return straight, resumed

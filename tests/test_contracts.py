@@ -28,7 +28,7 @@ from gancli.training.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 from gancli.viz.render import LABEL_HEIGHT
 
-from conftest import PLUGINS, assert_same_state, compose_train
+from conftest import PLUGINS, assert_same_state, compose_train, straight_and_resumed
 
 QUIET = ["trainer.log_every=1", "trainer.sample_every=3", "trainer.ckpt_every=100", "trainer.tensorboard=false",
          "trainer.progress=false", "trainer.sample_n=8"]
@@ -43,21 +43,6 @@ def sample_cfg(**kw):
     base = {"ckpt": "", "n": 6, "seed": 0, "nrow": 3, "out": "", "format": "png", "batch_size": 4, "device": "cpu",
             "ema": True}
     return OmegaConf.create({**base, **kw})
-
-
-def straight_and_resumed(cfg: dict, tmp_path: Path, stop: int):
-    """The same run trained straight through and stopped at `stop`, then resumed from its checkpoint."""
-    straight = build_trainer(copy.deepcopy(cfg), tmp_path / "straight")
-    straight.fit()
-    first = build_trainer(copy.deepcopy(cfg), tmp_path / f"resumed{stop}")
-    first.fit(stop_after=stop)
-    state = load_checkpoint(tmp_path / f"resumed{stop}" / "checkpoints" / "last.pt")
-    assert state["step"] == stop
-    torch.manual_seed(12345)  # whatever the process did in between must not matter
-    resumed = build_trainer(state["config"], tmp_path / f"resumed{stop}")
-    resumed.load_state_dict(state)
-    resumed.fit()
-    return straight, resumed
 
 
 # ------------------------------------------------------------------------------- a family that is not a GAN

@@ -13,7 +13,7 @@ from gancli.cli.app import conf_dir, register_resolvers
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
-from conftest import assert_same_state
+from conftest import assert_same_state, straight_and_resumed
 
 TRAINER = ["trainer.batch_size=16", "trainer.log_every=2", "trainer.sample_every=3", "trainer.ckpt_every=100",
         "trainer.tensorboard=false", "trainer.progress=false", "trainer.sample_n=8"]
@@ -38,18 +38,7 @@ def config(overrides: list[str]) -> dict:
 def test_stopped_and_resumed_run_matches_uninterrupted(tmp_path, overrides):
     cfg = config(TRAINER + overrides + ["trainer.steps=9"])
 
-    straight = build_trainer(copy.deepcopy(cfg), tmp_path / "straight")
-    straight.fit()
-
-    first = build_trainer(copy.deepcopy(cfg), tmp_path / "resumed")
-    first.fit(stop_after=4)
-    state = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
-    assert state["step"] == 4
-    del first
-    torch.manual_seed(12345)  # whatever the process did in between must not matter
-    resumed = build_trainer(state["config"], tmp_path / "resumed")
-    resumed.load_state_dict(state)
-    resumed.fit()
+    straight, resumed = straight_and_resumed(cfg, tmp_path, stop=4)
 
     assert resumed.step == straight.step == 9
     for key in ("nets", "optimizers", "ema"):

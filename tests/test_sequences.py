@@ -3,7 +3,6 @@ the line-plot panels, sampling in the data's units, the sequence metrics, and re
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -18,10 +17,9 @@ from gancli.errors import GanError
 from gancli.metrics.sequences import mmd2_unbiased
 from gancli.nets.recurrent import RecurrentCritic, RecurrentGenerator
 from gancli.sampling import sample_from_config
-from gancli.training.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
-from conftest import assert_same_state, compose_train
+from conftest import assert_same_state, compose_train, straight_and_resumed
 from test_data import fake_mnist
 
 TINY = ["trainer.batch_size=8", "trainer.steps=4", "trainer.log_every=1", "trainer.sample_every=2",
@@ -171,14 +169,7 @@ def test_window_longer_than_the_series_is_refused(tmp_path):
 ], ids=["rgan-sines", "rcgan-sines-ema", "rgan-smooth-gru", "rgan-wgan_gp"])
 def test_sequence_families_resume_exactly_and_draw_line_plots(overrides, tmp_path):
     cfg = plain_config(compose_train([*TINY, "trainer.steps=5", *overrides]))
-    straight = build_trainer(copy.deepcopy(cfg), tmp_path / "straight")
-    straight.fit()
-    first = build_trainer(copy.deepcopy(cfg), tmp_path / "resumed")
-    first.fit(stop_after=2)
-    state = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
-    resumed = build_trainer(state["config"], tmp_path / "resumed")
-    resumed.load_state_dict(state)
-    resumed.fit()
+    straight, resumed = straight_and_resumed(cfg, tmp_path, stop=2)
     for key in ("nets", "optimizers", "ema"):
         assert_same_state(straight.state_dict()[key], resumed.state_dict()[key], key)
     assert (tmp_path / "straight" / "final.png").stat().st_size > 1000

@@ -17,11 +17,10 @@ from gancli.data import build_dataset
 from gancli.errors import GanError
 from gancli.nets.translation import ImagePool, PatchGAN, ResnetGenerator, UNet, patch_output_size, receptive_field
 from gancli.sampling import sample_from_config
-from gancli.training.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 from gancli.translate import translate_from_config
 
-from conftest import assert_same_state, compose_train
+from conftest import assert_same_state, compose_train, straight_and_resumed
 
 TINY = ["dataset.n=32", "trainer.batch_size=4", "trainer.steps=4", "trainer.log_every=1", "trainer.sample_every=2",
         "trainer.ckpt_every=100", "trainer.tensorboard=false", "trainer.progress=false", "trainer.sample_n=4",
@@ -122,14 +121,7 @@ def test_cyclegan_cycle_and_identity_terms_equal_their_formulas(tmp_path):
 ])
 def test_translation_models_resume_exactly_and_translate(model, dataset, extra, tmp_path):
     cfg = plain_config(compose_train([f"model={model}", f"dataset={dataset}", *TINY, *extra, "trainer.steps=5"]))
-    straight = build_trainer(copy.deepcopy(cfg), tmp_path / "straight")
-    straight.fit()
-    first = build_trainer(copy.deepcopy(cfg), tmp_path / "resumed")
-    first.fit(stop_after=2)
-    state = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
-    resumed = build_trainer(state["config"], tmp_path / "resumed")
-    resumed.load_state_dict(state)
-    resumed.fit()
+    straight, resumed = straight_and_resumed(cfg, tmp_path, stop=2)
     for key in ("nets", "optimizers", "algorithm"):
         assert_same_state(straight.state_dict()[key], resumed.state_dict()[key], key)
     ckpt = str(tmp_path / "straight" / "checkpoints" / "last.pt")
