@@ -83,6 +83,7 @@ def line_plot(panel: Panel, title: str = "", shown: int = 8, max_channels: int =
             ax.plot(seq[:, c].numpy(), color=(0.85, 0.15, 0.15), lw=0.9)
         ax.set_ylabel(f"ch {c}", fontsize=7)
         ax.tick_params(labelsize=6)
+        ax.ticklabel_format(axis="y", useOffset=False)   # a flat trace reads as its value, not "1e-5 − 0.9999"
     axes[0][0].set_title(f"{title}  real: grey  generated: red".strip(), fontsize=8)
     axes[-1][0].set_xlabel("step", fontsize=7)
     fig.tight_layout()
