@@ -64,12 +64,10 @@ def main() -> None:
         base = ["model=cyclegan", "dataset=mnist_styles", f"dataset.root={root}", "dataset.download=false"]
         table = benchlib.Table("arm", "content kept (digit of a)", "taken for domain B", "steps", "time (s)")
     train, test = data(base, "train"), data(base, "test")
-    if args.task == "paired":
-        judge = fit_classifier(to_uint8(train["b"]), train["y"], 10, epochs=3)
-        judge_acc = (predict(judge, to_uint8(test["b"])) == test["y"]).float().mean().item()
-    else:
-        judge = fit_classifier(to_uint8(train["b"]), train["y_b"], 10, epochs=3)
-        judge_acc = (predict(judge, to_uint8(test["b"])) == test["y_b"]).float().mean().item()
+    label = "y" if args.task == "paired" else "y_b"           # the class of each domain-B image
+    judge = fit_classifier(to_uint8(train["b"]), train[label], 10, epochs=3)
+    judge_acc = (predict(judge, to_uint8(test["b"])) == test[label]).float().mean().item()
+    if args.task == "unpaired":
         both = torch.cat([train["a"][:10000], train["b"][:10000]])
         domain = fit_classifier(to_uint8(both), torch.cat([torch.zeros(min(10000, len(train["a"]))),
                                                            torch.ones(min(10000, len(train["b"])))]).long(), 2, 1)

@@ -39,10 +39,10 @@ class EvalContext:
     def __init__(self, metrics: list[tuple[str, Metric]], settings, field_: Field, real: RealData | None,
                  device: torch.device, num_classes: int = 0, algorithm=None,
                  sampler: Callable[[dict, int], torch.Tensor] | None = None, samples: torch.Tensor | None = None,
-                 shared: dict | None = None):
+                 shared: dict | None = None, nets=None):
         self.metrics, self.settings, self.field, self.real, self.device = metrics, settings, field_, real, device
         self.num_classes, self.algorithm, self.sampler = num_classes, algorithm, sampler
-        self.nets = None               # the networks the model is drawn with (the EMA copies in training)
+        self.nets = nets               # the networks the model is drawn with (the EMA copies in training)
         self._samples = samples
         self._shared = shared if shared is not None else {}   # extractor, reference: the same for the floor
         self.n = len(samples) if samples is not None else int(settings.n)
@@ -212,8 +212,6 @@ def model_context(algorithm, dataset_cfg, settings, device: torch.device, nets=N
         return (panels.get("samples") or panels.get("output") or next(iter(panels.values()))).data
 
     field_ = spec[name]
-    ctx = EvalContext(resolve(metric_names(settings.metrics, field_.kind)), settings, field_,
-                      real or RealData(dataset_cfg, int(settings.reference_n)), device,
-                      spec["y"].num_classes if "y" in spec else 0, algorithm, sampler, shared=shared)
-    ctx.nets = nets
-    return ctx
+    return EvalContext(resolve(metric_names(settings.metrics, field_.kind)), settings, field_,
+                       real or RealData(dataset_cfg, int(settings.reference_n)), device,
+                       spec["y"].num_classes if "y" in spec else 0, algorithm, sampler, shared=shared, nets=nets)

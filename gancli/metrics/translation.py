@@ -1,7 +1,6 @@
 """Translation metrics: how close a paired model's outputs are to the targets of the test split — the mean
-absolute error, PSNR and SSIM (torchmetrics' implementations; images in [0, 1]) — and, where the data are
-labelled, how often a classifier of the target domain gives the output the input's class (pix2pix's
-"FCN-score" idea, with gancli's evaluation classifier)."""
+absolute error, PSNR and SSIM (torchmetrics' implementations; images in [0, 1]). The classifier score of
+pix2pix's "FCN score" idea lives in scripts/bench_translation.py."""
 
 from __future__ import annotations
 
