@@ -83,6 +83,13 @@ def train(overrides: list[str], run_dir: Path):
     return trainer, seconds
 
 
+def build_only(overrides: list[str], run_dir: Path):
+    """The run's algorithm as it starts (freshly initialised, nothing trained), in eval mode: baselines."""
+    trainer = build_trainer(plain_config(compose([*QUIET, *overrides])), Path(run_dir))
+    trainer.algorithm.train_mode(False)
+    return trainer.algorithm
+
+
 def labelled_tensors(dataset_overrides: list[str], n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(images in [-1, 1], labels) of a labelled dataset config, on the CPU, in a fixed shuffled order."""
     cfg = compose(dataset_overrides)

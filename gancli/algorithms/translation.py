@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
+from gancli.data.base import split_reference
 from gancli.errors import GanError
 from gancli.nets.translation import ImagePool, PatchGAN, ResnetGenerator, UNet, patch_output_size
 from gancli.optim import build_optimizer
@@ -63,18 +64,6 @@ def _keys(node) -> dict:
     return keys
 
 
-def _reference_split(cfg, n: int, split: str) -> dict:
-    """n pairs (or n of each domain) of the dataset's `split`, as the model's inputs (floats in [−1, 1])."""
-    from gancli.data.base import build_dataset
-
-    data = OmegaConf.to_container(cfg.dataset, resolve=True)
-    if "split" in data:
-        data["split"] = split
-    elif split != "train" and "seed" in data and "n" in data:     # procedural: a fresh draw stands for the test split
-        data["seed"] = int(data["seed"]) + 1_000_003
-    return build_dataset(OmegaConf.create(data)).reference(n)
-
-
 class Translator(Algorithm):
     """What both families share: the translate contract of `gan translate` and test-split sampling."""
 
@@ -105,7 +94,7 @@ class Translator(Algorithm):
 
     def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None):
         direction = self.check_direction(options.get("direction"))
-        ref = _reference_split(self.cfg, n, str(options.get("split", "test")))
+        ref = split_reference(self.cfg.dataset, n, str(options.get("split", "test")))
         src, dst = ("a", "b") if direction == "AtoB" else ("b", "a")
         x = ref[src][:n]
         panels = {"input": Panel("image", x, nrow), "output": Panel("image", self.translate(x, direction, nets,

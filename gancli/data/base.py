@@ -279,6 +279,21 @@ def in_memory_source(spec: DataSpec, tensors: Mapping[str, torch.Tensor] | Seque
 DATASETS: Registry[Callable[..., DataSource]] = Registry("dataset")
 
 
+def split_reference(dataset_cfg, n: int, split: str) -> Batch:
+    """n samples (or n of each group) of the dataset's `split` (train | test), as the model's inputs: a
+    procedural dataset has no test split, so a fresh draw (another seed) stands for it."""
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.to_container(dataset_cfg, resolve=True)
+    if split not in ("train", "test"):
+        raise GanError(f"split={split} is not one of: train, test.")
+    if "split" in data:
+        data["split"] = split
+    elif split != "train" and "seed" in data and "n" in data:
+        data["seed"] = int(data["seed"]) + 1_000_003
+    return build_dataset(OmegaConf.create(data)).reference(n)
+
+
 def build_dataset(cfg, **runtime) -> DataSource:
     """cfg: the `dataset` config node. The builder receives its keys as keyword arguments, plus the
     runtime settings it declares (e.g. num_workers for file-backed sets)."""

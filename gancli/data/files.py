@@ -185,3 +185,45 @@ def file_source(spec: DataSpec, groups: Sequence[torch.utils.data.Dataset], desc
         return out
 
     return DataSource(spec, make_stream, reference, f"{description}, streamed")
+
+
+def read_images(path: Path, channels: int, resolution: int, command: str) -> tuple[torch.Tensor, list[str],
+                                                                                   torch.Tensor | None]:
+    """What `gan translate` / `gan encode` / `reconstruct=` read: an image, a folder of images, or an npz with
+    `images` (N, H, W, C) uint8 (as `gan sample format=npz` writes) and optionally `labels` (N,). Returns uint8
+    (N, C, R, R), a name per image, and the labels (or None). Every image is read before anything is used."""
+    import logging
+
+    import numpy as np
+
+    mode = "L" if channels == 1 else "RGB"
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+        if not files:
+            raise GanError(f"input={path} holds no images ({', '.join(sorted(IMAGE_EXTS))}).")
+        return torch.stack([decode_image(p, resolution, mode=mode) for p in files]), [p.stem for p in files], None
+    if path.suffix.lower() in IMAGE_EXTS:
+        return decode_image(path, resolution, mode=mode).unsqueeze(0), [path.stem], None
+    if path.suffix.lower() == ".npz":
+        data = np.load(path, allow_pickle=False)
+        if "images" not in data.files:
+            raise GanError(f"input={path} holds {', '.join(data.files)}; {command} reads `images` (N, H, W, C).")
+        arr = data["images"]
+        if arr.ndim != 4 or arr.dtype != np.uint8 or arr.shape[-1] != channels:
+            raise GanError(f"input={path}: images of shape {arr.shape} and type {arr.dtype}; this model reads "
+                           f"(N, H, W, {channels}) uint8 images (its input has {channels} channel(s)).")
+        x = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+        if x.shape[-1] != resolution or x.shape[-2] != resolution:
+            logging.getLogger("gancli").warning("input images are %dx%d; resized to the model's %d px",
+                                                x.shape[-1], x.shape[-2], resolution)
+            x = torch.nn.functional.interpolate(x.float(), size=(resolution, resolution), mode="bilinear",
+                                                antialias=True).round().clamp(0, 255).to(torch.uint8)
+        labels = None
+        if "labels" in data.files:
+            labels = torch.from_numpy(np.asarray(data["labels"])).long().flatten()
+            if len(labels) != len(x):
+                raise GanError(f"input={path}: {len(labels)} labels for {len(x)} images.")
+        return x, [f"{i:06d}" for i in range(len(x))], labels
+    if not path.exists():
+        raise GanError(f"input={path} does not exist (an image, a folder of images, or an npz).")
+    raise GanError(f"input={path}: {command} reads an image file, a folder of images or an npz.")

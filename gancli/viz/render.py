@@ -60,6 +60,43 @@ def scatter(panel: Panel, title: str = "", size: int = 512):
     return img
 
 
+@RENDERERS.register("latent")
+def latent_scatter(panel: Panel, title: str = "", size: float = 5.0):
+    """Codes in a 2-D latent space (the first two coordinates), coloured by class when the panel has labels,
+    over prior draws in grey: the AAE paper's scatter."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    z = panel.data.view(len(panel.data), -1)[:, :2].numpy()
+    fig, ax = plt.subplots(figsize=(size, size), dpi=90)
+    if panel.overlay is not None:
+        prior = panel.overlay.view(len(panel.overlay), -1)[:, :2].numpy()
+        big = panel.extras.get("overlay_marker") == "x"          # a few landmarks (cluster heads), not a cloud
+        ax.scatter(prior[:, 0], prior[:, 1], s=40 if big else 2, c=[(0.45, 0.45, 0.45) if big else (0.75, 0.75, 0.75)],
+                   marker="x" if big else "o", rasterized=True, zorder=3 if big else 1)
+    labels = panel.meta.get("labels")
+    if labels is None:
+        ax.scatter(z[:, 0], z[:, 1], s=3, c=[(0.85, 0.15, 0.15)], label="encoded")
+    else:
+        points = ax.scatter(z[:, 0], z[:, 1], s=3, c=labels.numpy(), cmap="tab10" if labels.max() < 10 else "tab20")
+        ax.legend(*points.legend_elements(), fontsize=6, markerscale=0.8, loc="upper right", title="class",
+                  title_fontsize=6)
+    ax.set_title(f"{title}  encoded data over {panel.extras.get('overlay_name', 'the prior (grey)')}".strip(), fontsize=8)
+    ax.tick_params(labelsize=6)
+    ax.set_aspect("equal", adjustable="datalim")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
 @RENDERERS.register("sequence")
 def line_plot(panel: Panel, title: str = "", shown: int = 8, max_channels: int = 4):
     """Generated sequences (red) over real ones (grey), one subplot per channel (the first few)."""

@@ -1,0 +1,184 @@
+"""Adversarial autoencoders (Makhzani et al. 2016): an autoencoder whose codes are matched to a prior by
+a GAN played in latent space. Each iteration runs the paper's phases in order: reconstruction (encoder
+and decoder), then regularisation (D on z tells prior draws from codes; then the encoder plays G).
+
+This module is the paper's §2–§4 uses of a single code z: any prior (Gaussian, the 10-Gaussian mixture,
+the swiss roll, uniform); label information in the prior (`model.prior_labels`: D sees the one-hot label,
+with one more state for unlabelled data, and the label picks the prior's part); and the supervised
+style / content split (`model.condition.decoder=onehot`: the decoder gets the label, so z keeps only the
+style). The categorical-code uses (semi-supervised, clustering, dimensionality reduction) are in
+`aae_categorical`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gancli.algorithms.base import ALGORITHMS
+from gancli.algorithms.encoding import EncodingAlgorithm
+from gancli.algorithms.priors import build_prior
+from gancli.errors import GanError
+from gancli.losses import build_loss
+from gancli.nets import build_discriminator, build_generator
+from gancli.nets.encoder import build_encoder, latent_field
+from gancli.optim import build_optimizer
+
+LABELLED_DATASETS = "mnist, fashion_mnist, shapes, cifar10, or image_folder with one sub-folder per class"
+
+
+class LabelledSubset:
+    """The training samples that keep their labels when only some do (`model.labelled`: how many): the
+    same per-class share of the dataset's fixed reference spread for every seed, held on the device. Its
+    batches are drawn from a generator seeded by the step, so a resumed run draws what the straight one did."""
+
+    def __init__(self, cfg, count: int, num_classes: int, device: torch.device, seed: int):
+        from gancli.data.base import build_dataset
+
+        pool = build_dataset(cfg.dataset).reference(max(count * 6, 2000))
+        x, y = pool["x"], pool["y"]
+        per_class, extra = divmod(count, num_classes)
+        keep = []
+        for c in range(num_classes):
+            idx = (y == c).nonzero().flatten()
+            keep.append(idx[:per_class + (1 if c < extra else 0)])
+        keep = torch.cat(keep).sort().values
+        if len(keep) < count:
+            raise GanError(f"model.labelled={count}: the dataset has too few samples of some class to keep "
+                           f"{count} labels balanced over {num_classes} classes; lower model.labelled.")
+        self.x, self.y = x[keep].to(device), y[keep].to(device)
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batch(self, n: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        idx = torch.randint(0, len(self.y), (n,), generator=g).to(self.y.device)
+        return self.x[idx], self.y[idx]
+
+
+def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The paper's Euclidean reconstruction cost: mean squared error per element."""
+    return F.mse_loss(rec.float(), x.float())
+
+
+@ALGORITHMS.register("aae")
+class AAE(EncodingAlgorithm):
+    ema_nets = ("decoder",)
+
+    def __init__(self, cfg, spec, device, precision):
+        super().__init__(cfg, spec, device, precision)
+        m = cfg.model
+        if "x" not in spec or spec["x"].kind not in ("image", "points"):
+            raise GanError(f"model '{m.name}' encodes a sample field 'x' (images or points); dataset "
+                           f"'{cfg.dataset.name}' has {spec.describe()}.")
+        self.z_dim = int(m.z_dim)
+        self.prior = build_prior(str(m.prior))
+        why = self.prior.fits(self.z_dim)
+        if why:
+            raise GanError(f"model.prior={m.prior}: {why}")
+        cond = m.get("condition") or {}
+        self.decoder_labels = str(cond.get("decoder", "none")) != "none"
+        self.labels_in_prior = bool(m.get("prior_labels", False))
+        if self.labels_in_prior and not self.prior.components:
+            raise GanError(f"model.prior_labels=true lets the label pick a part of the prior, but the {m.prior} "
+                           "prior has no parts: use model.prior=mixture or swiss_roll.")
+        uses_labels = self.decoder_labels or self.labels_in_prior
+        if uses_labels and not self.num_classes:
+            raise GanError(f"model '{m.name}' uses class labels (model.prior_labels or model.condition.decoder), but "
+                           f"dataset '{cfg.dataset.name}' has none; use a labelled dataset ({LABELLED_DATASETS}).")
+        if self.labels_in_prior and self.num_classes > self.prior.components:
+            raise GanError(f"model.prior_labels=true: the {m.prior} prior has {self.prior.components} parts, fewer "
+                           f"than the dataset's {self.num_classes} classes.")
+        labelled = m.get("labelled")
+        self.subset = (LabelledSubset(cfg, int(labelled), self.num_classes, device, int(cfg.get("seed", 0)))
+                       if labelled is not None and self.labels_in_prior and "trainer" in cfg else None)
+        self.nets = self.build_nets(cfg)
+        self.optimizers = self.build_optimizers(cfg)
+        self.loss = build_loss(str(cfg.loss.name))
+
+    # -- construction -----------------------------------------------------------------------------
+    def build_nets(self, cfg) -> dict:
+        m = cfg.model
+        dec_cond = "onehot" if self.decoder_labels else "none"
+        return {
+            "encoder": build_encoder(m.encoder, self.field, self.z_dim).to(self.device),
+            "decoder": build_generator(m.decoder, self.field, self.z_dim, self.num_classes, dec_cond).to(self.device),
+            # D on z; with labels in the prior it also sees the one-hot label, plus one state for "unlabelled"
+            "D": build_discriminator(m.discriminator, latent_field(self.z_dim),
+                                     self.num_classes + 1 if self.labels_in_prior else 0,
+                                     "concat" if self.labels_in_prior else "none").to(self.device),
+        }
+
+    def build_optimizers(self, cfg) -> dict:
+        E, Dec = self.nets["encoder"], self.nets["decoder"]
+        return {"autoencoder": build_optimizer(cfg.optimizer, [*E.parameters(), *Dec.parameters()], "g"),
+                "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d"),
+                "encoder": build_optimizer(cfg.optimizer, E.parameters(), "g")}
+
+    @property
+    def latent_dim(self) -> int:
+        return self.z_dim
+
+    def prior_takes_labels(self) -> bool:
+        return self.labels_in_prior
+
+    # -- one iteration ----------------------------------------------------------------------------
+    def _prior_labels(self, batch, step: int):
+        """(x, the label each code is judged with: a class, or num_classes for "unlabelled") of this
+        step's regularisation phase: the stream's batch, all labelled unless only `model.labelled` are; those
+        then come as a second batch of the labelled subset."""
+        x = batch["x"]
+        if self.subset is None:
+            return x, batch["y"]
+        xl, yl = self.subset.batch(len(x), step)
+        unlabelled = torch.full((len(x),), self.num_classes, dtype=torch.long, device=x.device)
+        return torch.cat([x, xl]), torch.cat([unlabelled, yl])
+
+    def train_step(self, next_batch, step):
+        batch = next_batch()
+        x = batch["x"]
+        E, Dec, D = self.nets["encoder"], self.nets["decoder"], self.nets["D"]
+        # reconstruction phase: encoder and decoder
+        with self.precision.autocast():
+            z = E(x)
+            rec = Dec(z, batch["y"]) if self.decoder_labels else Dec(z)
+            loss_rec = reconstruction_loss(rec, x)
+        self.precision.step("autoencoder", loss_rec, self.optimizers["autoencoder"])
+        # regularisation phase: D tells prior draws from codes, then the encoder fools it
+        xr, d_labels = self._prior_labels(batch, step) if self.labels_in_prior else (x, None)
+        parts = None
+        if d_labels is not None:
+            parts = torch.where(d_labels < self.num_classes, d_labels, torch.full_like(d_labels, -1))
+        prior = self.prior.draw((len(xr), self.z_dim), self.device, labels=parts)
+        with self.precision.autocast():
+            with torch.no_grad():
+                codes = E(xr)
+            loss_d = self.loss.d_loss(D(prior, d_labels)[0], D(codes, d_labels)[0])
+        self.precision.step("D", loss_d, self.optimizers["D"])
+        D.requires_grad_(False)
+        with self.precision.autocast():
+            loss_g = self.loss.g_loss(D(E(xr), d_labels)[0])
+        self.precision.step("encoder", loss_g, self.optimizers["encoder"])
+        D.requires_grad_(True)
+        return {"loss/reconstruction": loss_rec.detach(), "loss/D": loss_d.detach(), "loss/G": loss_g.detach()}
+
+    def ema_forward(self, nets, next_batch, n, generator):
+        codes = self.prior_codes(n, generator, torch.randint(0, max(self.num_classes, 1), (n,), generator=generator))
+        self.decode_batch({k: v.to(self.device) for k, v in codes.items()}, nets)
+
+    # -- the encoding contract --------------------------------------------------------------------
+    def encode_batch(self, x, nets):
+        return {"z": nets["encoder"](x, sample=False)}
+
+    def decode_batch(self, codes, nets):
+        Dec = nets["decoder"]
+        return Dec(codes["z"], codes["y"]) if self.decoder_labels else Dec(codes["z"])
+
+    def prior_codes(self, n, generator, labels=None):
+        codes = {"z": self.prior.draw((n, self.z_dim), generator=generator,
+                                      labels=labels if self.labels_in_prior else None)}
+        if self.decoder_labels:
+            codes["y"] = labels if labels is not None else torch.randint(0, self.num_classes, (n,), generator=generator)
+        return codes

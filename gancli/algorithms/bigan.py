@@ -1,0 +1,120 @@
+"""ALI (Dumoulin et al. 2017) and BiGAN (Donahue et al. 2017): a generator G: z → x and an encoder
+E: x → z trained together against one discriminator on joint pairs, which tells (x, E(x)) from (G(z), z).
+At the optimum E inverts G. The two papers differ in the encoder (ALI: a reparameterised Gaussian;
+BiGAN: deterministic) and in their networks, which the presets set.
+
+The adversarial loss is any of gancli's on D's logits. D's step is `d_loss(real = D(x, E(x)), fake =
+D(G(z), z))`; G and E share one update on the same objective with the pairs' roles swapped
+(`d_loss(real = D(G(z), z), fake = D(x, E(x)))`, the non-saturating "inverted labels" of both papers).
+"""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import OmegaConf
+
+from gancli.algorithms.base import ALGORITHMS
+from gancli.algorithms.encoding import EncodingAlgorithm
+from gancli.algorithms.priors import build_prior
+from gancli.errors import GanError
+from gancli.losses import build_loss
+from gancli.nets import build_generator
+from gancli.nets.encoder import JointCritic, build_encoder
+from gancli.optim import build_optimizer
+
+
+JOINT_KEYS = ("z_hidden", "joint_hidden", "dropout", "leak", "joint_norm")   # D(x, z)'s own keys beside its x body's
+
+
+def _plain(node) -> dict:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
+
+
+def network_config(cfg):
+    """The networks to build: the preset's, or on a dataset that pins its networks (2-D points) the pinned
+    G and D body, an MLP encoder as wide as that D, and the preset's encoder kind and D(x, z) keys."""
+    pinned = cfg.dataset.get("networks")
+    if not pinned:
+        return cfg.model
+    nets = _plain(pinned)
+    body = {k: v for k, v in nets["discriminator"].items() if k not in JOINT_KEYS}
+    nets["encoder"] = {**body, "kind": str(OmegaConf.select(cfg.model, "encoder.kind", default="deterministic"))}
+    return OmegaConf.create(nets)
+
+
+@ALGORITHMS.register("bigan")
+class BiGAN(EncodingAlgorithm):
+    ema_nets = ("decoder",)
+    sample_nets = ("encoder", "decoder")
+
+    def __init__(self, cfg, spec, device, precision):
+        super().__init__(cfg, spec, device, precision)
+        m = cfg.model
+        if "x" not in spec or spec["x"].kind not in ("image", "points"):
+            raise GanError(f"model '{m.name}' pairs samples of a field 'x' (images or points) with codes; dataset "
+                           f"'{cfg.dataset.name}' has {spec.describe()}.")
+        nets = network_config(cfg)
+        self.z_dim = int(nets.get("z_dim") or m.z_dim)
+        self.prior = build_prior(str(m.noise))
+        d = _plain(nets.discriminator)
+        joint = {k: d.pop(k) for k in JOINT_KEYS if k in d}
+        joint = {**{k: v for k, v in _plain(m.discriminator).items() if k in JOINT_KEYS}, **joint}
+        self.nets = {
+            "encoder": build_encoder(nets.encoder, self.field, self.z_dim).to(device),
+            "decoder": build_generator(nets.generator, self.field, self.z_dim).to(device),
+            "D": JointCritic(self.field, self.z_dim, d, **joint).to(device),
+        }
+        E, G = self.nets["encoder"], self.nets["decoder"]
+        self.optimizers = {"G": build_optimizer(cfg.optimizer, [*G.parameters(), *E.parameters()], "g"),
+                           "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d")}
+        self.loss = build_loss(str(cfg.loss.name))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.z_dim
+
+    def judge(self, x: torch.Tensor, z_prior: torch.Tensor, nets) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's logits on the encoder's pairs (x, E(x)) and on the generator's pairs (G(z), z)."""
+        E, G, D = nets["encoder"], nets["decoder"], nets["D"]
+        return D(x, E(x)), D(G(z_prior), z_prior)
+
+    def train_step(self, next_batch, step):
+        x = next_batch()["x"]
+        z = self.prior.draw((len(x), self.z_dim), self.device)
+        n = self.nets
+        # D: encoder pairs are "real", generator pairs "fake"
+        with self.precision.autocast():
+            with torch.no_grad():
+                ex, gz = n["encoder"](x), n["decoder"](z)
+            loss_d = self.loss.d_loss(n["D"](x, ex), n["D"](gz, z))
+        self.precision.step("D", loss_d, self.optimizers["D"])
+        # G and E in one update: the same pairs, roles swapped
+        n["D"].requires_grad_(False)
+        with self.precision.autocast():
+            enc_pairs, gen_pairs = self.judge(x, z, n)
+            loss_g = self.loss.d_loss(gen_pairs, enc_pairs)
+        self.precision.step("G", loss_g, self.optimizers["G"])
+        n["D"].requires_grad_(True)
+        return {"loss/D": loss_d.detach(), "loss/G": loss_g.detach()}
+
+    def ema_forward(self, nets, next_batch, n, generator):
+        nets["decoder"](self.prior.draw((n, self.z_dim), generator=generator).to(self.device))
+
+    # -- the encoding contract --------------------------------------------------------------------
+    def encode_batch(self, x, nets):
+        return {"z": nets["encoder"](x, sample=False)}
+
+    def decode_batch(self, codes, nets):
+        return nets["decoder"](codes["z"])
+
+    def prior_codes(self, n, generator, labels=None):
+        return {"z": self.prior.draw((n, self.z_dim), generator=generator)}
+
+    def panels(self, reference, nets, generator, n):
+        panels = super().panels(reference, nets, generator, n)
+        if self.field.kind == "points":          # 2-D data: samples and reconstructions over the real points
+            for k in ("samples", "reconstruction"):
+                panels[k].overlay = reference["x"][:2000]
+                panels[k].extras = self.field.extras
+            panels.pop("input")
+        return panels

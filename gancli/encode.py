@@ -1,0 +1,70 @@
+"""`gan encode`: a checkpoint's encoder applied to an image, a folder, an npz, or a split of its dataset.
+
+The npz out holds `z` (N, d) in input order, every other code the family names (AAE's categorical `y` and
+`cluster`), `labels` when the input has them and `names` for files. Everything is read and encoded before
+anything is written, so a bad input never leaves half an output.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from gancli.algorithms.encoding import EncodingAlgorithm
+from gancli.errors import GanError
+from gancli.sampling import load_for_sampling
+from gancli.training.device import select_device
+
+log = logging.getLogger("gancli")
+
+
+def _inputs(cfg, model: EncodingAlgorithm):
+    """(x in the model's range, labels or None, names or None)."""
+    from gancli.data.base import as_model_input, split_reference
+    from gancli.data.files import read_images
+
+    if (cfg.input is None) == (cfg.split is None):
+        raise GanError("gan encode reads input=<image | folder | npz> or split=train | test (the checkpoint's "
+                       "dataset); give one of the two.")
+    if cfg.split is not None:
+        n = int(cfg.n) if cfg.n is not None else 10 ** 9
+        ref = split_reference(model.cfg.dataset, n, str(cfg.split))
+        return ref["x"], ref.get("y"), None
+    field = model.field
+    if field.kind != "image":
+        raise GanError(f"input={cfg.input}: this model encodes {field.describe()}; read its dataset with split=train "
+                       "or split=test.")
+    images, names, labels = read_images(Path(cfg.input).expanduser(), field.shape[0], field.shape[-1], "gan encode")
+    return as_model_input(images), labels, names
+
+
+def encode_from_config(cfg) -> Path:
+    device = select_device(cfg.device)
+    model, spec, state = load_for_sampling(cfg.ckpt, device, use_ema=True)
+    if not isinstance(model, EncodingAlgorithm):
+        raise GanError(f"gan encode needs a model with an encoder (aae, aae_supervised, aae_semi, aae_cluster, "
+                       f"aae_dimred, ali, bigan); {cfg.ckpt} was trained as {state['config']['model']['name']}, "
+                       "which has none.")
+    x, labels, names = _inputs(cfg, model)
+    codes = model.encode(x, batch_size=int(cfg.batch_size))
+    arrays = {k: v.numpy() for k, v in codes.items()}
+    if labels is not None:
+        arrays["labels"] = labels.numpy()
+    if names is not None:
+        arrays["names"] = np.array(names)
+    out = Path(cfg.out).expanduser()
+    if out.suffix.lower() != ".npz":
+        raise GanError(f"out={out}: gan encode writes an .npz (z, labels, ...).")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **arrays)
+    if cfg.plot:
+        if codes["z"].shape[1] < 2:
+            raise GanError("plot=true draws the first two coordinates of the codes, but they have one.")
+        from gancli.viz import save_panels
+
+        save_panels({"latent": model.latent_scatter(x, labels)}, out.with_suffix(".png"), title=f"step {state['step']}")
+    log.info("encoded %d input(s) with step %d of %s into %s (z: %s)", len(x), state["step"], cfg.ckpt, out,
+             "×".join(map(str, codes["z"].shape)))
+    return out
