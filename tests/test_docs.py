@@ -77,6 +77,11 @@ def tiny(args: list[str], run_dir: Path) -> list[str]:
             extra.append("dataset.n=64")
     elif points:
         extra = [e for e in extra if ".width=" not in e] + ["dataset.n=512"]
+    elif any(a.startswith(("model=aae", "model=bigan")) for a in args):
+        g = "generator" if "model=bigan" in args else "decoder"
+        extra = [e for e in extra if ".width=" not in e] + [
+            "dataset.n=64", "dataset.resolution=16", "model.encoder.hidden=[16]", f"model.{g}.hidden=[16]",
+            "model.discriminator.hidden=[16]"]
     elif any(a == "model=toy_aae" for a in args):
         extra = [e for e in extra if ".width=" not in e] + ["dataset.n=64", "dataset.resolution=8"]
     elif not folder:

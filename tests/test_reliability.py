@@ -33,7 +33,10 @@ BASE = {"optimizer.momentum": ["optimizer=sgd"], "optimizer.alpha": ["optimizer=
         "model.discriminator.dropout": ["model=gan"], "dataset.std": ["dataset=ring8"],
         "dataset.split": ["dataset=mnist"], "dataset.max_memory_mb": ["dataset=image_folder", "dataset.root=/tmp"],
         "model.generator.fc": ["model=infogan"], "model.discriminator.fc": ["model=infogan"],
-        "model.discriminator.leak": ["+model.discriminator.leak=0.2"], "optimizer.d.lr": ["model=rgan"]}
+        "model.discriminator.leak": ["+model.discriminator.leak=0.2"], "optimizer.d.lr": ["model=rgan"],
+        **{k: ["model=aae"] for k in ("model.prior", "model.prior_labels", "model.labelled", "model.encoder.kind",
+                                      "model.condition.decoder")},
+        **{k: ["model=aae_dimred"] for k in ("model.clusters", "model.head_distance", "model.head_weight")}}
 NO_BASE = {"model.generator.dropout"}       # no preset has it; a rule for users who add it
 BAD = [-1, 0, -0.5, 2, 1.5, 1e9, "abc", "'[1,2,3]'", "null", "true", "nan"]
 

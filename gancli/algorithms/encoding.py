@@ -145,12 +145,8 @@ class EncodingAlgorithm(Algorithm):
         return {"input": Panel(self.field.kind, x, nrow), "reconstruction": Panel(self.field.kind, rec, nrow)}
 
     # -- training pictures ------------------------------------------------------------------------
-    def reference_size(self, n):
-        return max(n, SCATTER_N) if self.latent_dim == 2 else n
-
     def panels(self, reference, nets, generator, n):
-        x = reference["x"]
-        shown = x[:n]
+        shown = reference["x"][:n]
         labels = reference.get("y")
         panels = {"input": Panel(self.field.kind, shown, 8),
                   "reconstruction": Panel(self.field.kind, self.reconstruct(
@@ -159,8 +155,35 @@ class EncodingAlgorithm(Algorithm):
         codes = self.prior_codes(n, generator, draw_labels)
         panels["samples"] = Panel(self.field.kind, self.decode(codes, nets), 8)
         if self.latent_dim == 2:
-            panels["latent"] = self.latent_scatter(x, labels, nets)
+            test = self._scatter_split()
+            panels["latent"] = self.latent_scatter(test["x"], test.get("y"), nets)
+            manifold = self.manifold(nets)
+            if manifold is not None:
+                panels["manifold"] = manifold
         return panels
+
+    def _scatter_split(self) -> dict:
+        """SCATTER_N samples of the test split (a fresh draw for procedural data), read once per run."""
+        if getattr(self, "_scatter", None) is None:
+            from gancli.data.base import split_reference
+
+            self._scatter = split_reference(self.cfg.dataset, SCATTER_N, "test")
+        return self._scatter
+
+    def manifold(self, nets=None) -> Panel | None:
+        """Images decoded on a regular grid over a 2-D prior's extent (its 1st to 99th percentile in each
+        coordinate): every part of the prior should decode to something meaningful. None where the decoder
+        needs more than z (a label, a categorical code)."""
+        if self.decoder_labels or self.field.kind != "image":
+            return None
+        draws = self.prior_codes(4000, torch.Generator().manual_seed(0))
+        if set(draws) != {"z"}:
+            return None
+        lo, hi = torch.quantile(draws["z"], 0.01, dim=0), torch.quantile(draws["z"], 0.99, dim=0)
+        t = torch.linspace(0, 1, MANIFOLD_SIDE)
+        xs, ys = lo[0] + (hi[0] - lo[0]) * t, hi[1] - (hi[1] - lo[1]) * t       # rows top to bottom: y falls
+        grid = torch.stack([xs.repeat(MANIFOLD_SIDE), ys.repeat_interleave(MANIFOLD_SIDE)], 1)
+        return Panel("image", self.decode({"z": grid}, nets), MANIFOLD_SIDE)
 
     def latent_scatter(self, x: torch.Tensor, labels: torch.Tensor | None, nets=None) -> Panel:
         """The AAE paper's figure: encoded data coloured by class over prior draws (grey)."""
