@@ -47,6 +47,11 @@ def encode_from_config(cfg) -> Path:
         raise GanError(f"gan encode needs a model with an encoder (aae, aae_supervised, aae_semi, aae_cluster, "
                        f"aae_dimred, ali, bigan); {cfg.ckpt} was trained as {state['config']['model']['name']}, "
                        "which has none.")
+    out = Path(cfg.out).expanduser()
+    if out.suffix.lower() != ".npz":
+        raise GanError(f"out={out}: gan encode writes an .npz (z, labels, ...).")
+    if cfg.plot and model.latent_dim < 2:
+        raise GanError("plot=true draws the first two coordinates of the codes, but they have one.")
     x, labels, names = _inputs(cfg, model)
     codes = model.encode(x, batch_size=int(cfg.batch_size))
     arrays = {k: v.numpy() for k, v in codes.items()}
@@ -54,14 +59,9 @@ def encode_from_config(cfg) -> Path:
         arrays["labels"] = labels.numpy()
     if names is not None:
         arrays["names"] = np.array(names)
-    out = Path(cfg.out).expanduser()
-    if out.suffix.lower() != ".npz":
-        raise GanError(f"out={out}: gan encode writes an .npz (z, labels, ...).")
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **arrays)
     if cfg.plot:
-        if codes["z"].shape[1] < 2:
-            raise GanError("plot=true draws the first two coordinates of the codes, but they have one.")
         from gancli.viz import save_panels
 
         save_panels({"latent": model.latent_scatter(x, labels)}, out.with_suffix(".png"), title=f"step {state['step']}")

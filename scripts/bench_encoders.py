@@ -102,7 +102,7 @@ def semi_row(overrides: list[str], run_dir: Path) -> tuple[float, float]:
     err = (algo.encode(test["x"])["y"].argmax(1) != test["y"]).float().mean().item()
     # the baseline: a fresh copy of the encoder, only the classification phase, the same steps and batch
     fresh = benchlib.build_only(["model=aae_semi", *overrides], run_dir / "labels_only")
-    E, subset = fresh.nets["encoder"], fresh.subset
+    E, subset = fresh.nets["encoder"], fresh.subset()
     opt = fresh.optimizers["classifier"]
     E.train()
     for step in range(int(trainer.algorithm.cfg.trainer.steps)):

@@ -34,13 +34,13 @@ TINY_OVERRIDES = [
 ]
 
 
-ENCODER_ALGORITHMS = {"aae", "aae_categorical", "aae_dimred", "bigan"}
+OWN_TESTS = {"aae", "aae_categorical", "aae_dimred", "bigan", "progan"}   # test_encoders.py, test_progressive.py
 
 
 def image_presets() -> list[str]:
-    """The presets that map noise (and a label) to images and points: the sequence, translation and encoder
-    families read other fields or train other networks and have their own tests (test_sequences.py,
-    test_translation.py, test_encoders.py)."""
+    """The presets that map noise (and a label) to images and points with the GAN family's networks: the
+    sequence, translation, encoder and progressive families read other fields or build other networks and
+    have their own tests (test_sequences.py, test_translation.py, test_encoders.py, test_progressive.py)."""
     import yaml
 
     model_dir = gancli.cli.app.conf_dir() / "model"
@@ -51,7 +51,7 @@ def image_presets() -> list[str]:
         return node.get("algorithm") or algorithm(parents[0])
 
     return [p.stem for p in sorted(model_dir.glob("*.yaml"))
-            if algorithm(p.stem) not in {"rgan", "pix2pix", "cyclegan", *ENCODER_ALGORITHMS}]
+            if algorithm(p.stem) not in {"rgan", "pix2pix", "cyclegan", *OWN_TESTS}]
 
 
 def compose_train(overrides: list[str] | None = None, config_name: str = "train"):

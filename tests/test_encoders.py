@@ -100,17 +100,44 @@ def test_in_bigan_d_sees_both_pairs_and_e_and_g_share_the_adversarial_update(tmp
     assert seen == {"D": {"D"}, "G": {"encoder", "decoder"}}
 
 
-def test_bigan_losses_are_the_pairs_cross_entropy_with_the_roles_swapped():
-    torch.manual_seed(0)
-    D = JointCritic(Field("points", (2,)), 3, {"arch": "mlp", "hidden": [4]}, z_hidden=[], joint_hidden=[4])
-    x, z, ex, gz = torch.randn(5, 2), torch.randn(5, 3), torch.randn(5, 3), torch.randn(5, 2)
-    from gancli.losses import build_loss
+def test_bigans_generator_step_minimises_the_pairs_loss_with_the_roles_swapped(tmp_path):
+    trainer = trainer_for("bigan", PRESETS["bigan"], tmp_path)
+    algo = trainer.algorithm
+    x = next(trainer.stream)["x"]
+    z = algo.prior.draw((len(x), algo.z_dim), algo.device)
+    algo.prior.draw = lambda *a, **k: z                           # the step's noise, known here
+    losses = {}
 
-    loss = build_loss("nonsat")
-    real, fake = D(x, ex), D(gz, z)
-    bce = torch.nn.functional.binary_cross_entropy_with_logits
-    assert torch.allclose(loss.d_loss(real, fake), bce(real, torch.ones(5)) + bce(fake, torch.zeros(5)))
-    assert torch.allclose(loss.d_loss(fake, real), bce(fake, torch.ones(5)) + bce(real, torch.zeros(5)))
+    def record(name, loss, optimizer):
+        if name == "G":                                           # D already stepped; E and G not yet
+            n = algo.nets
+            losses["expected"] = algo.loss.d_loss(n["D"](n["decoder"](z), z), n["D"](x, n["encoder"](x)))
+            losses["got"] = loss.detach()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    algo.precision.step = record
+    algo.train_step(lambda: {"x": x}, 0)
+    assert torch.allclose(losses["got"], losses["expected"].detach(), atol=1e-6)
+    flipped = algo.loss.d_loss(algo.nets["D"](x, algo.nets["encoder"](x)), algo.nets["D"](algo.nets["decoder"](z), z))
+    assert not torch.allclose(losses["got"], flipped.detach())     # the roles matter
+
+
+def test_encoder_families_refuse_penalties_and_tricks_they_would_not_apply(tmp_path):
+    with pytest.raises(GanError, match=r"plain adversarial loss.*loss.gp_weight=10.0"):
+        trainer_for("aae", MLP, tmp_path, "loss=wgan_gp")
+    with pytest.raises(GanError, match=r"tricks.label_smoothing=0.1"):
+        trainer_for("bigan", PRESETS["bigan"], tmp_path, "tricks.label_smoothing=0.1")
+    trainer_for("aae", MLP, tmp_path, "loss=lsgan")                # a plain loss with its own keys is fine
+
+
+def test_labelled_counts_are_checked_where_they_apply(tmp_path):
+    with pytest.raises(GanError, match="only model.prior_labels=true uses"):
+        trainer_for("aae", MLP, tmp_path, "model.labelled=10")
+    with pytest.raises(GanError, match="at least one label"):
+        trainer_for("aae", MLP, tmp_path, "model.z_dim=2", "model.prior=mixture", "model.prior_labels=true",
+                    "model.labelled=0")
 
 
 @pytest.mark.parametrize("name, mean, var", [("normal", 0.0, 1.0), ("uniform", 0.0, 1 / 3)])
@@ -213,6 +240,12 @@ def test_each_preset_and_option_trains_resumes_exactly_and_samples(name, resolut
         assert (tmp_path / out).exists()
     encoded = encode(run, tmp_path / "z.npz", split="test", n=12)
     assert encoded["z"].shape[0] == 12 and encoded["labels"].shape == (12,)
+    from gancli.data.base import split_reference
+
+    test = split_reference(straight.algorithm.cfg.dataset, 12, "test")["x"]
+    straight.algorithm.train_mode(False)
+    live = straight.algorithm.encode(test)["z"]                       # what training ended with, every network loaded
+    np.testing.assert_allclose(encoded["z"], live.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def encode(run, out, **keys):

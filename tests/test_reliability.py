@@ -36,7 +36,9 @@ BASE = {"optimizer.momentum": ["optimizer=sgd"], "optimizer.alpha": ["optimizer=
         "model.discriminator.leak": ["+model.discriminator.leak=0.2"], "optimizer.d.lr": ["model=rgan"],
         **{k: ["model=aae"] for k in ("model.prior", "model.prior_labels", "model.labelled", "model.encoder.kind",
                                       "model.condition.decoder")},
-        **{k: ["model=aae_dimred"] for k in ("model.clusters", "model.head_distance", "model.head_weight")}}
+        **{k: ["model=aae_dimred"] for k in ("model.clusters", "model.head_distance", "model.head_weight")},
+        **{k: ["model=progan"] for k in ("model.fade_images", "model.stable_images", "model.mbstd_group", "model.drift",
+                                         "model.gp_weight", "model.width", "model.max_width")}}
 NO_BASE = {"model.generator.dropout"}       # no preset has it; a rule for users who add it
 BAD = [-1, 0, -0.5, 2, 1.5, 1e9, "abc", "'[1,2,3]'", "null", "true", "nan"]
 

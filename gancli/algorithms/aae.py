@@ -16,10 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from gancli.algorithms.base import ALGORITHMS
-from gancli.algorithms.encoding import EncodingAlgorithm
+from gancli.algorithms.encoding import EncodingAlgorithm, adversarial_loss
 from gancli.algorithms.priors import build_prior
 from gancli.errors import GanError
-from gancli.losses import build_loss
 from gancli.nets import build_discriminator, build_generator
 from gancli.nets.encoder import build_encoder, latent_field
 from gancli.optim import build_optimizer
@@ -91,12 +90,23 @@ class AAE(EncodingAlgorithm):
         if self.labels_in_prior and self.num_classes > self.prior.components:
             raise GanError(f"model.prior_labels=true: the {m.prior} prior has {self.prior.components} parts, fewer "
                            f"than the dataset's {self.num_classes} classes.")
-        labelled = m.get("labelled")
-        self.subset = (LabelledSubset(cfg, int(labelled), self.num_classes, device, int(cfg.get("seed", 0)))
-                       if labelled is not None and self.labels_in_prior and "trainer" in cfg else None)
+        self.labelled = m.get("labelled")
+        if self.labelled is not None and not self.labels_in_prior:
+            raise GanError(f"model.labelled={self.labelled} keeps some labels for the prior, which only "
+                           "model.prior_labels=true uses; set it, or model.labelled=null.")
+        if self.labelled is not None and int(self.labelled) < 1:
+            raise GanError(f"model.labelled={self.labelled}: keep at least one label (null: every sample's).")
+        self._subset: LabelledSubset | None = None
         self.nets = self.build_nets(cfg)
         self.optimizers = self.build_optimizers(cfg)
-        self.loss = build_loss(str(cfg.loss.name))
+        self.loss = adversarial_loss(cfg)
+
+    def subset(self) -> LabelledSubset:
+        """The labelled part, read at the first step that needs it (sampling and encoding never do)."""
+        if self._subset is None:
+            self._subset = LabelledSubset(self.cfg, int(self.labelled), self.num_classes, self.device,
+                                          int(self.cfg.get("seed", 0)))
+        return self._subset
 
     # -- construction -----------------------------------------------------------------------------
     def build_nets(self, cfg) -> dict:
@@ -130,9 +140,9 @@ class AAE(EncodingAlgorithm):
         step's regularisation phase: the stream's batch, all labelled unless only `model.labelled` are; those
         then come as a second batch of the labelled subset."""
         x = batch["x"]
-        if self.subset is None:
+        if self.labelled is None:
             return x, batch["y"]
-        xl, yl = self.subset.batch(len(x), step)
+        xl, yl = self.subset().batch(len(x), step)
         unlabelled = torch.full((len(x),), self.num_classes, dtype=torch.long, device=x.device)
         return torch.cat([x, xl]), torch.cat([unlabelled, yl])
 

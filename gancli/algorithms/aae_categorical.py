@@ -20,9 +20,8 @@ import torch.nn.functional as F
 
 from gancli.algorithms.aae import LabelledSubset, reconstruction_loss
 from gancli.algorithms.base import ALGORITHMS
-from gancli.algorithms.encoding import EncodingAlgorithm
+from gancli.algorithms.encoding import EncodingAlgorithm, adversarial_loss
 from gancli.errors import GanError
-from gancli.losses import build_loss
 from gancli.nets import build_discriminator, build_generator
 from gancli.nets.encoder import build_encoder, latent_field
 from gancli.optim import build_optimizer
@@ -48,8 +47,7 @@ class CategoricalAAE(EncodingAlgorithm):
         if labelled and self.clusters != self.num_classes:
             raise GanError(f"model.clusters={self.clusters}: with model.labelled={labelled}, y is a class and needs "
                            f"one value per class of the dataset ({self.num_classes}).")
-        self.subset = (LabelledSubset(cfg, labelled, self.num_classes, device, int(cfg.get("seed", 0)))
-                       if labelled and "trainer" in cfg else None)
+        self.labelled, self._subset = labelled, None
         self.nets = {
             "encoder": build_encoder(m.encoder, self.field, self.z_dim, heads={"y": self.clusters}).to(device),
             "decoder": build_generator(m.decoder, self.field, self.decoder_input()).to(device),
@@ -58,8 +56,14 @@ class CategoricalAAE(EncodingAlgorithm):
         }
         self.nets.update(self.extra_nets(m))
         self.optimizers = self.build_optimizers(cfg)
-        self.loss = build_loss(str(cfg.loss.name))
-        self.temperature = 1.0
+        self.loss = adversarial_loss(cfg)
+
+    def subset(self) -> LabelledSubset:
+        """The labelled part, read at the first step that needs it (sampling and encoding never do)."""
+        if self._subset is None:
+            self._subset = LabelledSubset(self.cfg, self.labelled, self.num_classes, self.device,
+                                          int(self.cfg.get("seed", 0)))
+        return self._subset
 
     # -- hooks for the dimensionality-reduction variant -------------------------------------------
     def decoder_input(self) -> int:
@@ -81,7 +85,7 @@ class CategoricalAAE(EncodingAlgorithm):
         opts = {"autoencoder": build_optimizer(cfg.optimizer, autoencoder, "g"),
                 "D": build_optimizer(cfg.optimizer, [*n["D_y"].parameters(), *n["D_z"].parameters()], "d"),
                 "encoder": build_optimizer(cfg.optimizer, n["encoder"].parameters(), "g")}
-        if self.subset is not None:
+        if self.labelled:
             opts["classifier"] = build_optimizer(cfg.optimizer, n["encoder"].parameters(), "g")
         return opts
 
@@ -135,8 +139,8 @@ class CategoricalAAE(EncodingAlgorithm):
             n[d].requires_grad_(True)
         logs.update({"loss/D": loss_d.detach(), "loss/G": loss_g.detach()})
         # semi-supervised classification phase on a labelled minibatch
-        if self.subset is not None:
-            xl, yl = self.subset.batch(b, step)
+        if self.labelled:
+            xl, yl = self.subset().batch(b, step)
             with self.precision.autocast():
                 loss_c = F.cross_entropy(E.encode(xl)["y"].float(), yl)
             self.precision.step("classifier", loss_c, self.optimizers["classifier"])
@@ -145,7 +149,7 @@ class CategoricalAAE(EncodingAlgorithm):
 
     def ema_forward(self, nets, next_batch, n, generator):
         codes = self.prior_codes(n, generator)
-        self.decode_batch({k: v.to(self.device) for k, v in codes.items()}, nets)
+        self.decode_batch({k: v.to(self.device) for k, v in codes.items()}, {**self.nets, **nets})
 
     # -- the encoding contract --------------------------------------------------------------------
     def encode_batch(self, x, nets):
@@ -170,6 +174,8 @@ class DimReductionAAE(CategoricalAAE):
     """The decoder reads W·y + z: an n-D code (n = model.z_dim) in which each cluster sits near its own
     learned head W[:, k]; heads closer than η (model.head_distance) pay a cost linear in the shortfall.
     As in the reference reproduction (musyoku/adversarial-autoencoder), the heads start N(0, 1)."""
+
+    sample_nets = ("encoder", "decoder", "heads")
 
     def decoder_input(self) -> int:
         return self.z_dim

@@ -14,10 +14,9 @@ import torch
 from omegaconf import OmegaConf
 
 from gancli.algorithms.base import ALGORITHMS
-from gancli.algorithms.encoding import EncodingAlgorithm
+from gancli.algorithms.encoding import EncodingAlgorithm, adversarial_loss
 from gancli.algorithms.priors import build_prior
 from gancli.errors import GanError
-from gancli.losses import build_loss
 from gancli.nets import build_generator
 from gancli.nets.encoder import JointCritic, build_encoder
 from gancli.optim import build_optimizer
@@ -38,7 +37,8 @@ def network_config(cfg):
         return cfg.model
     nets = _plain(pinned)
     body = {k: v for k, v in nets["discriminator"].items() if k not in JOINT_KEYS}
-    nets["encoder"] = {**body, "kind": str(OmegaConf.select(cfg.model, "encoder.kind", default="deterministic"))}
+    nets["encoder"] = {**body, "kind": str(OmegaConf.select(cfg.model, "encoder.kind", default="deterministic")),
+                       "bounded": bool(OmegaConf.select(cfg.model, "encoder.bounded", default=False))}
     return OmegaConf.create(nets)
 
 
@@ -67,7 +67,7 @@ class BiGAN(EncodingAlgorithm):
         E, G = self.nets["encoder"], self.nets["decoder"]
         self.optimizers = {"G": build_optimizer(cfg.optimizer, [*G.parameters(), *E.parameters()], "g"),
                            "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d")}
-        self.loss = build_loss(str(cfg.loss.name))
+        self.loss = adversarial_loss(cfg)
 
     @property
     def latent_dim(self) -> int:

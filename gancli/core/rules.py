@@ -109,6 +109,8 @@ TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.
     "model.labelled": integer(0, null=True), "model.clusters": integer(2), "model.head_distance": NONNEG,
     "model.head_weight": NONNEG, "model.encoder.kind": one_of("deterministic", "gaussian"),
     "model.condition.decoder": one_of("none", "onehot"),
+    "model.fade_images": COUNT, "model.stable_images": NONNEG_INT, "model.mbstd_group": COUNT,
+    "model.drift": NONNEG, "model.gp_weight": NONNEG, "model.width": COUNT, "model.max_width": COUNT,
     "tricks.feature_matching": NONNEG, "tricks.label_smoothing": number(0, 1, hi_open=True),
     "tricks.instance_noise": NONNEG, "tricks.minibatch_std": NONNEG_INT, "tricks.pack": COUNT,
     "eval.every": NONNEG_INT, "eval.n": COUNT, "eval.reference_n": COUNT, "eval.kid_subsets": COUNT,

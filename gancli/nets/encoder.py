@@ -61,7 +61,8 @@ def build_encoder(cfg, spec: Field, z_dim: int, heads: dict[str, int] | None = N
 
 class JointCritic(nn.Module):
     """D(x, z) of ALI / BiGAN: x through a registered body, z through an MLP, the two feature vectors joined
-    by an MLP to one logit. Dropout in every part, as ALI's appendix has it (BiGAN's MLP: none). BiGAN's D
+    by an MLP to one logit. `dropout` applies to D(x)'s output features, to every layer of the z path and
+    of the joint MLP (ALI's appendix puts it in every layer; inside a conv body there is none here). BiGAN's D
     adds a linear map of z to its second layer, which is this with z_hidden=[] (z joins as it is) and
     joint_norm=batch."""
 

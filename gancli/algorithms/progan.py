@@ -1,0 +1,167 @@
+"""Progressive growing of GANs (Karras et al. 2018): G and D start at 4×4 and gain a resolution at a time;
+each new level fades in (α from 0 to 1 over `model.fade_images` real images), then stabilises for
+`model.stable_images`. The reals are average-pooled to the current resolution and, during a fade, blended
+with their half-resolution, nearest-upsampled version by the same α, as the reference code does.
+
+Loss: WGAN-GP (λ = 10) plus the drift term ε·E[D(x)²] (ε = 0.001); one D step per G step; Adam
+lr 1e-3, β = (0, 0.99), ε = 1e-8, its state reset at every new level (the reference's
+`reset_opt_for_new_lod`). A phase is a level; α follows from the step, so a run resumed mid-fade continues
+the same α.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
+from gancli.algorithms.priors import build_prior
+from gancli.errors import GanError
+from gancli.losses import gradient_penalty
+from gancli.nets.progressive import ProDiscriminator, ProGenerator, level_count
+from gancli.optim import build_optimizer
+from gancli.viz.panel import Panel
+
+
+class GrowthSchedule:
+    """Steps per level from images per stage and the batch of each level: level 0 only stabilises; every
+    later level fades for `fade` images, then stabilises for `stable`; the last level runs to the end."""
+
+    def __init__(self, levels: int, fade: int, stable: int, batches: list[int]):
+        if fade < 1 or stable < 0:
+            raise GanError(f"model.fade_images={fade} and model.stable_images={stable}: a fade needs ≥ 1 image and "
+                           "stabilising ≥ 0.")
+        self.levels, self.fade, self.batches = levels, fade, batches
+        self.fade_steps = [0] + [math.ceil(fade / b) for b in batches[1:]]
+        lengths = [math.ceil(stable / batches[0])] + [f + math.ceil(stable / b)
+                                                      for f, b in zip(self.fade_steps[1:], batches[1:])]
+        self.starts = [sum(lengths[:k]) for k in range(levels)]
+
+    def level_at(self, step: int) -> int:
+        return max(k for k in range(self.levels) if self.starts[k] <= step)
+
+    def alpha_at(self, step: int) -> float:
+        """α of the fade at `step` (1 once the level has faded in), counted in images as the paper does."""
+        k = self.level_at(step)
+        if k == 0:
+            return 1.0
+        return min(1.0, (step - self.starts[k]) * self.batches[k] / self.fade)
+
+
+def resize_reals(x: torch.Tensor, resolution: int, alpha: float) -> torch.Tensor:
+    """Reals at `resolution` (average pooling), blended during a fade with their half-resolution version."""
+    if x.shape[-1] != resolution:
+        x = F.adaptive_avg_pool2d(x, resolution)
+    if alpha < 1:
+        low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
+        x = torch.lerp(low, x, alpha)
+    return x
+
+
+@ALGORITHMS.register("progan")
+class ProGAN(Algorithm):
+    ema_nets = ("G",)
+    sample_nets = ("G",)
+    sample_options = {"level": SampleOption(int, "progan: the level of detail to draw at (0: 4×4; default: the "
+                                                 "checkpoint's), with α = 1")}
+
+    def __init__(self, cfg, spec, device, precision):
+        super().__init__(cfg, spec, device, precision)
+        m = cfg.model
+        x = spec.fields.get("x")
+        if x is None or x.kind != "image":
+            raise GanError(f"model '{m.name}' grows an image generator; dataset '{cfg.dataset.name}' has "
+                           f"{spec.describe()}.")
+        self.field, self.z_dim = x, int(m.z_dim)
+        channels, resolution = x.shape[0], x.shape[-1]
+        self.levels = level_count(resolution)
+        self.prior = build_prior(str(m.get("noise", "normal")))
+        self.G = ProGenerator(self.z_dim, channels, resolution, int(m.width), int(m.max_width)).to(device)
+        self.D = ProDiscriminator(channels, resolution, int(m.width), int(m.max_width), int(m.mbstd_group)).to(device)
+        self.nets = {"G": self.G, "D": self.D}
+        batch = int(cfg.trainer.batch_size) if "trainer" in cfg else 1
+        sizes = list(m.batch_sizes) if m.get("batch_sizes") else [batch] * self.levels
+        if len(sizes) != self.levels:
+            raise GanError(f"model.batch_sizes has {len(sizes)} entries; at {resolution} px there are {self.levels} "
+                           f"levels (4, 8, ... {resolution} px): give one batch size per level, or null.")
+        self.batches = [int(b) for b in sizes]
+        self.schedule = GrowthSchedule(self.levels, int(m.fade_images), int(m.stable_images), self.batches)
+        self.gp_weight, self.drift = float(m.gp_weight), float(m.drift)
+        self.alpha = 1.0
+        self._build_optimizers()
+
+    def _build_optimizers(self) -> None:
+        self.optimizers = {"G": build_optimizer(self.cfg.optimizer, self.G.parameters(), "g"),
+                           "D": build_optimizer(self.cfg.optimizer, self.D.parameters(), "d")}
+
+    # -- phases: one per level ---------------------------------------------------------------------
+    def phase_at(self, step):
+        return self.schedule.level_at(step)
+
+    def enter_phase(self, phase):
+        if not 0 <= phase < self.levels:
+            raise GanError(f"progan has levels 0 to {self.levels - 1}; a checkpoint asked for level {phase}.")
+        self._build_optimizers()          # fresh Adam state for the new level's parameters
+
+    def batch_size(self, phase):
+        return self.batches[phase]
+
+    def resolution(self, level: int | None = None) -> int:
+        return 4 * 2 ** (self.phase if level is None else level)
+
+    def status(self):
+        fade = f", fade-in α {self.alpha:.2f}" if self.alpha < 1 else ""
+        return f"{self.resolution()}px{fade}"
+
+    # -- one iteration ----------------------------------------------------------------------------
+    def train_step(self, next_batch, step):
+        level, alpha = self.phase, self.schedule.alpha_at(step)
+        self.alpha = alpha
+        self.G.progress.copy_(torch.tensor([float(level), alpha]))
+        real = resize_reals(next_batch()["x"], self.resolution(level), alpha)
+        G, D = self.G, self.D
+        z = self.prior.draw((len(real), self.z_dim), self.device)
+        with self.precision.autocast():
+            fake = G(z, level, alpha)
+            d_real, d_fake = D(real, level, alpha), D(fake.detach(), level, alpha)
+            loss_d = d_fake.float().mean() - d_real.float().mean()
+            drift = d_real.float().pow(2).mean()
+        gp = gradient_penalty(lambda x: D(x, level, alpha), real, fake, self.precision.loss_scale("D"),
+                              self.precision.autocast)
+        total = loss_d + self.gp_weight * gp + self.drift * drift
+        self.precision.step("D", total, self.optimizers["D"])
+        D.requires_grad_(False)
+        with self.precision.autocast():
+            loss_g = -D(G(z, level, alpha), level, alpha).float().mean()
+        self.precision.step("G", loss_g, self.optimizers["G"])
+        D.requires_grad_(True)
+        return {"loss/D": loss_d.detach(), "loss/G": loss_g.detach(), "gp": gp.detach(), "drift": drift.detach()}
+
+    # -- pictures and sampling --------------------------------------------------------------------
+    def _draw(self, G, z: torch.Tensor, level: int, alpha: float) -> torch.Tensor:
+        """Images at the level's resolution, nearest-upsampled to the dataset's, so every grid has one size."""
+        x = G(z.to(self.device), level, alpha).float()
+        side = self.field.shape[-1]
+        return F.interpolate(x, size=side, mode="nearest") if x.shape[-1] != side else x
+
+    def panels(self, reference, nets, generator, n):
+        z = self.prior.draw((n, self.z_dim), generator=generator)
+        with torch.no_grad():
+            x = self._draw(nets["G"], z, self.phase, self.alpha)
+        return {"samples": Panel("image", x.cpu(), 8)}
+
+    def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None):
+        G = (nets or self.nets)["G"]
+        level, alpha = G.trained_at()
+        if options.get("level") is not None:
+            wanted = int(options["level"])
+            if not 0 <= wanted <= level:
+                raise GanError(f"level={wanted}: this checkpoint has trained levels 0 to {level} "
+                               f"({self.resolution(0)} to {self.resolution(level)} px).")
+            level, alpha = wanted, 1.0
+        z = self.prior.draw((n, self.z_dim), generator=generator)
+        with torch.no_grad():
+            x = generate_in_batches(lambda b: self._draw(G, b["z"], level, alpha), {"z": z}, batch_size)
+        return {"samples": Panel("image", x, nrow, {"z": z})}
