@@ -34,7 +34,7 @@ TINY_OVERRIDES = [
 ]
 
 
-OWN_TESTS = {"aae", "aae_categorical", "aae_dimred", "bigan", "progan"}   # test_encoders.py, test_progressive.py
+OWN_TESTS = {"aae", "aae_categorical", "aae_dimred", "bigan", "progan", "stylegan", "stylegan2"}   # test_encoders / progressive / stylegan
 
 
 def image_presets() -> list[str]:

@@ -38,7 +38,10 @@ BASE = {"optimizer.momentum": ["optimizer=sgd"], "optimizer.alpha": ["optimizer=
                                       "model.condition.decoder")},
         **{k: ["model=aae_dimred"] for k in ("model.clusters", "model.head_distance", "model.head_weight")},
         **{k: ["model=progan"] for k in ("model.fade_images", "model.stable_images", "model.mbstd_group", "model.drift",
-                                         "model.gp_weight", "model.width", "model.max_width")}}
+                                         "model.gp_weight", "model.width", "model.max_width")},
+        **{k: ["model=stylegan2"] for k in ("model.w_dim", "model.mapping_layers", "model.mapping_lr_mul",
+                                            "model.style_mixing", "model.r1_gamma", "model.r1_every", "model.pl_weight",
+                                            "model.pl_every", "model.pl_decay", "model.pl_batch_shrink")}}
 NO_BASE = {"model.generator.dropout"}       # no preset has it; a rule for users who add it
 BAD = [-1, 0, -0.5, 2, 1.5, 1e9, "abc", "'[1,2,3]'", "null", "true", "nan"]
 

@@ -4,6 +4,6 @@
 """
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, build_algorithm
-from gancli.algorithms import aae, aae_categorical, acgan, bigan, gan, infogan, progan, rgan, translation  # noqa: F401  (registration)
+from gancli.algorithms import aae, aae_categorical, acgan, bigan, gan, infogan, progan, rgan, stylegan, stylegan2, translation  # noqa: F401  (registration)
 
 __all__ = ["ALGORITHMS", "Algorithm", "build_algorithm"]

@@ -20,8 +20,9 @@ import torch.nn.functional as F
 
 from gancli.algorithms.aae import LabelledSubset, reconstruction_loss
 from gancli.algorithms.base import ALGORITHMS
-from gancli.algorithms.encoding import EncodingAlgorithm, adversarial_loss
+from gancli.algorithms.encoding import EncodingAlgorithm
 from gancli.errors import GanError
+from gancli.losses import plain_loss
 from gancli.nets import build_discriminator, build_generator
 from gancli.nets.encoder import build_encoder, latent_field
 from gancli.optim import build_optimizer
@@ -56,7 +57,7 @@ class CategoricalAAE(EncodingAlgorithm):
         }
         self.nets.update(self.extra_nets(m))
         self.optimizers = self.build_optimizers(cfg)
-        self.loss = adversarial_loss(cfg)
+        self.loss = plain_loss(cfg)
 
     def subset(self) -> LabelledSubset:
         """The labelled part, read at the first step that needs it (sampling and encoding never do)."""

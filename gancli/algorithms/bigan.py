@@ -14,9 +14,10 @@ import torch
 from omegaconf import OmegaConf
 
 from gancli.algorithms.base import ALGORITHMS
-from gancli.algorithms.encoding import EncodingAlgorithm, adversarial_loss
+from gancli.algorithms.encoding import EncodingAlgorithm
 from gancli.algorithms.priors import build_prior
 from gancli.errors import GanError
+from gancli.losses import plain_loss
 from gancli.nets import build_generator
 from gancli.nets.encoder import JointCritic, build_encoder
 from gancli.optim import build_optimizer
@@ -67,7 +68,7 @@ class BiGAN(EncodingAlgorithm):
         E, G = self.nets["encoder"], self.nets["decoder"]
         self.optimizers = {"G": build_optimizer(cfg.optimizer, [*G.parameters(), *E.parameters()], "g"),
                            "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d")}
-        self.loss = adversarial_loss(cfg)
+        self.loss = plain_loss(cfg)
 
     @property
     def latent_dim(self) -> int:

@@ -21,26 +21,6 @@ SCATTER_N = 2000     # encoded reference samples in a latent scatter
 MANIFOLD_SIDE = 12   # decoded grid over a 2-D prior
 
 
-def adversarial_loss(cfg):
-    """The plain adversarial loss these families play (with the loss's own keys, e.g. lsgan's a, b, c); a
-    penalty, weight clipping or a stabilising trick is the GAN family's machinery and is refused by name
-    rather than silently dropped."""
-    from omegaconf import OmegaConf
-
-    from gancli.losses import build_loss
-
-    loss = OmegaConf.to_container(cfg.loss, resolve=True)
-    name = loss.pop("name")
-    extras = {k: loss.pop(k, None) for k in ("gp_weight", "r1_weight", "clip", "r1_every")}
-    unused = [f"loss.{k}={v}" for k, v in extras.items() if k != "r1_every" and v]
-    tricks = OmegaConf.to_container(cfg.tricks, resolve=True) if "tricks" in cfg else {}
-    unused += [f"tricks.{k}={v}" for k, v in tricks.items() if (v not in (None, 1) if k == "pack" else bool(v))]
-    if unused:
-        raise GanError(f"model '{cfg.model.name}' plays a plain adversarial loss (here loss={name}) with no penalty, "
-                       f"clipping or trick; remove {', '.join(unused)} (loss=nonsat, lsgan or hinge; tricks=none).")
-    return build_loss(name, **loss)
-
-
 class EncodingAlgorithm(Algorithm):
     """An encoder E: x → z beside a decoder / generator G: z → x."""
 

@@ -78,7 +78,7 @@ class ProGAN(Algorithm):
         channels, resolution = x.shape[0], x.shape[-1]
         self.levels = level_count(resolution)
         self.prior = build_prior(str(m.get("noise", "normal")))
-        self.G = ProGenerator(self.z_dim, channels, resolution, int(m.width), int(m.max_width)).to(device)
+        self.G = self.build_generator(m, channels, resolution).to(device)
         self.D = ProDiscriminator(channels, resolution, int(m.width), int(m.max_width), int(m.mbstd_group)).to(device)
         self.nets = {"G": self.G, "D": self.D}
         batch = int(cfg.trainer.batch_size) if "trainer" in cfg else 1
@@ -88,9 +88,12 @@ class ProGAN(Algorithm):
                            f"levels (4, 8, ... {resolution} px): give one batch size per level, or null.")
         self.batches = [int(b) for b in sizes]
         self.schedule = GrowthSchedule(self.levels, int(m.fade_images), int(m.stable_images), self.batches)
-        self.gp_weight, self.drift = float(m.gp_weight), float(m.drift)
+        self.gp_weight, self.drift = float(m.get("gp_weight", 0.0)), float(m.get("drift", 0.0))
         self.alpha = 1.0
         self._build_optimizers()
+
+    def build_generator(self, m, channels: int, resolution: int):
+        return ProGenerator(self.z_dim, channels, resolution, int(m.width), int(m.max_width))
 
     def _build_optimizers(self) -> None:
         self.optimizers = {"G": build_optimizer(self.cfg.optimizer, self.G.parameters(), "g"),
@@ -121,23 +124,37 @@ class ProGAN(Algorithm):
         self.alpha = alpha
         self.G.progress.copy_(torch.tensor([float(level), alpha]))
         real = resize_reals(next_batch()["x"], self.resolution(level), alpha)
-        G, D = self.G, self.D
-        z = self.prior.draw((len(real), self.z_dim), self.device)
+        n = len(real)
         with self.precision.autocast():
-            fake = G(z, level, alpha)
-            d_real, d_fake = D(real, level, alpha), D(fake.detach(), level, alpha)
-            loss_d = d_fake.float().mean() - d_real.float().mean()
+            with torch.no_grad():
+                fake = self.generate(n, level, alpha, track=True)
+        loss_d, logs = self.d_loss(real, fake, level, alpha)
+        self.precision.step("D", loss_d, self.optimizers["D"])
+        self.D.requires_grad_(False)
+        with self.precision.autocast():
+            loss_g = self.g_loss(self.D(self.generate(n, level, alpha), level, alpha))
+        self.precision.step("G", loss_g, self.optimizers["G"])
+        self.D.requires_grad_(True)
+        return {**logs, "loss/G": loss_g.detach()}
+
+    # -- the objective (StyleGAN changes these three) ---------------------------------------------------
+    def generate(self, n: int, level: int, alpha: float, track: bool = False) -> torch.Tensor:
+        return self.G(self.prior.draw((n, self.z_dim), self.device), level, alpha)
+
+    def d_loss(self, real, fake, level, alpha) -> tuple[torch.Tensor, dict]:
+        """WGAN-GP plus the drift term; returns (the loss D steps on, what to log)."""
+        D = self.D
+        with self.precision.autocast():
+            d_real, d_fake = D(real, level, alpha), D(fake, level, alpha)
+            wasserstein = d_fake.float().mean() - d_real.float().mean()
             drift = d_real.float().pow(2).mean()
         gp = gradient_penalty(lambda x: D(x, level, alpha), real, fake, self.precision.loss_scale("D"),
                               self.precision.autocast)
-        total = loss_d + self.gp_weight * gp + self.drift * drift
-        self.precision.step("D", total, self.optimizers["D"])
-        D.requires_grad_(False)
-        with self.precision.autocast():
-            loss_g = -D(G(z, level, alpha), level, alpha).float().mean()
-        self.precision.step("G", loss_g, self.optimizers["G"])
-        D.requires_grad_(True)
-        return {"loss/D": loss_d.detach(), "loss/G": loss_g.detach(), "gp": gp.detach(), "drift": drift.detach()}
+        loss = wasserstein + self.gp_weight * gp + self.drift * drift
+        return loss, {"loss/D": wasserstein.detach(), "gp": gp.detach(), "drift": drift.detach()}
+
+    def g_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
+        return -d_fake.float().mean()
 
     # -- pictures and sampling --------------------------------------------------------------------
     def _draw(self, G, z: torch.Tensor, level: int, alpha: float) -> torch.Tensor:

@@ -104,3 +104,22 @@ def build_loss(name: str, **params) -> AdversarialLoss:
         return cls(**params)
     except TypeError as exc:
         raise GanError(f"loss '{name}': {exc}. Check the keys under loss.") from None
+
+
+def plain_loss(cfg):
+    """The adversarial loss of a family that applies no penalty or trick of its own accord (the encoder
+    families, StyleGAN2's main terms): `cfg.loss` with its own keys (lsgan's a, b, c); a penalty, weight
+    clipping or a stabilising trick set in the config is refused by name rather than silently dropped."""
+    from omegaconf import OmegaConf
+
+    loss = OmegaConf.to_container(cfg.loss, resolve=True)
+    name = loss.pop("name")
+    extras = {k: loss.pop(k, None) for k in ("gp_weight", "r1_weight", "clip", "r1_every")}
+    unused = [f"loss.{k}={v}" for k, v in extras.items() if k != "r1_every" and v]
+    tricks = OmegaConf.to_container(cfg.tricks, resolve=True) if "tricks" in cfg else {}
+    unused += [f"tricks.{k}={v}" for k, v in tricks.items() if (v not in (None, 1) if k == "pack" else bool(v))]
+    if unused:
+        raise GanError(f"model '{cfg.model.name}' plays a plain adversarial loss (here loss={name}) and takes no "
+                       f"penalty, clipping or trick from loss.* or tricks.*; remove {', '.join(unused)} (loss=nonsat, "
+                       "lsgan or hinge; tricks=none).")
+    return build_loss(name, **loss)

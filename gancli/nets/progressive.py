@@ -36,10 +36,10 @@ class EqualizedLinear(nn.Module):
 class EqualizedConv2d(nn.Module):
     """A k×k 'same' convolution with the run-time He scale gain / √(in·k·k)."""
 
-    def __init__(self, n_in: int, n_out: int, kernel: int, gain: float = math.sqrt(2)):
+    def __init__(self, n_in: int, n_out: int, kernel: int, gain: float = math.sqrt(2), bias: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(n_out, n_in, kernel, kernel))
-        self.bias = nn.Parameter(torch.zeros(n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
         self.scale, self.pad = gain / math.sqrt(n_in * kernel * kernel), kernel // 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

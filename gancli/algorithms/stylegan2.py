@@ -1,0 +1,141 @@
+"""StyleGAN2 (Karras et al. 2020) as stylegan2-ada-pytorch trains it, without custom ops: the
+non-saturating logistic loss; style mixing (two latents, a random crossover, probability 0.9); lazy R1 on
+reals every 16 D steps (γ/2 · E‖∇D(x)‖², times the interval) and path-length regularisation every 4 G
+steps (weight 2, a batch halved, the mean's decay 0.01), each lazy network's Adam lr and β rescaled for
+its interval; the path-length mean is kept in the checkpoint. With `model.condition.generator` set, the
+mapping network embeds the class and D projects on it (a conditional StyleGAN2 is one override).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from gancli.algorithms import style_sampling
+from gancli.algorithms.base import ALGORITHMS, Algorithm
+from gancli.errors import GanError
+from gancli.losses import plain_loss, r1_penalty
+from gancli.nets.stylegan2 import ResidualDiscriminator, StyleGenerator, draw_mixed_ws
+from gancli.optim import build_optimizer
+from gancli.viz.panel import Panel
+
+
+@ALGORITHMS.register("stylegan2")
+class StyleGAN2(Algorithm):
+    ema_nets = ("G",)
+    sample_nets = ("G",)
+    sample_options = style_sampling.OPTIONS
+
+    def __init__(self, cfg, spec, device, precision):
+        super().__init__(cfg, spec, device, precision)
+        m = cfg.model
+        x = spec.fields.get("x")
+        if x is None or x.kind != "image":
+            raise GanError(f"model '{m.name}' generates images; dataset '{cfg.dataset.name}' has {spec.describe()}.")
+        self.field, self.z_dim = x, int(m.z_dim)
+        cond = (m.get("condition") or {}).get("generator", "none")
+        self.num_classes = 0
+        if cond != "none":
+            y = spec.fields.get("y")
+            if y is None or not y.num_classes:
+                raise GanError(f"model.condition.generator={cond}: a conditional StyleGAN2 needs class labels, but "
+                               f"dataset '{cfg.dataset.name}' has none.")
+            self.num_classes = y.num_classes
+        c, r = x.shape[0], x.shape[-1]
+        self.G = StyleGenerator(self.z_dim, c, r, int(m.w_dim), int(m.width), int(m.max_width), int(m.mapping_layers),
+                                float(m.mapping_lr_mul), self.num_classes).to(device)
+        self.D = ResidualDiscriminator(c, r, int(m.width), int(m.max_width), int(m.mbstd_group),
+                                       self.num_classes).to(device)
+        self.nets = {"G": self.G, "D": self.D}
+        self.r1_gamma, self.r1_every = float(m.r1_gamma), int(m.r1_every)
+        self.pl_weight, self.pl_every = float(m.pl_weight), int(m.pl_every)
+        self.pl_decay, self.pl_shrink = float(m.pl_decay), int(m.pl_batch_shrink)
+        self.mixing = float(m.style_mixing)
+        if self.r1_every < 1 or self.pl_every < 1 or self.pl_shrink < 1:
+            raise GanError(f"model.r1_every={self.r1_every}, model.pl_every={self.pl_every} and "
+                           f"model.pl_batch_shrink={self.pl_shrink} must each be ≥ 1.")
+        self.optimizers = {
+            "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g", self.pl_every if self.pl_weight else 1),
+            "D": build_optimizer(cfg.optimizer, self.D.parameters(), "d", self.r1_every if self.r1_gamma else 1)}
+        self.loss = plain_loss(cfg)
+        self.pl_mean = torch.zeros((), device=device)
+
+    # -- one iteration ----------------------------------------------------------------------------
+    def draw_ws(self, n: int, labels: torch.Tensor | None, track: bool = False) -> torch.Tensor:
+        return draw_mixed_ws(self.G.mapping, n, self.z_dim, self.mixing, self.device, labels, track)
+
+    def _labels(self, batch, n):
+        return batch["y"][:n] if self.num_classes else None
+
+    def train_step(self, next_batch, step):
+        batch = next_batch()
+        real = batch["x"]
+        n = len(real)
+        labels = self._labels(batch, n)
+        G, D = self.G, self.D
+        logs = {}
+        # D: fakes of mixed styles against reals
+        with self.precision.autocast():
+            with torch.no_grad():
+                fake = G.synthesis(self.draw_ws(n, labels, track=True))
+            loss_d = self.loss.d_loss(D(real, labels), D(fake, labels))
+        self.precision.step("D", loss_d, self.optimizers["D"])
+        logs["loss/D"] = loss_d.detach()
+        # lazy R1 on reals, its own step (times the interval)
+        if self.r1_gamma and step % self.r1_every == 0:
+            x = real.detach().requires_grad_(True)
+            with self.precision.autocast():
+                d_real = D(x, labels)
+            r1 = r1_penalty(d_real, x, self.precision.loss_scale("D"))
+            self.precision.step("D", r1 * (self.r1_gamma / 2) * self.r1_every + 0 * d_real.sum(), self.optimizers["D"])
+            logs["r1"] = r1.detach()
+        # G: fool D
+        D.requires_grad_(False)
+        with self.precision.autocast():
+            loss_g = self.loss.g_loss(D(G.synthesis(self.draw_ws(n, labels)), labels))
+        self.precision.step("G", loss_g, self.optimizers["G"])
+        logs["loss/G"] = loss_g.detach()
+        # lazy path-length regularisation
+        if self.pl_weight and step % self.pl_every == 0:
+            logs["pl_penalty"] = self._path_length_step(max(1, n // self.pl_shrink), labels)
+        D.requires_grad_(True)
+        return logs
+
+    def _path_length_step(self, n: int, labels) -> torch.Tensor:
+        """E(‖Jᵀy‖₂ − a)², y ~ N(0, I)/√(H·W), a the running mean of the lengths (decay pl_decay)."""
+        ws = self.draw_ws(n, labels[:n] if labels is not None else None)
+        img = self.G.synthesis(ws).float()
+        noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
+        (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
+        lengths = grad.square().sum(2).mean(1).sqrt()
+        with torch.no_grad():
+            self.pl_mean.copy_(torch.lerp(self.pl_mean, lengths.mean(), self.pl_decay))
+        penalty = (lengths - self.pl_mean).square().mean()
+        self.precision.step("G", penalty * self.pl_weight * self.pl_every, self.optimizers["G"])
+        return penalty.detach()
+
+    # -- state ------------------------------------------------------------------------------------
+    def extra_state(self):
+        return {"pl_mean": self.pl_mean}
+
+    def load_extra_state(self, state):
+        if "pl_mean" in state:
+            self.pl_mean.copy_(state["pl_mean"])
+
+    # -- pictures and sampling --------------------------------------------------------------------
+    def sample_classes(self) -> int:
+        return self.num_classes
+
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.spec["y"].class_names) if self.num_classes else ()
+
+    def panels(self, reference, nets, generator, n):
+        z = torch.randn(n, self.z_dim, generator=generator)
+        labels = (torch.arange(n) % self.num_classes) if self.num_classes else None
+        x = style_sampling.synthesize(self, nets["G"], z, labels, 1.0, None, "const", None, 64)
+        return {"samples": Panel("image", x, 8)}
+
+    def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None):
+        return style_sampling.sample(self, (nets or self.nets)["G"], options, n, nrow, generator, batch_size, grid)
