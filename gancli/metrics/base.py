@@ -22,7 +22,7 @@ HIGHER_IS_BETTER = {
     "precision": True, "recall": True, "density": True, "coverage": True,
     "modes": True, "hq": True, "rev_kl": False, "class_acc": True, "class_acc_worst": True, "code_acc": True,
     "mmd": False, "tstr": True, "trts": True, "trtr": True, "disc": False, "pred": False,
-    "l1": False, "psnr": True, "ssim": True,
+    "l1": False, "psnr": True, "ssim": True, "swd": False,
 }
 
 
