@@ -77,6 +77,13 @@ def tiny(args: list[str], run_dir: Path) -> list[str]:
             extra.append("dataset.n=64")
     elif points:
         extra = [e for e in extra if ".width=" not in e] + ["dataset.n=512"]
+    elif any(a in ("model=progan", "model=stylegan", "model=stylegan2") for a in args):
+        extra = [e for e in extra if ".width=" not in e] + [
+            "dataset.n=64", "dataset.resolution=16", "model.width=4", "model.max_width=8", "model.z_dim=8"]
+        if "model=progan" not in args:
+            extra += ["model.w_dim=8", "model.mapping_layers=2"]
+        if "model=stylegan2" not in args:
+            extra += ["model.fade_images=8", "model.stable_images=8"]
     elif any(a.startswith(("model=aae", "model=bigan")) for a in args):
         g = "generator" if "model=bigan" in args else "decoder"
         extra = [e for e in extra if ".width=" not in e] + [

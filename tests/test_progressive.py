@@ -73,8 +73,9 @@ def test_at_alpha_zero_the_grown_networks_compute_the_previous_levels_output(lev
 
 def test_the_growth_schedule_counts_images_per_stage_with_each_levels_batch():
     s = GrowthSchedule(3, fade=64, stable=32, batches=[16, 8, 4])
-    assert s.starts == [0, 2, 14]                   # level 0: 32/16; level 1: 64/8 + 32/8
+    assert s.starts == [0, 2, 10, 14, 30]           # 32/16; then 64/8 and 32/8; then 64/4 and 32/4
     assert [s.level_at(t) for t in (0, 1, 2, 13, 14, 999)] == [0, 0, 1, 1, 2, 2]
+    assert [s.stage_at(t) for t in (1, 2, 10, 14, 30)] == [0, 1, 2, 3, 4]
     assert s.alpha_at(1) == 1.0 and s.alpha_at(2) == 0.0 and s.alpha_at(6) == pytest.approx(0.5)
     assert s.alpha_at(10) == 1.0 and s.alpha_at(14 + 8) == pytest.approx(0.5)   # level 2: 4 images a step
 
@@ -96,7 +97,7 @@ def test_a_resolution_that_is_not_four_times_a_power_of_two_is_refused():
 def test_progan_grows_resumes_mid_fade_exactly_and_samples_at_its_level(tmp_path):
     cfg = plain_config(compose_train([*TINY, "model.batch_sizes=[8,8,4]"]))
     straight, resumed = straight_and_resumed(cfg, tmp_path, stop=5)     # stopped in level 1's fade
-    assert resumed.algorithm.phase == 2 and straight.stream.batch_size == 4
+    assert resumed.algorithm.level == 2 and resumed.algorithm.phase == 3 and straight.stream.batch_size == 4
     for key in ("nets", "optimizers", "ema"):
         assert_same_state(straight.state_dict()[key], resumed.state_dict()[key], key)
     build_trainer(copy.deepcopy(cfg), tmp_path / "mid").fit(stop_after=5)

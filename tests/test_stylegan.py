@@ -157,7 +157,7 @@ def test_the_style_synthesis_fades_in_like_progans_generator():
 def test_stylegan_grows_resumes_exactly_and_samples_its_modes(tmp_path):
     cfg = plain_config(compose_train(SG1))
     straight, resumed = straight_and_resumed(cfg, tmp_path, stop=4)          # stopped in level 1's fade
-    assert straight.algorithm.phase == 2
+    assert straight.algorithm.level == 2
     for key in ("nets", "optimizers", "ema"):
         assert_same_state(straight.state_dict()[key], resumed.state_dict()[key], key)
     base = {"ckpt": str(tmp_path / "straight"), "n": 4, "seed": 0, "nrow": 2, "batch_size": 3, "device": "cpu",

@@ -4,8 +4,8 @@ each new level fades in (α from 0 to 1 over `model.fade_images` real images), t
 with their half-resolution, nearest-upsampled version by the same α, as the reference code does.
 
 Loss: WGAN-GP (λ = 10) plus the drift term ε·E[D(x)²] (ε = 0.001); one D step per G step; Adam
-lr 1e-3, β = (0, 0.99), ε = 1e-8, its state reset at every new level (the reference's
-`reset_opt_for_new_lod`). A phase is a level; α follows from the step, so a run resumed mid-fade continues
+lr 1e-3, β = (0, 0.99), ε = 1e-8, its state reset at every stage (the reference's
+`reset_opt_for_new_lod`). A phase is a stage; α follows from the step, so a run resumed mid-fade continues
 the same α.
 """
 
@@ -26,28 +26,41 @@ from gancli.viz.panel import Panel
 
 
 class GrowthSchedule:
-    """Steps per level from images per stage and the batch of each level: level 0 only stabilises; every
-    later level fades for `fade` images, then stabilises for `stable`; the last level runs to the end."""
+    """Stages from images per stage and each level's batch: stage 0 stabilises level 0 (4 px); then each
+    level k has a fade stage (2k − 1, `fade` images) and a stable stage (2k, `stable` images); the last
+    stage runs to the end. A stage is a phase of training: Adam starts afresh at each, as the reference
+    resets it whenever its level of detail crosses an integer."""
 
     def __init__(self, levels: int, fade: int, stable: int, batches: list[int]):
         if fade < 1 or stable < 0:
             raise GanError(f"model.fade_images={fade} and model.stable_images={stable}: a fade needs ≥ 1 image and "
                            "stabilising ≥ 0.")
         self.levels, self.fade, self.batches = levels, fade, batches
-        self.fade_steps = [0] + [math.ceil(fade / b) for b in batches[1:]]
-        lengths = [math.ceil(stable / batches[0])] + [f + math.ceil(stable / b)
-                                                      for f, b in zip(self.fade_steps[1:], batches[1:])]
-        self.starts = [sum(lengths[:k]) for k in range(levels)]
+        lengths = [math.ceil(stable / batches[0])]
+        for b in batches[1:]:
+            lengths += [math.ceil(fade / b), math.ceil(stable / b)]
+        self.starts = [sum(lengths[:k]) for k in range(len(lengths))]
+
+    @property
+    def stages(self) -> int:
+        return len(self.starts)
+
+    @staticmethod
+    def level_of(stage: int) -> int:
+        return (stage + 1) // 2
+
+    def stage_at(self, step: int) -> int:
+        return max(k for k in range(self.stages) if self.starts[k] <= step)
 
     def level_at(self, step: int) -> int:
-        return max(k for k in range(self.levels) if self.starts[k] <= step)
+        return self.level_of(self.stage_at(step))
 
     def alpha_at(self, step: int) -> float:
-        """α of the fade at `step` (1 once the level has faded in), counted in images as the paper does."""
-        k = self.level_at(step)
-        if k == 0:
+        """α of the fade at `step` (1 outside fades), counted in images as the paper does."""
+        stage = self.stage_at(step)
+        if stage % 2 == 0:
             return 1.0
-        return min(1.0, (step - self.starts[k]) * self.batches[k] / self.fade)
+        return min(1.0, (step - self.starts[stage]) * self.batches[self.level_of(stage)] / self.fade)
 
 
 def resize_reals(x: torch.Tensor, resolution: int, alpha: float) -> torch.Tensor:
@@ -99,20 +112,25 @@ class ProGAN(Algorithm):
         self.optimizers = {"G": build_optimizer(self.cfg.optimizer, self.G.parameters(), "g"),
                            "D": build_optimizer(self.cfg.optimizer, self.D.parameters(), "d")}
 
-    # -- phases: one per level ---------------------------------------------------------------------
+    # -- phases: one per stage (a level's fade, its stabilisation) ---------------------------------
     def phase_at(self, step):
-        return self.schedule.level_at(step)
+        return self.schedule.stage_at(step)
 
     def enter_phase(self, phase):
-        if not 0 <= phase < self.levels:
-            raise GanError(f"progan has levels 0 to {self.levels - 1}; a checkpoint asked for level {phase}.")
-        self._build_optimizers()          # fresh Adam state for the new level's parameters
+        if not 0 <= phase < self.schedule.stages:
+            raise GanError(f"this growth schedule has stages 0 to {self.schedule.stages - 1}; a checkpoint asked for "
+                           f"stage {phase}.")
+        self._build_optimizers()          # fresh Adam state at every stage
+
+    @property
+    def level(self) -> int:
+        return self.schedule.level_of(self.phase)
 
     def batch_size(self, phase):
-        return self.batches[phase]
+        return self.batches[self.schedule.level_of(phase)]
 
     def resolution(self, level: int | None = None) -> int:
-        return 4 * 2 ** (self.phase if level is None else level)
+        return 4 * 2 ** (self.level if level is None else level)
 
     def status(self):
         fade = f", fade-in α {self.alpha:.2f}" if self.alpha < 1 else ""
@@ -120,7 +138,7 @@ class ProGAN(Algorithm):
 
     # -- one iteration ----------------------------------------------------------------------------
     def train_step(self, next_batch, step):
-        level, alpha = self.phase, self.schedule.alpha_at(step)
+        level, alpha = self.level, self.schedule.alpha_at(step)
         self.alpha = alpha
         self.G.progress.copy_(torch.tensor([float(level), alpha]))
         real = resize_reals(next_batch()["x"], self.resolution(level), alpha)
@@ -166,7 +184,7 @@ class ProGAN(Algorithm):
     def panels(self, reference, nets, generator, n):
         z = self.prior.draw((n, self.z_dim), generator=generator)
         with torch.no_grad():
-            x = self._draw(nets["G"], z, self.phase, self.alpha)
+            x = self._draw(nets["G"], z, self.level, self.alpha)
         return {"samples": Panel("image", x.cpu(), 8)}
 
     def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None):

@@ -31,7 +31,8 @@ class StyleGAN(ProGAN):
                                  int(m.mapping_layers), float(m.mapping_lr_mul))
 
     def generate(self, n, level, alpha, track=False):
-        ws = draw_mixed_ws(self.G.mapping, n, self.z_dim, self.mixing, self.device, track=track)
+        ws = draw_mixed_ws(self.G.mapping, n, self.z_dim, self.mixing, self.device, track=True,
+                           active=2 * (level + 1))      # the layers the current level uses (the reference's cur_layers)
         return self.G.synthesis(ws, "random", None, level, alpha)
 
     def d_loss(self, real, fake, level, alpha):

@@ -63,8 +63,9 @@ class StyleGAN2(Algorithm):
         self.pl_mean = torch.zeros((), device=device)
 
     # -- one iteration ----------------------------------------------------------------------------
-    def draw_ws(self, n: int, labels: torch.Tensor | None, track: bool = False) -> torch.Tensor:
-        return draw_mixed_ws(self.G.mapping, n, self.z_dim, self.mixing, self.device, labels, track)
+    def draw_ws(self, n: int, labels: torch.Tensor | None) -> torch.Tensor:
+        """Every training draw also moves the running average of w, as the reference's G evaluations do."""
+        return draw_mixed_ws(self.G.mapping, n, self.z_dim, self.mixing, self.device, labels, track=True)
 
     def _labels(self, batch, n):
         return batch["y"][:n] if self.num_classes else None
@@ -79,7 +80,7 @@ class StyleGAN2(Algorithm):
         # D: fakes of mixed styles against reals
         with self.precision.autocast():
             with torch.no_grad():
-                fake = G.synthesis(self.draw_ws(n, labels, track=True))
+                fake = G.synthesis(self.draw_ws(n, labels))
             loss_d = self.loss.d_loss(D(real, labels), D(fake, labels))
         self.precision.step("D", loss_d, self.optimizers["D"])
         logs["loss/D"] = loss_d.detach()

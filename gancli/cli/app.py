@@ -121,10 +121,13 @@ def _override_variants(overrides: list[str]) -> Iterable[list[str]]:
             yield [b for b in variant if b is not None]
 
 
-def _keys_under(config_name: str, parent: str) -> list[str]:
+def _keys_under(config_name: str, parent: str, overrides: list[str] = ()) -> list[str]:
+    """The keys under `parent` in the config the user's group choices compose (model=progan has other model
+    keys than the default preset)."""
     from hydra import compose
 
-    cfg = compose(config_name=config_name, overrides=[])
+    choices = [o for o in overrides if "=" in o and not o.startswith(("+", "~")) and "." not in o.split("=", 1)[0]]
+    cfg = compose(config_name=config_name, overrides=choices)
     node = OmegaConf.select(cfg, parent) if parent else cfg
     return sorted(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else []
 
@@ -148,7 +151,7 @@ def _explain(exc: Exception, config_name: str, overrides: list[str]) -> str:
         full_key = cause.full_key
         parent, _, leaf = full_key.rpartition(".")
         try:
-            keys = _keys_under(config_name, parent)
+            keys = _keys_under(config_name, parent, overrides)
         except Exception:
             keys = []
         where = f"under '{parent}'" if parent else "at the top level"

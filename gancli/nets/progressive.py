@@ -23,14 +23,15 @@ class EqualizedLinear(nn.Module):
     """y = x·(w·c)ᵀ + b, w ~ N(0, 1) and c = gain / √fan_in applied at run time, so Adam's per-parameter step
     is the same relative change for every layer (ProGAN §4.1). lr_mul scales both (StyleGAN's mapping net)."""
 
-    def __init__(self, n_in: int, n_out: int, gain: float = math.sqrt(2), lr_mul: float = 1.0, bias_init: float = 0.0):
+    def __init__(self, n_in: int, n_out: int, gain: float = math.sqrt(2), lr_mul: float = 1.0, bias_init: float = 0.0,
+                 bias: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(n_out, n_in) / lr_mul)
-        self.bias = nn.Parameter(torch.full((n_out,), float(bias_init) / lr_mul))
+        self.bias = nn.Parameter(torch.full((n_out,), float(bias_init) / lr_mul)) if bias else None
         self.scale, self.lr_mul = gain / math.sqrt(n_in) * lr_mul, lr_mul
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+        return F.linear(x, self.weight * self.scale, None if self.bias is None else self.bias * self.lr_mul)
 
 
 class EqualizedConv2d(nn.Module):
@@ -93,7 +94,8 @@ class ProGenerator(nn.Module):
         self.levels, self.z_dim = level_count(resolution), z_dim
         ch = widths(self.levels, width, max_width)
         self.ch = ch
-        self.dense = EqualizedLinear(z_dim, ch[0] * 16, gain=math.sqrt(2) / 4)    # the reference's 4×4 "dense"
+        self.dense = EqualizedLinear(z_dim, ch[0] * 16, gain=math.sqrt(2) / 4, bias=False)   # the reference's 4×4 "dense" ...
+        self.dense_bias = nn.Parameter(torch.zeros(ch[0]))                                  # ... one bias per channel
         self.blocks = nn.ModuleList([EqualizedConv2d(ch[0], ch[0], 3)])
         self.blocks.extend(nn.ModuleList([EqualizedConv2d(a, b, 3), EqualizedConv2d(b, b, 3)])
                            for a, b in zip(ch[:-1], ch[1:]))
@@ -116,7 +118,8 @@ class ProGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, level: int | None = None, alpha: float = 1.0) -> torch.Tensor:
         level = self.levels - 1 if level is None else level
-        h = pixel_norm(_lrelu(self.dense(pixel_norm(z)).view(len(z), self.ch[0], 4, 4)))
+        h = self.dense(pixel_norm(z)).view(len(z), self.ch[0], 4, 4) + self.dense_bias.view(1, -1, 1, 1)
+        h = pixel_norm(_lrelu(h))
         prev = None
         for k in range(level + 1):
             if k == level and alpha < 1 and k > 0:

@@ -78,13 +78,15 @@ def mix_styles(w1: torch.Tensor, w2: torch.Tensor, crossover: torch.Tensor) -> t
 
 
 def draw_mixed_ws(mapping: "MappingNetwork", n: int, z_dim: int, probability: float, device,
-                  labels: torch.Tensor | None = None, track: bool = False) -> torch.Tensor:
+                  labels: torch.Tensor | None = None, track: bool = False, active: int | None = None) -> torch.Tensor:
     """Training latents with style mixing: w of one z, or (with `probability`) w1 up to a random crossover
-    layer and w2 after it, drawn on the device (no host round trip)."""
+    among the first `active` layers (those a growing G uses now; default all) and w2 after it, drawn on the
+    device (no host round trip)."""
     ws = mapping(torch.randn(n, z_dim, device=device), labels, track=track)
-    if probability > 0:
-        w2 = mapping(torch.randn(n, z_dim, device=device), labels)
-        cross = torch.randint(1, mapping.num_ws, (n,), device=device)
+    active = mapping.num_ws if active is None else active
+    if probability > 0 and active > 1:
+        w2 = mapping(torch.randn(n, z_dim, device=device), labels, track=track)
+        cross = torch.randint(1, active, (n,), device=device)
         mixed = torch.rand(n, device=device) < probability
         ws = mix_styles(ws, w2, torch.where(mixed, cross, torch.full_like(cross, mapping.num_ws)))
     return ws
@@ -197,13 +199,15 @@ class ResidualDiscriminator(nn.Module):
         super().__init__()
         levels = level_count(resolution)
         ch = widths(levels, width, max_width)
-        self.from_rgb = EqualizedConv2d(channels, ch[-1], 1)
-        self.blocks = nn.ModuleList(nn.ModuleList([EqualizedConv2d(ch[k], ch[k], 3), EqualizedConv2d(ch[k], ch[k - 1], 3),
+        # weight gain 1 where lrelu() adds the activation gain √2 (the reference's bias_act)
+        self.from_rgb = EqualizedConv2d(channels, ch[-1], 1, gain=1.0)
+        self.blocks = nn.ModuleList(nn.ModuleList([EqualizedConv2d(ch[k], ch[k], 3, gain=1.0),
+                                                   EqualizedConv2d(ch[k], ch[k - 1], 3, gain=1.0),
                                                    EqualizedConv2d(ch[k], ch[k - 1], 1, gain=1.0, bias=False)])
                                     for k in range(levels - 1, 0, -1))
         self.mbstd = MinibatchStdDev(mbstd_group)
-        self.conv = EqualizedConv2d(ch[0] + 1, ch[0], 3)
-        self.fc = EqualizedLinear(ch[0] * 16, ch[0])
+        self.conv = EqualizedConv2d(ch[0] + 1, ch[0], 3, gain=1.0)
+        self.fc = EqualizedLinear(ch[0] * 16, ch[0], gain=1.0)
         self.num_classes = num_classes
         self.out = EqualizedLinear(ch[0], num_classes if num_classes else 1, gain=1.0)
         self.embed = EqualizedLinear(num_classes, num_classes, gain=1.0) if num_classes else None
@@ -212,7 +216,7 @@ class ResidualDiscriminator(nn.Module):
         h = lrelu(self.from_rgb(x))
         for conv0, conv1, skip in self.blocks:
             s = F.avg_pool2d(skip(h), 2)
-            h = F.avg_pool2d(lrelu(conv1(lrelu(conv0(h)))), 2)
+            h = lrelu(F.avg_pool2d(conv1(lrelu(conv0(h))), 2))      # down, then the activation
             h = (h + s) / GAIN
         h = lrelu(self.conv(self.mbstd(h)))
         out = self.out(lrelu(self.fc(h.flatten(1))))
