@@ -32,7 +32,7 @@ PRESETS = {
     "aae": MLP,
     "aae_supervised": MLP,
     "aae_semi": [*MLP, "model.clusters=5", "model.labelled=20"],
-    "aae_cluster": MLP,
+    "aae_cluster": [*MLP, "model.d_input_noise=0.3"],
     "aae_dimred": MLP,
     "bigan": ["model.encoder.hidden=[16]", "model.generator.hidden=[16]", "model.discriminator.hidden=[16]",
               "model.discriminator.joint_hidden=[16]"],

@@ -56,6 +56,7 @@ class CategoricalAAE(EncodingAlgorithm):
             "D_z": build_discriminator(m.discriminator, latent_field(self.z_dim)).to(device),
         }
         self.nets.update(self.extra_nets(m))
+        self.d_noise = float(m.get("d_input_noise", 0.0))
         self.optimizers = self.build_optimizers(cfg)
         self.loss = plain_loss(cfg)
 
@@ -105,6 +106,13 @@ class CategoricalAAE(EncodingAlgorithm):
         return names if len(names) == self.clusters else ()
 
     # -- one iteration ----------------------------------------------------------------------------
+    def judge(self, D):
+        """D's logits on codes, with Gaussian noise of std `model.d_input_noise` added to what it sees (the
+        reference reproduction's 0.3; 0: none)."""
+        if not self.d_noise:
+            return lambda c: D(c)[0]
+        return lambda c: D(c + self.d_noise * torch.randn_like(c))[0]
+
     def train_step(self, next_batch, step):
         x = next_batch()["x"]
         n = self.nets
@@ -126,15 +134,14 @@ class CategoricalAAE(EncodingAlgorithm):
             with torch.no_grad():
                 out = E.encode(x)
             y_fake, z_fake = F.softmax(out["y"].float(), 1), out["z"]
-            loss_d = (self.loss.d_loss(n["D_y"](onehot)[0], n["D_y"](y_fake)[0])
-                      + self.loss.d_loss(n["D_z"](gauss)[0], n["D_z"](z_fake)[0]))
+            Dy, Dz = self.judge(n["D_y"]), self.judge(n["D_z"])
+            loss_d = self.loss.d_loss(Dy(onehot), Dy(y_fake)) + self.loss.d_loss(Dz(gauss), Dz(z_fake))
         self.precision.step("D", loss_d, self.optimizers["D"])
         for d in ("D_y", "D_z"):
             n[d].requires_grad_(False)
         with self.precision.autocast():
             out = E.encode(x)
-            loss_g = (self.loss.g_loss(n["D_y"](F.softmax(out["y"].float(), 1))[0])
-                      + self.loss.g_loss(n["D_z"](out["z"])[0]))
+            loss_g = self.loss.g_loss(Dy(F.softmax(out["y"].float(), 1))) + self.loss.g_loss(Dz(out["z"]))
         self.precision.step("encoder", loss_g, self.optimizers["encoder"])
         for d in ("D_y", "D_z"):
             n[d].requires_grad_(True)
