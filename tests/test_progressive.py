@@ -117,3 +117,10 @@ def test_progan_grows_resumes_mid_fade_exactly_and_samples_at_its_level(tmp_path
 def test_progan_refuses_a_batch_list_of_the_wrong_length(tmp_path):
     with pytest.raises(GanError, match="model.batch_sizes has 2 entries.*3 levels"):
         build_trainer(plain_config(compose_train([*TINY, "model.batch_sizes=[8,8]"])), tmp_path / "run")
+
+
+def test_an_unknown_model_key_is_answered_with_the_chosen_presets_keys():
+    from gancli.cli.app import validate_overrides
+
+    with pytest.raises(GanError, match=r"unknown config key 'model.generator'.*fade_images.*stable_images"):
+        validate_overrides("train", ["model=progan", "model.generator.width=3"])

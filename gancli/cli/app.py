@@ -127,7 +127,10 @@ def _keys_under(config_name: str, parent: str, overrides: list[str] = ()) -> lis
     from hydra import compose
 
     choices = [o for o in overrides if "=" in o and not o.startswith(("+", "~")) and "." not in o.split("=", 1)[0]]
-    cfg = compose(config_name=config_name, overrides=choices)
+    try:
+        cfg = compose(config_name=config_name, overrides=choices)
+    except Exception:   # a choice is itself the bad key (a top-level typo): the defaults' keys, then
+        cfg = compose(config_name=config_name, overrides=[])
     node = OmegaConf.select(cfg, parent) if parent else cfg
     return sorted(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else []
 
