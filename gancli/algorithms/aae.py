@@ -58,13 +58,26 @@ class LabelledSubset:
         return self.x[idx], self.y[idx]
 
 
+class KeepsLabelledPart:
+    """For families that learn from `self.labelled` labelled samples: the subset, read at the first step that
+    needs it (sampling and encoding never do)."""
+
+    _subset: LabelledSubset | None = None
+
+    def subset(self) -> LabelledSubset:
+        if self._subset is None:
+            self._subset = LabelledSubset(self.cfg, int(self.labelled), self.num_classes, self.device,
+                                          int(self.cfg.get("seed", 0)))
+        return self._subset
+
+
 def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The paper's Euclidean reconstruction cost: mean squared error per element."""
     return F.mse_loss(rec.float(), x.float())
 
 
 @ALGORITHMS.register("aae")
-class AAE(EncodingAlgorithm):
+class AAE(KeepsLabelledPart, EncodingAlgorithm):
     ema_nets = ("decoder",)
 
     def __init__(self, cfg, spec, device, precision):
@@ -97,17 +110,9 @@ class AAE(EncodingAlgorithm):
                            "model.prior_labels=true uses; set it, or model.labelled=null.")
         if self.labelled is not None and int(self.labelled) < 1:
             raise GanError(f"model.labelled={self.labelled}: keep at least one label (null: every sample's).")
-        self._subset: LabelledSubset | None = None
         self.nets = self.build_nets(cfg)
         self.optimizers = self.build_optimizers(cfg)
         self.loss = plain_loss(cfg)
-
-    def subset(self) -> LabelledSubset:
-        """The labelled part, read at the first step that needs it (sampling and encoding never do)."""
-        if self._subset is None:
-            self._subset = LabelledSubset(self.cfg, int(self.labelled), self.num_classes, self.device,
-                                          int(self.cfg.get("seed", 0)))
-        return self._subset
 
     # -- construction -----------------------------------------------------------------------------
     def build_nets(self, cfg) -> dict:

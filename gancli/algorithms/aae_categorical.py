@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.algorithms.aae import LabelledSubset, reconstruction_loss
+from gancli.algorithms.aae import KeepsLabelledPart, reconstruction_loss
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
 from gancli.errors import GanError
@@ -29,7 +29,7 @@ from gancli.optim import build_optimizer
 
 
 @ALGORITHMS.register("aae_categorical")
-class CategoricalAAE(EncodingAlgorithm):
+class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
     ema_nets = ("decoder",)
 
     def __init__(self, cfg, spec, device, precision):
@@ -48,7 +48,7 @@ class CategoricalAAE(EncodingAlgorithm):
         if labelled and self.clusters != self.num_classes:
             raise GanError(f"model.clusters={self.clusters}: with model.labelled={labelled}, y is a class and needs "
                            f"one value per class of the dataset ({self.num_classes}).")
-        self.labelled, self._subset = labelled, None
+        self.labelled = labelled
         self.nets = {
             "encoder": build_encoder(m.encoder, self.field, self.z_dim, heads={"y": self.clusters}).to(device),
             "decoder": build_generator(m.decoder, self.field, self.decoder_input()).to(device),
@@ -59,13 +59,6 @@ class CategoricalAAE(EncodingAlgorithm):
         self.d_noise = float(m.get("d_input_noise", 0.0))
         self.optimizers = self.build_optimizers(cfg)
         self.loss = plain_loss(cfg)
-
-    def subset(self) -> LabelledSubset:
-        """The labelled part, read at the first step that needs it (sampling and encoding never do)."""
-        if self._subset is None:
-            self._subset = LabelledSubset(self.cfg, self.labelled, self.num_classes, self.device,
-                                          int(self.cfg.get("seed", 0)))
-        return self._subset
 
     # -- hooks for the dimensionality-reduction variant -------------------------------------------
     def decoder_input(self) -> int:

@@ -84,6 +84,16 @@ def widths(levels: int, width: int, max_width: int) -> list[int]:
     return [min(width * 2 ** (levels - 1 - k), max_width) for k in range(levels)]
 
 
+def faded_rgb(to_rgb: nn.ModuleList, h: torch.Tensor, prev: torch.Tensor | None, level: int,
+              alpha: float) -> torch.Tensor:
+    """A growing G's image at `level`: its toRGB of h, blended during a fade (prev: the previous level's
+    maps, else None) with the previous level's image, nearest-upsampled."""
+    out = to_rgb[level](h)
+    if prev is not None:
+        out = torch.lerp(F.interpolate(to_rgb[level - 1](prev), scale_factor=2, mode="nearest"), out, alpha)
+    return out
+
+
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2)
 
@@ -125,11 +135,7 @@ class ProGenerator(nn.Module):
             if k == level and alpha < 1 and k > 0:
                 prev = h
             h = self._block(k, h)
-        out = self.to_rgb[level](h)
-        if prev is not None:
-            old = F.interpolate(self.to_rgb[level - 1](prev), scale_factor=2, mode="nearest")
-            out = torch.lerp(old, out, alpha)
-        return out
+        return faded_rgb(self.to_rgb, h, prev, level, alpha)
 
 
 class ProDiscriminator(nn.Module):

@@ -11,8 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.nets.progressive import EqualizedConv2d, EqualizedLinear, level_count, widths
-from gancli.nets.stylegan2 import MappingNetwork
+from gancli.nets.progressive import EqualizedConv2d, EqualizedLinear, faded_rgb, level_count, widths
+from gancli.nets.stylegan2 import MappingNetwork, layer_noise
 
 
 def adain(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -39,14 +39,9 @@ class StyledLayer(nn.Module):
     def forward(self, x, w, noise_mode: str = "random", generator: torch.Generator | None = None):
         if self.conv is not None:
             x = self.conv(x)
-        if noise_mode == "random":
-            shape = (x.shape[0], 1, *x.shape[2:])
-            noise = (torch.randn(shape, device=x.device) if generator is None
-                     else torch.randn(shape, generator=generator).to(x.device))
-        else:
-            noise = self.noise_const.to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])
-        if noise_mode != "none":
-            x = x + noise.to(x.dtype) * self.noise_scale.view(1, -1, 1, 1).to(x.dtype)
+        noise = layer_noise(x, noise_mode, generator, self.noise_const)
+        if noise is not None:
+            x = x + noise * self.noise_scale.view(1, -1, 1, 1).to(x.dtype)
         x = F.leaky_relu(x + self.bias.view(1, -1, 1, 1).to(x.dtype), 0.2)
         scale, shift = self.style(w).chunk(2, dim=1)
         return adain(x, scale, shift)
@@ -84,11 +79,7 @@ class StyleSynthesis(nn.Module):
                 x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             for i, layer in enumerate(self.layers[k]):
                 x = layer(x, ws[:, 2 * k + i], noise_mode, generator)
-        out = self.to_rgb[level](x)
-        if prev is not None:
-            old = F.interpolate(self.to_rgb[level - 1](prev), scale_factor=2, mode="nearest")
-            out = torch.lerp(old, out, alpha)
-        return out
+        return faded_rgb(self.to_rgb, x, prev, level, alpha)
 
 
 class StyleGANGenerator(nn.Module):

@@ -118,6 +118,19 @@ class ModulatedConv2d(nn.Module):
         return out.view(b, -1, h, wd)
 
 
+def layer_noise(x: torch.Tensor, mode: str, generator: torch.Generator | None,
+                const: torch.Tensor) -> torch.Tensor | None:
+    """The noise a synthesis layer adds to its maps x, (B, 1, H, W) in x's dtype: fresh ("random"; from
+    `generator` when given, so sampling is reproducible), the layer's own fixed map ("const"), or None ("none")."""
+    if mode == "none":
+        return None
+    if mode == "const":
+        return const.to(x.dtype).expand(x.shape[0], 1, *x.shape[2:])
+    shape = (x.shape[0], 1, *x.shape[2:])
+    noise = torch.randn(shape, device=x.device) if generator is None else torch.randn(shape, generator=generator)
+    return noise.to(x.device, x.dtype)
+
+
 class SynthesisLayer(nn.Module):
     """Modulated 3×3 conv, + noise · learned strength, + bias, lrelu. A constant noise map is kept for
     noise_mode="const" (sampling), as the reference keeps one."""
@@ -131,13 +144,9 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x, w, noise_mode: str = "random", generator: torch.Generator | None = None):
         x = self.conv(x, w)
-        if noise_mode == "random":
-            shape = (x.shape[0], 1, *x.shape[2:])
-            noise = (torch.randn(shape, device=x.device) if generator is None
-                     else torch.randn(shape, generator=generator).to(x.device))
-            x = x + noise.to(x.dtype) * self.noise_strength
-        elif noise_mode == "const":
-            x = x + self.noise_const.to(x.dtype) * self.noise_strength
+        noise = layer_noise(x, noise_mode, generator, self.noise_const)
+        if noise is not None:
+            x = x + noise * self.noise_strength
         return lrelu(x + self.bias.view(1, -1, 1, 1).to(x.dtype))
 
 

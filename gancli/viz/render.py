@@ -64,13 +64,10 @@ def scatter(panel: Panel, title: str = "", size: int = 512):
 def latent_scatter(panel: Panel, title: str = "", size: float = 5.0):
     """Codes in a 2-D latent space (the first two coordinates), coloured by class when the panel has labels,
     over prior draws in grey: the AAE paper's scatter."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from PIL import Image
 
     z = panel.data.view(len(panel.data), -1)[:, :2].numpy()
     fig, ax = plt.subplots(figsize=(size, size), dpi=90)
@@ -89,24 +86,16 @@ def latent_scatter(panel: Panel, title: str = "", size: float = 5.0):
     ax.set_title(f"{title}  encoded data over {panel.extras.get('overlay_name', 'the prior (grey)')}".strip(), fontsize=8)
     ax.tick_params(labelsize=6)
     ax.set_aspect("equal", adjustable="datalim")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
+    return figure_image(fig)
 
 
 @RENDERERS.register("sequence")
 def line_plot(panel: Panel, title: str = "", shown: int = 8, max_channels: int = 4):
     """Generated sequences (red) over real ones (grey), one subplot per channel (the first few)."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from PIL import Image
 
     x = panel.data[:shown]
     channels = min(x.shape[-1], max_channels)
@@ -123,6 +112,16 @@ def line_plot(panel: Panel, title: str = "", shown: int = 8, max_channels: int =
         ax.ticklabel_format(axis="y", useOffset=False)   # a flat trace reads as its value, not "1e-5 − 0.9999"
     axes[0][0].set_title(f"{title}  real: grey  generated: red".strip(), fontsize=8)
     axes[-1][0].set_xlabel("step", fontsize=7)
+    return figure_image(fig)
+
+
+def figure_image(fig):
+    """A matplotlib figure as an RGB PIL image (the figure is closed)."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
