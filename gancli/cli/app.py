@@ -246,6 +246,29 @@ def validate_overrides(config_name: str, overrides: list[str], require_values: b
 # ----------------------------------------------------------------------------------------- running
 
 
+LAUNCHERS = {   # hydra/launcher=<name> → (the module its plugin installs, the pip package)
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
+}
+
+
+def check_launcher(overrides: list[str]) -> None:
+    """A launcher whose plugin is not installed is one message naming the extra, not Hydra's traceback."""
+    import importlib.util
+
+    for o in overrides:
+        key, _, name = o.lstrip("+").partition("=")
+        if key != "hydra/launcher" or name == "basic":
+            continue
+        if name not in LAUNCHERS:
+            raise GanError(f"unknown hydra/launcher '{name}'; gancli knows: basic, {', '.join(LAUNCHERS)}.")
+        module, package = LAUNCHERS[name]
+        if importlib.util.find_spec(module) is None:
+            raise GanError(f"hydra/launcher={name} needs Hydra's {package} plugin, which is not installed: "
+                           f"pip install 'gancli[launchers]' (or pip install {package}), then run the sweep again.")
+
+
 class RecordSweepDir(Callback):
     """Remembers the sweep dir in the launching process, for the closing table."""
 
@@ -332,6 +355,7 @@ def run_app(name: str, config_name: str, task: Callable, argv: list[str] | None,
         if prepare is not None:
             argv = prepare(argv)
         args = _split_args(argv)
+        check_launcher(args.overrides)
         if not (args.help or args.hydra_help or args.info or args.shell_completion):
             validate_overrides(config_name, args.overrides, require_values=args.cfg is None, config_dir=config_dir)
             if writes_run_dir and args.cfg is None:

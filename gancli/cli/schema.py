@@ -37,6 +37,8 @@ class TrainerConfig:
     progress: Any = "auto"
     callbacks: Dict[str, Any] = field(default_factory=dict)
     nan: str = "stop"
+    sync_bn: bool = False
+    profile: bool = False
 
 
 @dataclass

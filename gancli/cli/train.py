@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from gancli.cli.command import Command
@@ -12,7 +13,20 @@ RESUME_CHANGEABLE = ("resume", "trainer.steps")
 
 
 def prepare(argv: list[str]) -> list[str]:
-    """`resume=DIR` → train inside DIR (Hydra would otherwise make a new run dir) without rewriting .hydra/."""
+    """`resume=DIR` → train inside DIR (Hydra would otherwise make a new run dir) without rewriting .hydra/.
+    Under torchrun, every rank then agrees on rank 0's run dir."""
+    return _shared_run_dir(_resume_in_place(argv))
+
+
+def _shared_run_dir(argv: list[str]) -> list[str]:
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:   # torch is imported only under torchrun
+        return argv
+    from gancli.training.distributed import agree_on_run_dir
+
+    return agree_on_run_dir(argv)
+
+
+def _resume_in_place(argv: list[str]) -> list[str]:
     resume = [a for a in argv if a.startswith("resume=")]
     if not resume:
         return argv
@@ -39,12 +53,34 @@ def task(cfg) -> dict | None:
                 f"resume= continues a run with its own saved config; only trainer.steps may change "
                 f"(to extend training). Drop: {' '.join(stray)}."
             )
+    _one_gpu_per_job(cfg)
     summary = train(cfg, run_dir=run_dir, overrides=overrides)
-    write_summary(run_dir, summary)
+    if int(os.environ.get("RANK", "0") or 0) == 0:   # under torchrun rank 0 writes the run's files
+        write_summary(run_dir, summary)
     best = summary.get("best")
     if best is not None:   # what a sweeper optimises (hydra/sweeper=optuna): the run's best eval.best value
         return best["value"]
     return summary
+
+
+def _one_gpu_per_job(cfg) -> None:
+    """hydra/launcher=joblib on a machine with several GPUs: job k trains on GPU k mod count (its worker
+    processes outlive a job, so CUDA_VISIBLE_DEVICES cannot be set per job). SLURM gives each
+    submitit_slurm job its own GPUs itself."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict
+
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN or "joblib" not in str(hc.launcher.get("_target_", "")) \
+            or str(cfg.trainer.device) != "auto" or cfg.get("resume"):
+        return
+    import torch
+
+    count = torch.cuda.device_count()
+    if count > 1:
+        with open_dict(cfg):
+            cfg.trainer.device = f"cuda:{hc.job.num % count}"
 
 
 def sweep_table(sweep_dir: Path) -> bool:
@@ -55,7 +91,8 @@ def sweep_table(sweep_dir: Path) -> bool:
     from gancli.cli.app import SUMMARY_FILE
 
     rows = []
-    for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
+    jobs = (p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith("."))   # .submitit: the launcher's
+    for job in sorted(jobs, key=lambda p: (len(p.name), p.name)):
         f = job / SUMMARY_FILE
         rows.append((job, json.loads(f.read_text()) if f.is_file() else {"status": "no summary (crashed?)"}))
     shared = set.intersection(*(set(s.get("overrides", [])) for _, s in rows)) if rows else set()

@@ -7,6 +7,7 @@ inf check costs; it is what `amp: true` picks where the hardware supports it.
 from __future__ import annotations
 
 import contextlib
+from typing import Callable, Iterable
 
 import torch
 
@@ -31,8 +32,12 @@ def resolve_amp(value, device: torch.device) -> torch.dtype | None:
 
 
 class Precision:
-    def __init__(self, dtype: torch.dtype | None, device: torch.device):
-        self.dtype, self.device = dtype, device
+    """Every optimizer step of every family passes through `step`, which makes it the one place where
+    gradients are averaged across processes (`grad_sync`, set under torchrun)."""
+
+    def __init__(self, dtype: torch.dtype | None, device: torch.device,
+                 grad_sync: Callable[[Iterable[torch.nn.Parameter]], None] | None = None):
+        self.dtype, self.device, self.grad_sync = dtype, device, grad_sync
         self.scalers: dict[str, torch.amp.GradScaler] = {}
 
     @property
@@ -62,11 +67,12 @@ class Precision:
         """backward + optimizer step (+ scaler update for fp16); grads are cleared first."""
         optimizer.zero_grad(set_to_none=True)
         scaler = self._scaler(name)
+        (loss if scaler is None else scaler.scale(loss)).backward()
+        if self.grad_sync is not None:   # scaled fp16 gradients average the same way: ranks agree on inf
+            self.grad_sync([p for group in optimizer.param_groups for p in group["params"]])
         if scaler is None:
-            loss.backward()
             optimizer.step()
         else:
-            scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
 

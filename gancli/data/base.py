@@ -100,10 +100,32 @@ def labelled(sample: Field, num_classes: int = 0, class_names: Sequence[str] = (
     return DataSpec(fields)
 
 
+def rank_share(batch: int, world_size: int, key: str = "trainer.batch_size") -> int:
+    """Each process's share of a global batch under torchrun; the world size must divide it."""
+    if batch % world_size:
+        lower, upper = batch - batch % world_size, batch + world_size - batch % world_size
+        raise GanError(f"{key}={batch} is the global batch, shared by {world_size} processes, and {world_size} does "
+                       f"not divide it: use {key}={lower or upper} or {upper}, or another --nproc_per_node.")
+    return batch // world_size
+
+
 class Stream:
-    """An endless, resumable iterator of dict batches; the batch size may change between batches."""
+    """An endless, resumable iterator of dict batches; the batch size may change between batches.
+
+    `batch_size` is the global batch. Under torchrun every rank holds the same stream (same order, same
+    position) and `shard(rank, world)` makes it yield only that rank's slice of each global batch."""
 
     batch_size: int
+    rank, world = 0, 1
+
+    def shard(self, rank: int, world: int) -> None:
+        rank_share(self.batch_size, world)
+        self.rank, self.world = int(rank), int(world)
+
+    def share(self) -> tuple[int, int]:
+        """(start, size) of this rank's rows in a global batch."""
+        size = rank_share(self.batch_size, self.world)
+        return self.rank * size, size
 
     def __next__(self) -> Batch:
         raise NotImplementedError
@@ -148,6 +170,7 @@ class TensorStream(Stream):
 
     def set_batch_size(self, batch_size: int) -> None:
         _check_fits(batch_size, self.n)
+        rank_share(int(batch_size), self.world)
         self.batch_size = int(batch_size)
 
     def _new_epoch(self) -> None:
@@ -157,7 +180,8 @@ class TensorStream(Stream):
     def __next__(self) -> Batch:
         if self.perm is None or self.pos + self.batch_size > self.n:  # drop the ragged tail: static shapes
             self._new_epoch()
-        idx = self.perm[self.pos:self.pos + self.batch_size]
+        start, size = self.share()
+        idx = self.perm[self.pos + start:self.pos + start + size]
         self.pos += self.batch_size
         out = {}
         for k, t in self.tensors.items():
@@ -187,6 +211,11 @@ class IndependentStreams(Stream):
         for s in self.streams:
             s.set_batch_size(batch_size)
         self.batch_size = int(batch_size)
+
+    def shard(self, rank: int, world: int) -> None:
+        super().shard(rank, world)
+        for s in self.streams:
+            s.shard(rank, world)
 
     def __next__(self) -> Batch:
         out: Batch = {}

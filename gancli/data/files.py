@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from gancli.data.base import (Batch, DataSource, DataSpec, IndependentStreams, Stream, as_model_input, group_seed,
+from gancli.data.base import (Batch, DataSource, DataSpec, IndependentStreams, Stream, as_model_input, group_seed, rank_share,
                               in_memory_source, reference_indices, to_float_image)
 from gancli.errors import GanError
 
@@ -86,13 +86,20 @@ class _ResumableSampler(torch.utils.data.Sampler):
 
     def __init__(self, n: int, seed: int):
         self.n, self.seed, self.epoch, self.start = n, seed, 0, 0
+        self.rows: tuple[int, int, int] | None = None   # under torchrun: (global batch, first row, rows)
+
+    def _order(self) -> torch.Tensor:
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))[self.start:]
+        if self.rows is None:
+            return perm
+        batch, first, rows = self.rows   # this rank's slice of each whole global batch
+        return perm[:len(perm) // batch * batch].view(-1, batch)[:, first:first + rows].reshape(-1)
 
     def __iter__(self):
-        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        return iter(perm[self.start:].tolist())
+        return iter(self._order().tolist())
 
     def __len__(self):
-        return self.n - self.start
+        return len(self._order())
 
 
 class FileStream(Stream):
@@ -111,8 +118,10 @@ class FileStream(Stream):
         self.loader = self._make_loader()
 
     def _make_loader(self) -> torch.utils.data.DataLoader:
+        first, rows = self.share()
+        self.sampler.rows = (self.batch_size, first, rows) if self.world > 1 else None
         return torch.utils.data.DataLoader(
-            self.files, batch_size=self.batch_size, sampler=self.sampler, drop_last=True,
+            self.files, batch_size=rows, sampler=self.sampler, drop_last=True,
             num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
             persistent_workers=self.num_workers > 0,   # workers live across epochs
             generator=torch.Generator().manual_seed(self.seed))  # worker seeds must not draw from the global RNG
@@ -122,6 +131,7 @@ class FileStream(Stream):
             return
         if batch_size > len(self.files):
             raise GanError(f"a batch of {batch_size} is larger than the dataset ({len(self.files)} images).")
+        rank_share(int(batch_size), self.world)
         self.batch_size = int(batch_size)
         self.loader, self._it = self._make_loader(), None   # continues from `consumed`
 
@@ -148,6 +158,10 @@ class FileStream(Stream):
             v = v.to(self.device, non_blocking=True)
             out[k] = to_float_image(v) if v.dtype == torch.uint8 else v
         return out
+
+    def shard(self, rank: int, world: int) -> None:
+        super().shard(rank, world)
+        self.loader, self._it = self._make_loader(), None
 
     def state_dict(self):
         return {"epoch": self.sampler.epoch, "consumed": self.consumed, "batch_size": self.batch_size}

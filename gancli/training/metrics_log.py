@@ -52,3 +52,19 @@ class MetricsLog:
         self._f.close()
         if self.tb is not None:
             self.tb.close()
+
+    @staticmethod
+    def null() -> "NullMetricsLog":
+        """What ranks other than 0 log to under torchrun: nothing."""
+        return NullMetricsLog()
+
+
+class NullMetricsLog:
+    def rewind(self, step: int) -> None:
+        pass
+
+    def write(self, step: int, scalars: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

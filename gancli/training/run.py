@@ -9,8 +9,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from gancli.algorithms import build_algorithm
 from gancli.data import build_dataset
+from gancli.data.base import rank_share
 from gancli.errors import GanError
-from gancli.training import rng
+from gancli.training import distributed, rng
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.device import select_device
 from gancli.training.lock import RunLock
@@ -35,12 +36,18 @@ def build_trainer(config: dict, run_dir: Path) -> Trainer:
     check_values(config, "train")
     cfg = OmegaConf.create(config)
     t = config["trainer"]
-    device = select_device(t["device"])
-    rng.seed_everything(int(config["seed"]))
+    world = distributed.current()
+    device = select_device(distributed.device_for(t["device"], world))
+    seed = int(config["seed"])
+    rng.seed_everything(seed)
     source = build_dataset(cfg.dataset, num_workers=int(t["num_workers"]))
-    precision = Precision(resolve_amp(t["amp"], device), device)
+    precision = Precision(resolve_amp(t["amp"], device), device, world.sync_grads if world.distributed else None)
+    if world.distributed:   # the algorithm checks its batch groupings against what one rank sees
+        cfg.trainer.batch_size = rank_share(int(t["batch_size"]), world.size)
     algorithm = build_algorithm(cfg, source.spec, device, precision)
-    trainer = Trainer(algorithm, source, t, run_dir, config, int(config["seed"]))
+    if world.rank:          # each rank its own noise; rank 0 draws what a single process would
+        rng.seed_everything(seed + 1_000_003 * world.rank)
+    trainer = Trainer(algorithm, source, t, run_dir, config, seed, world)
     trainer.description = source.description
     settings = cfg.get("eval")
     if settings is not None and int(settings.every) > 0:     # older configs have no eval node
@@ -62,6 +69,12 @@ def train(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = No
     else:
         config = plain_config(cfg)
     config["resume"] = None
+    world = distributed.current()
+    if state is not None:
+        distributed.check_resume_world(state, world)
+    if not world.main:   # rank 0 logs, writes and holds the run's lock
+        logging.getLogger("gancli").setLevel(logging.WARNING)
+        return _train(config, state, run_dir, overrides, stop_after)
     lock = RunLock(run_dir).acquire()
     try:
         return _train(config, state, run_dir, overrides, stop_after)
@@ -71,17 +84,23 @@ def train(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = No
 
 def _train(config: dict, state: dict | None, run_dir: Path, overrides: list[str] | None, stop_after: int | None) -> dict:
     trainer = build_trainer(config, run_dir)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
+    main = trainer.world.main
+    if main:
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(config)))
     if state is not None:
         trainer.load_state_dict(state)
         log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total)
     m = config["model"]
-    log.info("%s | %s | loss %s | %s | device %s%s", m["name"], trainer.description, config["loss"]["name"],
+    log.info("%s | %s | loss %s | %s | device %s%s%s", m["name"], trainer.description, config["loss"]["name"],
              config["optimizer"]["name"], trainer.device, f" ({trainer.algorithm.precision.dtype})"
-             if trainer.algorithm.precision.enabled else "")
+             if trainer.algorithm.precision.enabled else "",
+             f" | {trainer.world.size} processes (torchrun), batch {config['trainer']['batch_size']} in all"
+             if trainer.world.distributed else "")
     summary = trainer.fit(stop_after=stop_after)
     summary["overrides"] = list(overrides or [])
-    _report(summary, trainer)
+    summary["world_size"] = trainer.world.size
+    if main:
+        _report(summary, trainer)
     if summary["status"] == "interrupted":
         raise SystemExit(128 + int(summary["signal"] or 2))
     return summary

@@ -22,8 +22,10 @@ from gancli.errors import GanError
 from gancli.training import rng
 from gancli.training.callbacks import CallbackRunner, build_callbacks
 from gancli.training.checkpoint import CheckpointDir, load_checkpoint
+from gancli.training.distributed import SINGLE, World
 from gancli.training.ema import EMA
 from gancli.training.metrics_log import MetricsLog
+from gancli.training.profiling import StepProfiler
 from gancli.training.progress import TrainProgress
 from gancli.training.schedules import LRSchedule
 from gancli.training.signals import Deferred, StopOnSignal
@@ -34,9 +36,15 @@ log = logging.getLogger("gancli")
 
 class Trainer:
     def __init__(self, algorithm: Algorithm, source: DataSource, trainer_cfg: dict, run_dir: Path,
-                 config: dict, seed: int):
+                 config: dict, seed: int, world: World = SINGLE):
         t = trainer_cfg
         self.algorithm, self.source, self.run_dir, self.config = algorithm, source, Path(run_dir), config
+        self.world = world
+        self.sync_bn = bool(t.get("sync_bn", False))
+        self.profile = bool(t.get("profile", False))
+        if self.sync_bn and world.distributed and algorithm.device.type == "cpu":
+            raise GanError("trainer.sync_bn=true needs CUDA devices (PyTorch's SyncBatchNorm does not run on the "
+                           "CPU); use trainer.sync_bn=false, or train on GPUs.")
         self.spec, self.device = source.spec, algorithm.device
         self.total = int(t["steps"])
         self.default_batch = int(t["batch_size"])
@@ -56,6 +64,8 @@ class Trainer:
         self._prepared: weakref.WeakSet = weakref.WeakSet()
         algorithm.set_phase(algorithm.phase_at(0))
         self.stream = source.stream(self.batch_size, self.device, seed)
+        if world.distributed:
+            self.stream.shard(world.rank, world.size)
         self.ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"],
                        t.get("ema_rampup")) if t["ema"] and algorithm.ema_nets else None
         if t["ema"] and not algorithm.ema_nets:
@@ -83,10 +93,14 @@ class Trainer:
 
     # -- phases -----------------------------------------------------------------------------------
     def _prepare_nets(self) -> None:
-        """Memory format and compilation, once per network (new ones appear at phase boundaries)."""
+        """Memory format and compilation, once per network (new ones appear at phase boundaries). Under
+        torchrun every rank then holds rank 0's weights (layers a phase adds were drawn per rank)."""
         for m in self.algorithm.nets.values():
+            self.world.broadcast_module(m)
             if m in self._prepared:
                 continue
+            if self.sync_bn and self.world.distributed:   # in place: the optimizers keep the same parameters
+                torch.nn.SyncBatchNorm.convert_sync_batchnorm(m)
             if self.channels_last:
                 m.to(memory_format=torch.channels_last)
             if self.compile:
@@ -115,6 +129,7 @@ class Trainer:
             "data": self.stream.state_dict(),
             "rng": rng.capture(),
             "callbacks": self.callbacks.state_dict(self),
+            "world_size": self.world.size,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -124,17 +139,30 @@ class Trainer:
         if self.ema and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         self.stream.load_state_dict(state["data"])
-        rng.restore(state["rng"])
+        rng.restore(state["rank_rng"][self.world.rank] if self.world.distributed else state["rng"])
         self.schedule.apply(self.algorithm.optimizers.values(), self.step)
         self.callbacks.load_state_dict(state.get("callbacks", {}), self)
 
     def save_checkpoint(self, name: str | None = None) -> Path:
-        """The rotated step_XXXXXXX.pt + last.pt, or (name) a named one beside them, e.g. best.pt."""
+        """The rotated step_XXXXXXX.pt + last.pt, or (name) a named one beside them, e.g. best.pt (rank 0
+        only: callbacks run there). Under torchrun every rank takes part in a rotated save, since each
+        rank's RNG state goes into it, and rank 0 writes it."""
+        if name is not None:
+            return self._write(lambda state: self.checkpoints.save_named(state, name))
+        rank_rng = self.world.gather(rng.capture()) if self.world.distributed else None
+        path = self.checkpoints.last
+        if self.world.main:
+            path = self._write(lambda state: self.checkpoints.save(state, self.step), rank_rng)
+        self.world.barrier()     # the file is whole before any rank may read it (trainer.nan=skip)
+        return path
+
+    def _write(self, save, rank_rng: list | None = None) -> Path:
         self.prepare_sampling()
+        state = self.state_dict()
+        if rank_rng is not None:
+            state["rank_rng"] = rank_rng
         with Deferred():     # a signal now waits for the write to finish
-            if name is not None:
-                return self.checkpoints.save_named(self.state_dict(), name)
-            return self.checkpoints.save(self.state_dict(), self.step)
+            return save(state)
 
     def prepare_sampling(self) -> None:
         """Before the EMA copy is used or saved: BN statistics that match its averaged weights. The refresh
@@ -160,7 +188,9 @@ class Trainer:
     def sampling_nets(self) -> dict:
         return {**self.algorithm.nets, **(self.ema.copies if self.ema else {})}
 
-    def save_grid(self, path: Path) -> Path:
+    def save_grid(self, path: Path) -> Path | None:
+        if not self.world.main:
+            return None
         self.prepare_sampling()
         self.algorithm.train_mode(False)
         try:
@@ -183,16 +213,20 @@ class Trainer:
     def fit(self, stop_after: int | None = None) -> dict:
         """Train to `steps` (or `stop_after`, for tests); returns a plain summary."""
         t0, images = time.perf_counter(), 0
-        metrics = MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step if self.step else None)
+        world = self.world
+        metrics = (MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step if self.step else None)
+                   if world.main else MetricsLog.null())
         acc: dict[str, torch.Tensor] = {}
         window_steps, window_images, window_t = 0, 0, time.perf_counter()
-        algorithm, ema, next_batch, callbacks = self.algorithm, self.ema, self._next_batch, self.callbacks
+        algorithm, ema, next_batch = self.algorithm, self.ema, self._next_batch
+        callbacks = self.callbacks if world.main else CallbackRunner({})   # callbacks run on rank 0 only
         optimizers = algorithm.optimizers
         algorithm.train_mode(True)
         callbacks.start(self)
         status = "finished"
         try:
-            with StopOnSignal() as stop, TrainProgress(self.total, self.step, self.progress_mode) as bar:
+            with StopOnSignal() as stop, TrainProgress(self.total, self.step, self.progress_mode if world.main else False) \
+                    as bar, StepProfiler(self.profile and world.main, self.run_dir / "profile", self.device) as profiler:
                 while self.step < self.total:
                     if algorithm.phase_at(self.step) != algorithm.phase:
                         self.enter_phase(algorithm.phase_at(self.step))
@@ -206,6 +240,7 @@ class Trainer:
                     window_steps += 1
                     window_images += self.stream.batch_size
                     bar.advance()
+                    profiler.step()
                     step = self.step
                     if step % self.log_every == 0 or step == self.total:
                         now = time.perf_counter()
@@ -229,8 +264,11 @@ class Trainer:
                         extra = callbacks.interval(self, step)
                         if extra:
                             metrics.write(step, extra)
-                    if stop.requested or (stop_after is not None and step >= stop_after):
-                        status = "interrupted" if stop.requested else "stopped"
+                    # under torchrun the ranks agree at log steps, so a signal stops them all at one step
+                    signalled = stop.requested if not world.distributed else \
+                        step % self.log_every == 0 and world.any(stop.requested, self.device)
+                    if signalled or (stop_after is not None and step >= stop_after):
+                        status = "interrupted" if signalled else "stopped"
                         break
                 signum = stop.signum
         finally:
@@ -243,7 +281,7 @@ class Trainer:
                 raise self._divergence(bad, self.last_scalars, self.step)
         ckpt = self.save_checkpoint()
         grid = None
-        if status == "finished":
+        if status == "finished" and world.main:
             grid = self.save_grid(self.run_dir / "samples" / f"step_{self.step:07d}.png")
             final = self.run_dir / "final.png"
             final.unlink(missing_ok=True)
@@ -264,11 +302,10 @@ class Trainer:
         return summary
 
     # -- divergence -------------------------------------------------------------------------------
-    @staticmethod
-    def _sums_finite(acc: dict[str, torch.Tensor]) -> dict[str, float]:
+    def _sums_finite(self, acc: dict[str, torch.Tensor]) -> dict[str, float]:
         """The window's sums so far (one host sync): before a checkpoint, to keep NaN weights off disk."""
         keys = list(acc)
-        return dict(zip(keys, torch.stack([acc[k].float() for k in keys]).tolist()))
+        return dict(zip(keys, self.world.mean_(torch.stack([acc[k].float() for k in keys])).tolist()))
 
     def _divergence(self, bad: list[str], scalars: dict, step: int) -> GanError:
         last = self.checkpoints.last
@@ -303,7 +340,7 @@ class Trainer:
     def _read(self, acc: dict[str, torch.Tensor], n: int, images: int, seconds: float) -> dict[str, float]:
         """The one host sync of a log window: mean of each logged scalar over the window."""
         keys = list(acc)
-        values = torch.stack([acc[k].float() for k in keys]).div_(n).tolist() if keys else []
+        values = self.world.mean_(torch.stack([acc[k].float() for k in keys]).div_(n)).tolist() if keys else []
         scalars = dict(zip(keys, values))
         scalars["img_per_s"] = images / max(seconds, 1e-9)
         self.last_scalars = scalars
