@@ -10,6 +10,7 @@ live in `gan_sampling`.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Mapping
 
 import torch
@@ -20,6 +21,7 @@ from gancli.algorithms import gan_sampling
 from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch
 from gancli.algorithms.priors import build_prior, interpolation_grid
 from gancli.augment import DiffAugment, instance_noise
+from gancli.core.eager import double_backward
 from gancli.core.scalars import accumulate
 from gancli.errors import GanError
 from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty, r1_penalty
@@ -212,11 +214,6 @@ class GAN(Algorithm):
         """Auxiliary D outputs {name: size} sharing D's features (ACGAN's classifier, InfoGAN's Q)."""
         return {}
 
-    def compile_blocker(self) -> str | None:
-        if self.gp_weight or self.r1_weight:
-            return "a gradient penalty (torch.compile does not support the double backward it needs)"
-        return None
-
     # -- what G consumes --------------------------------------------------------------------------
     def _draw(self, fn, *args, generator: torch.Generator | None = None):
         """Training noise comes from the device RNG; sampling noise from a seeded CPU generator."""
@@ -273,7 +270,7 @@ class GAN(Algorithm):
         if r1:   # R1 differentiates D's real logits with respect to exactly what D was shown
             xr = xr.detach().requires_grad_(True)
         labels = self.d_labels(inputs)
-        with self.precision.autocast():
+        with double_backward() if r1 else contextlib.nullcontext(), self.precision.autocast():
             (d_real, h_real), (d_fake, h_fake) = self.D(xr, labels), self.D(xf, labels)
             loss = self.loss.d_loss(d_real.float(), d_fake.float())
             logs = {"loss/D": loss.detach(), "D(x)": d_real.detach().float().mean(), "D(G(z))": d_fake.detach().float().mean()}
@@ -281,8 +278,9 @@ class GAN(Algorithm):
         if self.fm_weight:  # G's step compares against these, through D as it is after this update
             self._real_view = xr.detach()
         if self.gp_weight:
-            gp = gradient_penalty(lambda x: self.D(x, labels)[0], xr, xf, self.precision.loss_scale("D"),
-                                  self.precision.autocast)
+            with double_backward():
+                gp = gradient_penalty(lambda x: self.D(x, labels)[0], xr, xf, self.precision.loss_scale("D"),
+                                      self.precision.autocast)
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.detach()
         if r1:
@@ -300,7 +298,7 @@ class GAN(Algorithm):
         optimizer's lr and betas are rescaled for the extra steps (`optim.lazy_ratio`). Logged ×k,
         amortised over the interval."""
         xr = xr.detach().requires_grad_(True)
-        with self.precision.autocast():
+        with double_backward(), self.precision.autocast():
             d_real, _ = self.D(xr, labels)
         pen = r1_penalty(d_real, xr, self.precision.loss_scale("D"))
         self.precision.step("D", (0.5 * self.r1_weight * self.r1_every) * pen, self.optimizers["D"])

@@ -132,6 +132,10 @@ class ProGAN(Algorithm):
     def resolution(self, level: int | None = None) -> int:
         return 4 * 2 ** (self.level if level is None else level)
 
+    def compile_blocker(self) -> str | None:
+        return (f"model={self.cfg.model.name}: its networks take the level and the fade α as arguments, which change "
+                "every step and would recompile them each time")
+
     def status(self):
         fade = f", fade-in α {self.alpha:.2f}" if self.alpha < 1 else ""
         return f"{self.resolution()}px{fade}"

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from gancli.algorithms import style_sampling
 from gancli.algorithms.base import ALGORITHMS, Algorithm
+from gancli.core.eager import double_backward
 from gancli.errors import GanError
 from gancli.losses import plain_loss, r1_penalty
 from gancli.nets.stylegan2 import ResidualDiscriminator, StyleGenerator, draw_mixed_ws
@@ -87,7 +88,7 @@ class StyleGAN2(Algorithm):
         # lazy R1 on reals, its own step (times the interval)
         if self.r1_gamma and step % self.r1_every == 0:
             x = real.detach().requires_grad_(True)
-            with self.precision.autocast():
+            with double_backward(), self.precision.autocast():
                 d_real = D(x, labels)
             r1 = r1_penalty(d_real, x, self.precision.loss_scale("D"))
             self.precision.step("D", r1 * (self.r1_gamma / 2) * self.r1_every + 0 * d_real.sum(), self.optimizers["D"])
@@ -106,8 +107,9 @@ class StyleGAN2(Algorithm):
 
     def _path_length_step(self, n: int, labels) -> torch.Tensor:
         """E(‖Jᵀy‖₂ − a)², y ~ N(0, I)/√(H·W), a the running mean of the lengths (decay pl_decay)."""
-        ws = self.draw_ws(n, labels[:n] if labels is not None else None)
-        img = self.G.synthesis(ws).float()
+        with double_backward():
+            ws = self.draw_ws(n, labels[:n] if labels is not None else None)
+            img = self.G.synthesis(ws).float()
         noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
         (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
         lengths = grad.square().sum(2).mean(1).sqrt()

@@ -29,7 +29,7 @@ class TrainerConfig:
     ema_start: int = 0
     ema_rampup: Optional[float] = None
     ema_bn_batches: int = 16
-    compile: bool = False
+    compile: Any = False
     channels_last: bool = False
     num_workers: int = 2
     sample_n: int = 64

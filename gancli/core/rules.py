@@ -90,6 +90,7 @@ TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.
     "trainer.tensorboard": one_of("auto", "true", "false", "True", "False"),
     "trainer.progress": one_of("auto", "true", "false", "True", "False"),
     "trainer.nan": one_of("stop", "skip"),
+    "trainer.compile": one_of("false", "true", "reduce-overhead", "max-autotune", "False", "True"),
     "optimizer.lr": POSITIVE, "optimizer.lr_d": POSITIVE, "optimizer.d.lr": POSITIVE, "optimizer.betas": betas(), "optimizer.eps": POSITIVE,
     "optimizer.weight_decay": NONNEG, "optimizer.momentum": number(0, 1, hi_open=True),
     "optimizer.alpha": number(0, 1, lo_open=True, hi_open=True), "optimizer.lr_decay_start": PROB,

@@ -54,7 +54,9 @@ class Trainer:
         self.sample_n = int(t["sample_n"])
         self.progress_mode, self.tensorboard = t["progress"], t["tensorboard"]
         self.channels_last = bool(t["channels_last"])
-        self.compile = bool(t["compile"])
+        mode = str(t["compile"]).lower()
+        self.compile = mode != "false"
+        self.compile_mode = None if mode in ("true", "false") else mode   # reduce-overhead: CUDA graphs
         self.step, self.seed = 0, seed
         self.nan_policy, self.nan_restores = str(t.get("nan", "stop")), 0
         if self.compile:
@@ -104,7 +106,7 @@ class Trainer:
             if self.channels_last:
                 m.to(memory_format=torch.channels_last)
             if self.compile:
-                m.compile()
+                m.compile(mode=self.compile_mode)
             self._prepared.add(m)
 
     def enter_phase(self, phase: int) -> None:
