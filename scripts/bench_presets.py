@@ -15,6 +15,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import yaml
 from omegaconf import OmegaConf
 
 import benchlib
@@ -23,8 +24,18 @@ from gancli.metrics import EvalContext, evaluate, resolve
 from gancli.metrics.evaluate import model_context
 from gancli.metrics.reference import RealData
 
-IMAGE_PRESETS = sorted(p.stem for p in (conf_dir() / "model").glob("*.yaml")
-                       if "algorithm: rgan" not in p.read_text())   # the sequence families score otherwise
+GAN_FAMILY = {"gan", "acgan", "infogan"}   # noise (and a class) → image with the GAN family's networks
+
+
+def algorithm_of(preset: str) -> str:
+    """The algorithm a model preset names, following `defaults:` to the preset it extends."""
+    node = yaml.safe_load((conf_dir() / "model" / f"{preset}.yaml").read_text())
+    parents = [d for d in node.get("defaults", []) if isinstance(d, str) and d != "_self_"]
+    return node.get("algorithm") or algorithm_of(parents[0])
+
+
+# the other families (sequences, translation, encoders, growing and style-based) have their own benchmarks
+IMAGE_PRESETS = sorted(p.stem for p in (conf_dir() / "model").glob("*.yaml") if algorithm_of(p.stem) in GAN_FAMILY)
 METRICS = ["fid", "kid", "pr"]
 
 

@@ -13,6 +13,7 @@ torch.utils.flop_counter (forward and backward of convolutions and matmuls).
     python scripts/bench_speed.py                                      # dcgan + stylegan2 at 32 px, batch 64 / 512
     python scripts/bench_speed.py --settings default compile           # compile: trainer.compile=true
     python scripts/bench_speed.py --scaling --models dcgan stylegan2   # img/s and memory vs batch and resolution
+    python scripts/bench_speed.py --ddp 2 --models dcgan --batch 64     # torchrun with 2 processes against 1
 """
 
 from __future__ import annotations
@@ -215,6 +216,21 @@ def child(impl: str, model: str, batch: int, res: int, setting: str, args) -> di
     return json.loads(lines[-1])
 
 
+def torchrun_speed(model: str, batch: int, res: int, procs: int, args) -> float:
+    """img/s of `gan train` under torchrun (the global batch shared by `procs` processes), from its log."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ov = overrides(model, batch, res, args.warmup + args.steps, args.warmup) + [
+            f"hydra.run.dir={tmp}/run", "trainer.progress=false", "trainer.tensorboard=false", *args.overrides]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
+               "-m", "gancli", "train", *ov]
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if out.returncode:
+            raise SystemExit(out.stderr[-2000:])
+        windows = [json.loads(ln) for ln in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
+    speeds = [w["img_per_s"] for w in windows if w["step"] > args.warmup]
+    return len(speeds) / sum(1 / s for s in speeds)
+
+
 def peak_tflops(device: str, setting: str) -> str:
     for name, (bf16, fp32) in PEAK_TFLOPS.items():
         if name in device:
@@ -232,6 +248,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30, help="timed steps (after the warm-up)")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--scaling", action="store_true", help="gancli alone over every --batch × --resolution")
+    ap.add_argument("--ddp", type=int, default=0, help="gancli under torchrun with this many processes (CPU: gloo, "
+                    "one thread each) against one process with one thread")
     ap.add_argument("--one", choices=["gancli", "hand"], dest="impl", help=argparse.SUPPRESS)
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides for gancli's runs (and the networks)")
@@ -240,6 +258,16 @@ def main() -> None:
         args.settings = ["default", "fast"] if torch.cuda.is_available() else ["default", "compile"]
     if args.impl:
         print(json.dumps(measure(args)), flush=True)
+        return
+    if args.ddp:
+        table = benchlib.Table("model", "batch", "processes", "img/s", "speed-up")
+        for model in args.models:
+            for batch in args.batch:
+                one = torchrun_speed(model, batch, args.resolution[0], 1, args)
+                table.add(model, batch, 1, f"{one:.0f}", "1.00")
+                many = torchrun_speed(model, batch, args.resolution[0], args.ddp, args)
+                table.add(model, batch, args.ddp, f"{many:.0f}", f"{many / one:.2f}")
+        table.write(args.out)
         return
     if args.scaling:
         table = benchlib.Table("model", "resolution", "batch", "img/s", "ms/step", "peak MB", "device")

@@ -77,8 +77,11 @@ def train(overrides: list[str], run_dir: Path):
     """Trains one run in-process; returns (trainer, seconds). The run dir gets grids and checkpoints."""
     trainer = build_trainer(plain_config(compose([*QUIET, *overrides])), Path(run_dir))
     t0 = time.perf_counter()
-    trainer.fit()
+    summary = trainer.fit()
     seconds = time.perf_counter() - t0
+    if summary["status"] != "finished":   # a signal ends training gracefully; a short run is no measurement
+        raise GanError(f"the run stopped at step {summary['step']} of {summary['steps']} ({summary['status']}); "
+                       "a benchmark scores only runs that finished, so nothing of it is reported.")
     trainer.algorithm.train_mode(False)
     return trainer, seconds
 

@@ -77,3 +77,14 @@ def test_a_table_prints_its_header_with_its_first_row_and_writes_all_of_it(capsy
     assert capsys.readouterr().out.splitlines() == ["| 1 | 87.4 % |"]
     table.write(str(tmp_path / "t.md"))
     assert (tmp_path / "t.md").read_text().splitlines()[2:] == ["| 0 | 88.2 % |", "| 1 | 87.4 % |"]
+
+
+def test_a_run_stopped_by_a_signal_is_not_scored(tmp_path, monkeypatch):
+    """SIGTERM ends training gracefully; the benchmark must not then score the short run as complete."""
+    from gancli.training.trainer import Trainer
+
+    fit = Trainer.fit
+    monkeypatch.setattr(Trainer, "fit", lambda self: {**fit(self, stop_after=2), "status": "interrupted"})
+    with pytest.raises(GanError, match="stopped at step 2 of 6 .interrupted.; a benchmark scores only runs that finished"):
+        benchlib.train(["model=gan", "dataset=ring8", "dataset.n=256", "trainer.batch_size=32", "trainer.steps=6"],
+                       tmp_path)
