@@ -341,8 +341,11 @@ def test_checkpoints_of_the_previous_format_still_sample_the_same_and_resume(nam
     sample_from_config(sample_cfg(ckpt=str(ckpt), format="npz", out=str(tmp_path / "s.npz")))
     now, then = np.load(tmp_path / "s.npz"), np.load(DATA / f"{name}_samples.npz")
     assert set(now) == set(then)
-    for key in then:
-        assert np.array_equal(now[key], then[key]), key
+    for key in then:   # images and labels bit for bit; float points to the last bits, which vary by CPU (SIMD width)
+        if np.issubdtype(then[key].dtype, np.floating):
+            np.testing.assert_allclose(now[key], then[key], rtol=0, atol=1e-6, err_msg=key)
+        else:
+            assert np.array_equal(now[key], then[key]), key
     state = load_checkpoint(ckpt)
     state["config"]["trainer"]["steps"] = state["step"] + 1
     trainer = build_trainer(state["config"], tmp_path / "run")
