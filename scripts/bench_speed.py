@@ -53,12 +53,11 @@ def sync(device: torch.device) -> None:
 
 
 # ------------------------------------------------------------------------------------------ hand loops
-def hand_dcgan(algorithm, batch: int, steps: int, warmup: int, device):
+def hand_dcgan(algorithm, loader, steps: int, warmup: int, device):
     """The DCGAN loop of the PyTorch examples: BCE with logits, D on real and detached fake, then G."""
     G, D = algorithm.G, algorithm.D
     opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999)) for m in (G, D))
     bce = torch.nn.BCEWithLogitsLoss()
-    loader = loader_for(algorithm, batch)
     z_dim = algorithm.z_dim
 
     def step(real):
@@ -80,7 +79,7 @@ def hand_dcgan(algorithm, batch: int, steps: int, warmup: int, device):
     return timed_loop(step, loader, steps, warmup, device)
 
 
-def hand_stylegan2(algorithm, batch: int, steps: int, warmup: int, device):
+def hand_stylegan2(algorithm, loader, steps: int, warmup: int, device):
     """StyleGAN2's loop as its paper describes it: non-saturating loss, style mixing, lazy R1 every 16 D
     steps and path length every 4 G steps, with the lazy intervals' Adam rescaling."""
     from gancli.nets.stylegan2 import draw_mixed_ws
@@ -92,7 +91,6 @@ def hand_stylegan2(algorithm, batch: int, steps: int, warmup: int, device):
     opt_g = torch.optim.Adam(G.parameters(), lr=0.002 * pl_every / (pl_every + 1),
                              betas=(0.0, 0.99 ** (pl_every / (pl_every + 1))), eps=1e-8)
     softplus = torch.nn.functional.softplus
-    loader = loader_for(algorithm, batch)
     pl_mean, counter = torch.zeros((), device=device), [0]
 
     def ws(n):
@@ -195,9 +193,10 @@ def measure(args) -> dict:
             algorithm = benchlib.build_only(ov, Path(tmp))
             algorithm.train_mode(True)
             device = algorithm.device
-            steps_s, step = HAND[args.models[0]](algorithm, batch, steps, args.warmup, device)
+            loader = loader_for(algorithm, batch)
+            steps_s, step = HAND[args.models[0]](algorithm, loader, steps, args.warmup, device)
             img_s = steps_s * batch
-            flops = count_flops(step, loader_for(algorithm, batch))
+            flops = count_flops(step, loader)
     peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return {"img_s": img_s, "ms_step": 1000 * batch / img_s, "peak_mb": peak / 2**20, "flops": flops,

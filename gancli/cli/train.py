@@ -55,7 +55,9 @@ def task(cfg) -> dict | None:
             )
     _one_gpu_per_job(cfg)
     summary = train(cfg, run_dir=run_dir, overrides=overrides)
-    if int(os.environ.get("RANK", "0") or 0) == 0:   # under torchrun rank 0 writes the run's files
+    from gancli.training.distributed import env_world
+
+    if env_world().main:   # under torchrun rank 0 writes the run's files
         write_summary(run_dir, summary)
     best = summary.get("best")
     if best is not None:   # what a sweeper optimises (hydra/sweeper=optuna): the run's best eval.best value

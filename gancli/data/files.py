@@ -98,8 +98,12 @@ class _ResumableSampler(torch.utils.data.Sampler):
     def __iter__(self):
         return iter(self._order().tolist())
 
-    def __len__(self):
-        return len(self._order())
+    def __len__(self):   # what _order() yields, without drawing the permutation
+        left = self.n - self.start
+        if self.rows is None:
+            return left
+        batch, _, rows = self.rows
+        return left // batch * rows
 
 
 class FileStream(Stream):

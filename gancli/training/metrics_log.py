@@ -53,13 +53,10 @@ class MetricsLog:
         if self.tb is not None:
             self.tb.close()
 
-    @staticmethod
-    def null() -> "NullMetricsLog":
-        """What ranks other than 0 log to under torchrun: nothing."""
-        return NullMetricsLog()
-
 
 class NullMetricsLog:
+    """What ranks other than 0 log to under torchrun: nothing."""
+
     def rewind(self, step: int) -> None:
         pass
 

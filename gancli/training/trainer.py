@@ -24,7 +24,7 @@ from gancli.training.callbacks import CallbackRunner, build_callbacks
 from gancli.training.checkpoint import CheckpointDir, load_checkpoint
 from gancli.training.distributed import SINGLE, World
 from gancli.training.ema import EMA
-from gancli.training.metrics_log import MetricsLog
+from gancli.training.metrics_log import MetricsLog, NullMetricsLog
 from gancli.training.profiling import StepProfiler
 from gancli.training.progress import TrainProgress
 from gancli.training.schedules import LRSchedule
@@ -217,7 +217,7 @@ class Trainer:
         t0, images = time.perf_counter(), 0
         world = self.world
         metrics = (MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step if self.step else None)
-                   if world.main else MetricsLog.null())
+                   if world.main else NullMetricsLog())
         acc: dict[str, torch.Tensor] = {}
         window_steps, window_images, window_t = 0, 0, time.perf_counter()
         algorithm, ema, next_batch = self.algorithm, self.ema, self._next_batch
