@@ -244,7 +244,7 @@ def test_r1_is_lazy_and_scaled(compose_cfg, tiny_overrides, tmp_path, every):
     own after the adversarial one, on D as that left it, weighing γ/2·k; logged ×k, amortised."""
     cfg = compose_cfg([*tiny_overrides, "model=dcgan", "loss.r1_weight=2.0", f"loss.r1_every={every}"])
     algo = build_trainer(plain_config(cfg), tmp_path).algorithm
-    assert algo.compile_blocker() is None   # compiled, R1's forward pass runs eagerly (double_backward)
+    assert algo.compile_blocker() is None   # compiled, R1 and its forward pass run eagerly (core.eager)
     torch.manual_seed(0)
     real = torch.randn(16, 3, 16, 16).clamp(-1, 1)
     inputs = algo.latent(16)
@@ -260,7 +260,7 @@ def test_r1_is_lazy_and_scaled(compose_cfg, tiny_overrides, tmp_path, every):
     for d_index in range(2 * every):
         fake = algo.g_forward(algo.G, inputs).detach()
         before = len(steps)
-        logs = algo.d_step(real, fake, inputs, 0.0, d_index)
+        logs = algo.d_step(real, fake, inputs, 0.0, algo.r1_due(d_index))
         updates = steps[before:]
         seen.append("r1" in logs)
         due = d_index % every == 0

@@ -227,25 +227,54 @@ def test_a_full_disk_mid_run_is_one_clear_error_and_keeps_the_last_checkpoint(tm
     assert not list((tmp_path / "checkpoints").glob(".*tmp*"))
 
 
-@pytest.mark.parametrize("model", ["dcgan", "wgan_gp", "stylegan2"])
-def test_compiled_steps_give_the_eager_losses(tmp_path, compose_cfg, tiny_overrides, model):
-    """trainer.compile=true: the same losses and weights as eager to float tolerance. WGAN-GP's penalty and
-    StyleGAN2's R1 / path length run their forward passes eagerly (compiled graphs have no double backward)."""
+COMPILED_CASES = {   # name: (model, overrides)
+    "dcgan": ("dcgan", []),
+    "reduce_overhead": ("dcgan", []),                # CUDA graphs' mode (graphs only on a GPU)
+    "wgan_gp": ("wgan_gp", []),                      # the penalty: eager, inside a compiled D step
+    "r1_every_step": ("dcgan", ["loss.r1_weight=1.0", "loss.r1_every=1"]),   # D's forward itself eager
+    "acgan": ("acgan", []),                          # a family's extra loss terms
+    "linear_lr": ("dcgan", ["optimizer.lr_schedule=linear_decay", "optimizer.lr_decay_start=0"]),  # eager optimizer
+    "stylegan2": ("stylegan2", ["model.width=8", "model.max_width=16", "model.r1_every=2", "model.pl_every=2"]),
+}
+
+
+@pytest.mark.parametrize("case", list(COMPILED_CASES))
+def test_compiled_steps_give_the_eager_losses(tmp_path, compose_cfg, tiny_overrides, case, monkeypatch):
+    """trainer.compile=true compiles each update whole (the family's step_functions): the same losses and
+    weights as eager to float tolerance. Penalties and the forward passes they differentiate run eagerly
+    inside the compiled steps (compiled graphs have no double backward). Inductor draws its own random
+    numbers unless told to fall back to eager's, which makes the runs comparable."""
     pytest.importorskip("torch._inductor")
-    extra = ["model.width=8", "model.max_width=16", "model.r1_every=2", "model.pl_every=2"] if model == "stylegan2" else []
+    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)
+    model, extra = COMPILED_CASES[case]
     runs = []
     for compiled in (False, True):
-        base = [o for o in tiny_overrides if not o.startswith("model.")] if extra else tiny_overrides
+        torch._dynamo.reset()
+        base = [o for o in tiny_overrides if not o.startswith("model.")] if case == "stylegan2" else tiny_overrides
+        mode = ("reduce-overhead" if case == "reduce_overhead" else "true") if compiled else "false"
         cfg = plain_config(compose_cfg([f"model={model}", *base, *extra, "trainer.steps=4",
-                                        "trainer.log_every=1", f"trainer.compile={str(compiled).lower()}"]))
+                                        "trainer.log_every=1", f"trainer.compile={mode}"]))
         trainer = build_trainer(cfg, tmp_path / str(compiled))
         runs.append((trainer.fit(), trainer))
     (eager, t_eager), (compiled, t_compiled) = runs
+    algorithm = t_compiled.algorithm
+    assert algorithm.step_functions and all(hasattr(getattr(algorithm, f), "_torchdynamo_orig_callable")
+                                            for f in algorithm.step_functions)   # the steps, not the modules
+    assert not any(getattr(m, "_compiled_call_impl", None) for m in algorithm.nets.values())
+    assert algorithm.precision.compile_optimizer == (case != "linear_lr")
     for k, v in eager["final_losses"].items():
         assert compiled["final_losses"][k] == pytest.approx(v, rel=1e-3, abs=1e-4), k
     for name, net in t_eager.algorithm.nets.items():
         for key, value in net.state_dict().items():
-            torch.testing.assert_close(t_compiled.algorithm.nets[name].state_dict()[key], value, rtol=1e-3, atol=1e-4)
+            torch.testing.assert_close(algorithm.nets[name].state_dict()[key], value, rtol=1e-3, atol=1e-4)
+
+
+def test_a_family_without_step_functions_has_its_networks_compiled(tmp_path, compose_cfg, tiny_overrides):
+    pytest.importorskip("torch._inductor")
+    cfg = plain_config(compose_cfg(["model=aae", "dataset=shapes", "trainer.steps=1", "trainer.compile=true"]))
+    algorithm = build_trainer(cfg, tmp_path).algorithm
+    assert not algorithm.step_functions
+    assert all(getattr(m, "_compiled_call_impl", None) for m in algorithm.nets.values())
 
 
 def test_compile_with_a_growing_network_is_refused_up_front(tmp_path, compose_cfg, tiny_overrides):

@@ -50,6 +50,11 @@ class Algorithm:
     sample_nets: tuple[str, ...] = ()
     #: `gan sample` options this family understands (key → SampleOption)
     sample_options: dict[str, SampleOption] = {}
+    #: methods that each make one whole update (forward, loss, backward, optimizer step). With
+    #: `trainer.compile` the trainer compiles these, so one graph spans every network and loss term of an
+    #: update and its optimizer step is compiled too; code they call that cannot be compiled (penalties)
+    #: is wrapped in `core.eager.eager`. A family that names none has its networks compiled one by one.
+    step_functions: tuple[str, ...] = ()
 
     def __init__(self, cfg, spec: DataSpec, device: torch.device, precision: Precision):
         self.cfg, self.spec, self.device, self.precision = cfg, spec, device, precision

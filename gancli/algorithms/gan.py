@@ -10,7 +10,6 @@ live in `gan_sampling`.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable, Mapping
 
 import torch
@@ -21,7 +20,7 @@ from gancli.algorithms import gan_sampling
 from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch
 from gancli.algorithms.priors import build_prior, interpolation_grid
 from gancli.augment import DiffAugment, instance_noise
-from gancli.core.eager import double_backward
+from gancli.core.eager import eager, frozen
 from gancli.core.scalars import accumulate
 from gancli.errors import GanError
 from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty, r1_penalty
@@ -121,6 +120,7 @@ class GAN(Algorithm):
     ema_nets = ("G",)
     sample_nets = ("G",)
     sample_options = gan_sampling.OPTIONS
+    step_functions = ("d_step", "g_step")
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
@@ -255,9 +255,14 @@ class GAN(Algorithm):
         """A family's extra G term on D's features of the fake batch: (loss, logs) or None."""
         return None
 
+    def r1_due(self, d_index: int) -> bool:
+        """Whether D update `d_index` (counted from the start) carries R1."""
+        return bool(self.r1_weight) and d_index % self.r1_every == 0
+
     def d_step(self, real: torch.Tensor, fake: torch.Tensor, inputs: dict, sigma: float,
-               d_index: int = 0) -> dict[str, torch.Tensor]:
-        """One D update; `d_index` counts D updates since the start (it times lazy regularisation).
+               r1_due: bool = False) -> dict[str, torch.Tensor]:
+        """One D update; `r1_due`: this update carries R1 (`r1_due(d_index)`, decided by the caller so a
+        compiled step sees a flag, not a counter that changes every step).
 
         The gradient penalty interpolates the views D is shown (augmented, noised), as R1 differentiates
         D at exactly what it was shown; StudioGAN interpolates the un-augmented images instead."""
@@ -265,22 +270,17 @@ class GAN(Algorithm):
             clip_weights(self.D, float(self.clip))
         fake = fake.detach()
         xr, xf = self.d_view(real, sigma), self.d_view(fake, sigma)
-        r1_due = self.r1_weight and d_index % self.r1_every == 0
         r1 = r1_due and not self.lazy_r1   # every update: R1 joins this update's loss (StyleGAN2's Dboth)
         if r1:   # R1 differentiates D's real logits with respect to exactly what D was shown
             xr = xr.detach().requires_grad_(True)
         labels = self.d_labels(inputs)
-        with double_backward() if r1 else contextlib.nullcontext(), self.precision.autocast():
-            (d_real, h_real), (d_fake, h_fake) = self.D(xr, labels), self.D(xf, labels)
-            loss = self.loss.d_loss(d_real.float(), d_fake.float())
-            logs = {"loss/D": loss.detach(), "D(x)": d_real.detach().float().mean(), "D(G(z))": d_fake.detach().float().mean()}
-            loss = _with_aux(loss, logs, self.d_aux(h_real, h_fake, inputs), "D")
+        judge = self._judge_eagerly if r1 else self._judge
+        loss, logs, d_real = judge(xr, xf, labels, inputs)
         if self.fm_weight:  # G's step compares against these, through D as it is after this update
             self._real_view = xr.detach()
         if self.gp_weight:
-            with double_backward():
-                gp = gradient_penalty(lambda x: self.D(x, labels)[0], xr, xf, self.precision.loss_scale("D"),
-                                      self.precision.autocast)
+            gp = gradient_penalty(lambda x: self.D(x, labels)[0], xr, xf, self.precision.loss_scale("D"),
+                                  self.precision.autocast)
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.detach()
         if r1:
@@ -292,20 +292,33 @@ class GAN(Algorithm):
             logs["r1"] = self.lazy_r1_step(xr, labels)
         return logs
 
+    def _judge(self, xr: torch.Tensor, xf: torch.Tensor, labels, inputs) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        """D's loss on a real and a fake view: (loss, logs, D's real logits)."""
+        with self.precision.autocast():
+            (d_real, h_real), (d_fake, h_fake) = self.D(xr, labels), self.D(xf, labels)
+            loss = self.loss.d_loss(d_real.float(), d_fake.float())
+            logs = {"loss/D": loss.detach(), "D(x)": d_real.detach().float().mean(), "D(G(z))": d_fake.detach().float().mean()}
+            loss = _with_aux(loss, logs, self.d_aux(h_real, h_fake, inputs), "D")
+        return loss, logs, d_real
+
+    #: the same, when R1 will differentiate it again
+    _judge_eagerly = eager(_judge)
+
+    @eager   # an update of its own, on a forward pass differentiated twice
     def lazy_r1_step(self, xr: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """StyleGAN2's lazy R1 (Dreg): every r1_every D updates, one more D update on the penalty alone,
         weighted by the interval, (γ/2)·k·E‖∇D(x)‖², on the real view the last update showed D. The D
         optimizer's lr and betas are rescaled for the extra steps (`optim.lazy_ratio`). Logged ×k,
         amortised over the interval."""
         xr = xr.detach().requires_grad_(True)
-        with double_backward(), self.precision.autocast():
+        with self.precision.autocast():
             d_real, _ = self.D(xr, labels)
         pen = r1_penalty(d_real, xr, self.precision.loss_scale("D"))
         self.precision.step("D", (0.5 * self.r1_weight * self.r1_every) * pen, self.optimizers["D"])
         return pen.detach() * self.r1_every
 
     def g_step(self, fake: torch.Tensor, inputs: dict, sigma: float) -> dict[str, torch.Tensor]:
-        self.D.requires_grad_(False)  # no D weight grads from the G step: half the backward work
+        """One G update through D, which the caller has frozen (no D weight grads: half the backward)."""
         labels = self.d_labels(inputs)
         with self.precision.autocast():
             d_fake, h_fake = self.D(self.d_view(fake, sigma), labels)
@@ -319,7 +332,6 @@ class GAN(Algorithm):
                 logs["feature_matching"] = fm.detach()
             loss = _with_aux(loss, logs, self.g_aux(h_fake, inputs), "G")
         self.precision.step("G", loss, self.optimizers["G"])
-        self.D.requires_grad_(True)
         return logs
 
     def train_step(self, next_batch: Callable[[], Batch], step: int) -> dict[str, torch.Tensor]:
@@ -340,13 +352,14 @@ class GAN(Algorithm):
             keep = i == n_critic - 1 and not self.fresh_g_fakes
             with torch.set_grad_enabled(keep), self.precision.autocast():
                 fake = self.g_forward(self.G, inputs)
-            accumulate(d_sums, self.d_step(real, fake, inputs, sigma, first + i))
+            accumulate(d_sums, self.d_step(real, fake, inputs, sigma, self.r1_due(first + i)))
         logs = {k: v / n_critic for k, v in d_sums.items()}
         if self.fresh_g_fakes:
             inputs = self.latent(real.shape[0], labels)
             with self.precision.autocast():
                 fake = self.g_forward(self.G, inputs)
-        logs.update(self.g_step(fake, inputs, sigma))
+        with frozen(self.D):
+            logs.update(self.g_step(fake, inputs, sigma))
         return logs
 
     def ema_forward(self, nets, next_batch, n, generator) -> None:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from gancli.algorithms import style_sampling
 from gancli.algorithms.base import ALGORITHMS, Algorithm
-from gancli.core.eager import double_backward
+from gancli.core.eager import eager, frozen
 from gancli.errors import GanError
 from gancli.losses import plain_loss, r1_penalty
 from gancli.nets.stylegan2 import ResidualDiscriminator, StyleGenerator, draw_mixed_ws
@@ -28,6 +28,7 @@ class StyleGAN2(Algorithm):
     ema_nets = ("G",)
     sample_nets = ("G",)
     sample_options = style_sampling.OPTIONS
+    step_functions = ("d_main", "g_main")     # Dreg and Greg run eagerly (double backward)
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
@@ -72,44 +73,52 @@ class StyleGAN2(Algorithm):
         return batch["y"][:n] if self.num_classes else None
 
     def train_step(self, next_batch, step):
+        """StyleGAN2-ADA's four phases: Dmain, Dreg (lazy R1), Gmain, Greg (lazy path length)."""
         batch = next_batch()
         real = batch["x"]
         n = len(real)
         labels = self._labels(batch, n)
-        G, D = self.G, self.D
-        logs = {}
-        # D: fakes of mixed styles against reals
-        with self.precision.autocast():
-            with torch.no_grad():
-                fake = G.synthesis(self.draw_ws(n, labels))
-            loss_d = self.loss.d_loss(D(real, labels), D(fake, labels))
-        self.precision.step("D", loss_d, self.optimizers["D"])
-        logs["loss/D"] = loss_d.detach()
-        # lazy R1 on reals, its own step (times the interval)
+        logs = {"loss/D": self.d_main(real, labels)}
         if self.r1_gamma and step % self.r1_every == 0:
-            x = real.detach().requires_grad_(True)
-            with double_backward(), self.precision.autocast():
-                d_real = D(x, labels)
-            r1 = r1_penalty(d_real, x, self.precision.loss_scale("D"))
-            self.precision.step("D", r1 * (self.r1_gamma / 2) * self.r1_every + 0 * d_real.sum(), self.optimizers["D"])
-            logs["r1"] = r1.detach()
-        # G: fool D
-        D.requires_grad_(False)
-        with self.precision.autocast():
-            loss_g = self.loss.g_loss(D(G.synthesis(self.draw_ws(n, labels)), labels))
-        self.precision.step("G", loss_g, self.optimizers["G"])
-        logs["loss/G"] = loss_g.detach()
-        # lazy path-length regularisation
-        if self.pl_weight and step % self.pl_every == 0:
-            logs["pl_penalty"] = self._path_length_step(max(1, n // self.pl_shrink), labels)
-        D.requires_grad_(True)
+            logs["r1"] = self.d_reg(real, labels)
+        with frozen(self.D):
+            logs["loss/G"] = self.g_main(n, labels)
+            if self.pl_weight and step % self.pl_every == 0:
+                logs["pl_penalty"] = self.g_reg(max(1, n // self.pl_shrink), labels)
         return logs
 
-    def _path_length_step(self, n: int, labels) -> torch.Tensor:
-        """E(‖Jᵀy‖₂ − a)², y ~ N(0, I)/√(H·W), a the running mean of the lengths (decay pl_decay)."""
-        with double_backward():
-            ws = self.draw_ws(n, labels[:n] if labels is not None else None)
-            img = self.G.synthesis(ws).float()
+    def d_main(self, real: torch.Tensor, labels) -> torch.Tensor:
+        """D: fakes of mixed styles against reals."""
+        with self.precision.autocast():
+            with torch.no_grad():
+                fake = self.G.synthesis(self.draw_ws(len(real), labels))
+            loss = self.loss.d_loss(self.D(real, labels), self.D(fake, labels))
+        self.precision.step("D", loss, self.optimizers["D"])
+        return loss.detach()
+
+    @eager   # R1 differentiates D's forward pass again
+    def d_reg(self, real: torch.Tensor, labels) -> torch.Tensor:
+        """Lazy R1 on reals, a D step of its own weighted by the interval."""
+        x = real.detach().requires_grad_(True)
+        with self.precision.autocast():
+            d_real = self.D(x, labels)
+        r1 = r1_penalty(d_real, x, self.precision.loss_scale("D"))
+        self.precision.step("D", r1 * (self.r1_gamma / 2) * self.r1_every + 0 * d_real.sum(), self.optimizers["D"])
+        return r1.detach()
+
+    def g_main(self, n: int, labels) -> torch.Tensor:
+        """G: fool D (frozen by the caller)."""
+        with self.precision.autocast():
+            loss = self.loss.g_loss(self.D(self.G.synthesis(self.draw_ws(n, labels)), labels))
+        self.precision.step("G", loss, self.optimizers["G"])
+        return loss.detach()
+
+    @eager   # the path length differentiates G's synthesis again
+    def g_reg(self, n: int, labels) -> torch.Tensor:
+        """Lazy path-length regularisation: E(‖Jᵀy‖₂ − a)², y ~ N(0, I)/√(H·W), a the running mean of the
+        lengths (decay pl_decay)."""
+        ws = self.draw_ws(n, labels[:n] if labels is not None else None)
+        img = self.G.synthesis(ws).float()
         noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
         (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
         lengths = grad.square().sum(2).mean(1).sqrt()

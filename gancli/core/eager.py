@@ -1,12 +1,38 @@
-"""Where compiled networks must run eagerly: torch.compile's graphs cannot be differentiated twice, and a
-gradient penalty, R1 or the path-length term differentiates the graph of its forward pass once more. The
-forward passes those terms differentiate run inside `double_backward()`; every other step stays compiled."""
+"""What must run eagerly inside a compiled step. torch.compile's graphs cannot be differentiated twice,
+and a gradient penalty, R1 or the path-length term differentiates the graph of its forward pass once
+more; a collective or a changing learning rate would break a graph or recompile it every step. Such code
+lives in functions wrapped by `eager`: a compiled step calls them as a black box (torch.compiler.disable),
+and compiled networks called inside them run their eager code (force_eager). Everything else stays
+compiled."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from typing import Callable, TypeVar
+
 import torch
 
+F = TypeVar("F", bound=Callable)
 
-def double_backward():
-    """Compiled modules called inside run eagerly (a no-op for modules that are not compiled)."""
-    return torch.compiler.set_stance("force_eager")
+
+def eager(fn: F) -> F:
+    """fn, always run eagerly: outside any compiled graph, compiled modules inside it included."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with torch.compiler.set_stance("force_eager"):
+            return fn(*args, **kwargs)
+
+    return torch.compiler.disable(run)
+
+
+@contextlib.contextmanager
+def frozen(module: torch.nn.Module):
+    """module's parameters take no gradient inside (the other player's step). Set around a compiled step,
+    not inside it, so its graph is traced once for a fixed set of trainable parameters."""
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        module.requires_grad_(True)

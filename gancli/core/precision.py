@@ -11,6 +11,7 @@ from typing import Callable, Iterable
 
 import torch
 
+from gancli.core.eager import eager
 from gancli.errors import GanError
 
 MODES = {"false": None, "off": None, "none": None, "true": "auto", "auto": "auto", "bf16": "bf16", "fp16": "fp16"}
@@ -39,6 +40,9 @@ class Precision:
                  grad_sync: Callable[[Iterable[torch.nn.Parameter]], None] | None = None):
         self.dtype, self.device, self.grad_sync = dtype, device, grad_sync
         self.scalers: dict[str, torch.amp.GradScaler] = {}
+        #: the optimizer step joins a compiled update (False where a schedule changes the learning rate
+        #: every step: a compiled step guards on it and would recompile each time)
+        self.compile_optimizer = True
 
     @property
     def enabled(self) -> bool:
@@ -69,12 +73,14 @@ class Precision:
         scaler = self._scaler(name)
         (loss if scaler is None else scaler.scale(loss)).backward()
         if self.grad_sync is not None:   # scaled fp16 gradients average the same way: ranks agree on inf
-            self.grad_sync([p for group in optimizer.param_groups for p in group["params"]])
-        if scaler is None:
-            optimizer.step()
-        else:
+            _sync(self.grad_sync, optimizer)
+        if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
+        elif self.compile_optimizer:
+            optimizer.step()
+        else:
+            _eager_step(optimizer)
 
     def state_dict(self) -> dict:
         return {k: s.state_dict() for k, s in self.scalers.items()}
@@ -84,3 +90,13 @@ class Precision:
             scaler = self._scaler(k)
             if scaler is not None:
                 scaler.load_state_dict(s)
+
+
+@eager   # a collective: outside any compiled graph
+def _sync(grad_sync, optimizer: torch.optim.Optimizer) -> None:
+    grad_sync([p for group in optimizer.param_groups for p in group["params"]])
+
+
+@eager
+def _eager_step(optimizer: torch.optim.Optimizer) -> None:
+    optimizer.step()

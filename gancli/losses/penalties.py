@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from gancli.core.eager import eager
+
 
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 
@@ -20,6 +22,7 @@ def _parts(x: Inputs) -> tuple[torch.Tensor, ...]:
     return x if isinstance(x, tuple) else (x,)
 
 
+@eager   # create_graph: a compiled graph cannot be differentiated again
 def input_gradient(logits: torch.Tensor, x: Inputs, scale: torch.Tensor | None = None) -> torch.Tensor:
     """∇ₓ Σ D(x) per sample, flattened to (B, -1) (the parts of a tuple side by side), kept in the graph so
     a penalty on it trains D. `scale`: the AMP loss scale as a tensor (fp16), so this inner gradient does
@@ -32,6 +35,7 @@ def input_gradient(logits: torch.Tensor, x: Inputs, scale: torch.Tensor | None =
     return grad / scale if scale is not None else grad
 
 
+@eager   # the critic's forward at x̂ is differentiated twice
 def gradient_penalty(critic: Callable[[Inputs], torch.Tensor], real: Inputs, fake: Inputs,
                      scale: torch.Tensor | None = None, autocast=contextlib.nullcontext) -> torch.Tensor:
     """E[(‖∇D(x̂)‖₂ − 1)²] with x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1] per sample (Gulrajani et al.); for a

@@ -56,7 +56,8 @@ class Trainer:
         self.channels_last = bool(t["channels_last"])
         mode = str(t["compile"]).lower()
         self.compile = mode != "false"
-        self.compile_mode = None if mode in ("true", "false") else mode   # reduce-overhead: CUDA graphs
+        self.compile_mode = None if mode in ("true", "false") else mode
+        self.graphs = self.compile_mode == "reduce-overhead"              # CUDA graphs (a no-op on the CPU)
         self.step, self.seed = 0, seed
         self.nan_policy, self.nan_restores = str(t.get("nan", "stop")), 0
         if self.compile:
@@ -82,6 +83,8 @@ class Trainer:
         opt = config["optimizer"]
         self.schedule = LRSchedule(opt.get("lr_schedule", "constant"), opt.get("lr_decay_start", 0.5), self.total)
         self.schedule.apply(algorithm.optimizers.values(), 0)
+        if self.compile:
+            self._compile_steps()
         self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", t["keep"])
         self.reference = source.reference(algorithm.reference_size(self.sample_n))
         self.callbacks = CallbackRunner(build_callbacks(t.get("callbacks")))
@@ -105,9 +108,17 @@ class Trainer:
                 torch.nn.SyncBatchNorm.convert_sync_batchnorm(m)
             if self.channels_last:
                 m.to(memory_format=torch.channels_last)
-            if self.compile:
+            if self.compile and not self.algorithm.step_functions:
                 m.compile(mode=self.compile_mode)
             self._prepared.add(m)
+
+    def _compile_steps(self) -> None:
+        """trainer.compile for families that name their update functions: each is compiled whole (every
+        network and loss term of the update in one graph, the optimizer step in another; CUDA graphs with
+        mode reduce-overhead). A learning rate that changes every step keeps the optimizer step eager."""
+        self.algorithm.precision.compile_optimizer = self.schedule.constant
+        for name in self.algorithm.step_functions:
+            setattr(self.algorithm, name, torch.compile(getattr(self.algorithm, name), mode=self.compile_mode))
 
     def enter_phase(self, phase: int) -> None:
         """The algorithm changes (networks, optimizers, batch size); everything the trainer keeps for it follows."""
@@ -233,6 +244,8 @@ class Trainer:
                     if algorithm.phase_at(self.step) != algorithm.phase:
                         self.enter_phase(algorithm.phase_at(self.step))
                         optimizers = algorithm.optimizers
+                    if self.graphs:   # a new iteration: CUDA graphs may reuse the last one's outputs
+                        torch.compiler.cudagraph_mark_step_begin()
                     logs = algorithm.train_step(next_batch, self.step)
                     if ema is not None:
                         ema.update(algorithm.nets, self.step)
