@@ -5,18 +5,15 @@ give eager's losses, and with two GPUs NCCL ranks (SyncBatchNorm included) match
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
-from conftest import compose_train
-from test_distributed import POINTS, _worker, fixed_noise, free_port
+from test_distributed import POINTS, two_ranks_against_one
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 two_gpus = pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
@@ -59,27 +56,14 @@ def test_compiled_updates_give_the_eager_losses_on_the_gpu(tmp_path, compose_cfg
         assert compiled["final_losses"][k] == pytest.approx(v, rel=1e-3, abs=1e-4), k
 
 
-def _two_gpus_against_one(tmp_path, overrides: list[str]) -> None:
-    config = plain_config(compose_train(overrides))
-    mp.spawn(_worker, args=(2, free_port(), config, str(tmp_path / "two")), nprocs=2, join=True)
-    single = build_trainer(copy.deepcopy(config), tmp_path / "one")
-    fixed_noise(single.algorithm, 1, 0)
-    single.fit()
-    ranks = [torch.load(tmp_path / "two" / f"rank{r}.pt", weights_only=True, map_location="cpu") for r in (0, 1)]
-    for net, module in single.algorithm.nets.items():
-        for key, value in module.state_dict().items():
-            assert torch.equal(ranks[0][net][key], ranks[1][net][key]), f"ranks differ at {net}.{key}"
-            torch.testing.assert_close(ranks[0][net][key], value.cpu(), rtol=1e-3, atol=1e-4,
-                                       msg=f"{net}.{key}: two GPUs on half batches ≠ one on the whole")
-
-
 @two_gpus
 def test_two_gpus_with_nccl_match_one_on_the_whole_batch(tmp_path):
-    _two_gpus_against_one(tmp_path, [*POINTS, "trainer.device=auto"])
+    two_ranks_against_one(tmp_path, [*POINTS, "trainer.device=auto"], rtol=1e-3, atol=1e-4)
 
 
 @two_gpus
 def test_sync_batch_norm_makes_two_gpus_match_one(tmp_path):
     """G keeps its BatchNorm here: SyncBatchNorm takes its statistics over the global batch."""
     points = [o for o in POINTS if o != "model.generator.norm=none"]
-    _two_gpus_against_one(tmp_path, [*points, "trainer.device=auto", "trainer.sync_bn=true"])
+    two_ranks_against_one(tmp_path, [*points, "trainer.device=auto", "trainer.sync_bn=true"],
+                          rtol=1e-3, atol=1e-4)
