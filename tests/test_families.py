@@ -227,6 +227,38 @@ def test_dcgan_leak_sets_every_d_slope_and_the_heads_follow_it():
         build_discriminator({"arch": "dcgan", "width": 8, "leak": 1.5}, spec)
 
 
+def test_unit_range_pair_computes_what_the_0_1_networks_compute():
+    """InfoGAN's code works in [0, 1]: G = σ(a), D reads pixels/255. gancli stores 2·σ(a) − 1 and D maps
+    it back, so G's pre-activation, D's output and every weight are those of the [0, 1] networks."""
+    from gancli.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+    spec = Field("image", (1, 28, 28))
+    torch.manual_seed(0)
+    G = DCGANGenerator(spec, 12, width=8, fc=16, output="sigmoid")
+    z = torch.randn(4, 12)
+    a = G.net[:-1](G.stem(z))                                   # the last conv's output
+    assert torch.allclose(G(z), 2 * torch.sigmoid(a) - 1)
+    unit, signed = DCGANDiscriminator(spec, width=8, input_range="unit"), DCGANDiscriminator(spec, width=8)
+    signed.load_state_dict(unit.state_dict())                   # same keys: the input map has no weights
+    x01 = torch.rand(4, 1, 28, 28)
+    unit.eval(), signed.eval()
+    assert torch.allclose(unit(x01 * 2 - 1), signed(x01), atol=1e-6)
+    with pytest.raises(GanError, match="model.generator.output='relu'.*tanh, sigmoid"):
+        DCGANGenerator(spec, 12, width=8, output="relu")
+    with pytest.raises(GanError, match="model.discriminator.input_range='bytes'.*signed, unit"):
+        DCGANDiscriminator(spec, width=8, input_range="bytes")
+
+
+def test_infogan_mnist_experiment_is_the_authors_recipe(compose_cfg):
+    """openai/InfoGAN's MNIST run: batch 128 × 5000 updates on the 55k images TF keeps, [0, 1] pixels with
+    a sigmoid, slope 0.01, BatchNorm in Q, fresh noise for G's update; `dataset=` etc. still override."""
+    cfg = compose_cfg(["experiment=infogan_mnist"])
+    assert (cfg.model.name, cfg.dataset.name) == ("infogan", "mnist")
+    assert (cfg.trainer.batch_size, cfg.trainer.steps, list(cfg.dataset.subset)) == (128, 5000, [5000, 60000])
+    assert (cfg.model.g_fakes, cfg.model.head_norm, cfg.model.discriminator.leak) == ("fresh", "batch", 0.01)
+    assert (cfg.model.generator.output, cfg.model.discriminator.input_range) == ("sigmoid", "unit")
+    assert compose_cfg(["experiment=infogan_mnist", "dataset.batch_size=64"]).trainer.batch_size == 64
+
+
 def test_dcgan_without_fc_keeps_its_checkpoint_layout():
     """fc=0 (every preset but infogan) builds exactly the earlier modules: old checkpoints still load."""
     from gancli.nets.dcgan import DCGANDiscriminator, DCGANGenerator

@@ -102,6 +102,7 @@ TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.
     "model.class_weight": NONNEG, "model.generator.width": COUNT, "model.discriminator.width": COUNT,
     "model.generator.max_width": COUNT, "model.discriminator.max_width": COUNT,
     "model.generator.fc": NONNEG_INT, "model.discriminator.fc": NONNEG_INT,
+    "model.generator.output": one_of("tanh", "sigmoid"), "model.discriminator.input_range": one_of("signed", "unit"),
     "model.discriminator.leak": number(0, 1, hi_open=True), "model.discriminator.dropout": number(0, 1, hi_open=True),
     "model.generator.dropout": number(0, 1, hi_open=True), "model.condition.embed_dim": NONNEG_INT,
     "model.codes.categorical": NONNEG_INT, "model.codes.continuous": NONNEG_INT,

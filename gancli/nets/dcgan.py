@@ -2,7 +2,12 @@
 R = s0·2^k with a start size s0 ≥ 4 (28 → 7·2², 32 → 4·2³, 64 → 4·2⁴, 128 → 4·2⁵).
 
 `fc` > 0 adds one fully connected hidden layer of that width between the latent and the first feature
-map in G, and after the last conv in D: the InfoGAN paper's MNIST nets (FC-1024 on both sides)."""
+map in G, and after the last conv in D: the InfoGAN paper's MNIST nets (FC-1024 on both sides).
+
+gancli keeps images in [-1, 1] everywhere outside the networks. A network pair that works in [0, 1]
+(InfoGAN's code: a sigmoid output, D reading [0, 1] pixels) is `generator.output=sigmoid` with
+`discriminator.input_range=unit`: G stores 2·σ(a) − 1 and D maps its input back with (x + 1) / 2, so both
+compute exactly what the [0, 1] networks compute."""
 
 from __future__ import annotations
 
@@ -36,6 +41,28 @@ def _need_image(spec: Field, who: str) -> None:
 
 
 UPSAMPLES = ("transposed", "nearest")
+OUTPUTS = ("tanh", "sigmoid")
+INPUT_RANGES = ("signed", "unit")
+
+
+class SignedSigmoid(nn.Module):
+    """A sigmoid output (data in [0, 1]) expressed in gancli's [-1, 1] units: 2·σ(a) − 1."""
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return 2 * torch.sigmoid(a) - 1
+
+
+class UnitInput(nn.Module):
+    """What a D made for [0, 1] data sees of gancli's [-1, 1] images: (x + 1) / 2."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 1) / 2
+
+
+def _choice(key: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise GanError(f"model.{key}='{value}' is not one of: {', '.join(choices)}.")
+    return value
 
 
 def _up(a: int, b: int, upsample: str, bias: bool) -> list[nn.Module]:
@@ -50,12 +77,13 @@ def _up(a: int, b: int, upsample: str, bias: bool) -> list[nn.Module]:
 
 class DCGANGenerator(nn.Module):
     """Latent → s0×s0 map (one transposed conv, or FC layers with `fc`) → 2× stages to the resolution,
-    BatchNorm and ReLU between them, tanh out."""
+    BatchNorm and ReLU between them, tanh out (or a sigmoid: `output`)."""
 
     def __init__(self, spec: Field, z_dim: int, width: int = 64, max_width: int = 512, norm: str = "batch",
-                 upsample: str = "transposed", fc: int = 0):
+                 upsample: str = "transposed", fc: int = 0, output: str = "tanh"):
         super().__init__()
         _need_image(spec, "DCGAN")
+        out = SignedSigmoid() if _choice("generator.output", output, OUTPUTS) == "sigmoid" else nn.Tanh()
         c, r, _ = spec.shape
         s0, k = pyramid(r)
         ch = _widths(width, max_width, k)[::-1]           # coarse → fine
@@ -68,7 +96,7 @@ class DCGANGenerator(nn.Module):
                                 norm_layer(norm, ch[0], True), nn.ReLU(True)]
         for a, b in zip(ch[:-1], ch[1:]):
             layers += [*_up(a, b, upsample, bias=False), norm_layer(norm, b, True), nn.ReLU(True)]
-        layers += [*_up(ch[-1], c, upsample, bias=True), nn.Tanh()]
+        layers += [*_up(ch[-1], c, upsample, bias=True), out]
         self.net = nn.Sequential(*layers)
         self.z_dim = z_dim
         dcgan_init(self)
@@ -84,9 +112,11 @@ class DCGANDiscriminator(nn.Module):
     the output head(s), so every family (plain, conditional, auxiliary classifier, Q) shares one body."""
 
     def __init__(self, spec: Field, width: int = 64, max_width: int = 512, norm: str = "batch", fc: int = 0,
-                 leak: float = 0.2):
+                 leak: float = 0.2, input_range: str = "signed"):
         super().__init__()
         _need_image(spec, "DCGAN")
+        unit = _choice("discriminator.input_range", input_range, INPUT_RANGES) == "unit"
+        self.prep = UnitInput() if unit else nn.Identity()   # no weights: the state dict's keys stay the same
         if not 0 <= leak < 1:
             raise GanError(f"model.discriminator.leak={leak}: the LeakyReLU slope must be in [0, 1).")
         self.leak = leak   # Radford et al. 0.2; InfoGAN's original code 0.01 (the Critic's heads follow it)
@@ -107,7 +137,7 @@ class DCGANDiscriminator(nn.Module):
         dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.body(x).flatten(1)
+        h = self.body(self.prep(x)).flatten(1)
         return self.fc(h) if self.fc is not None else h
 
     @staticmethod
