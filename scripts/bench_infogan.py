@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 import benchlib
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics.classes import code_accuracy
-from gancli.sampling import load_for_sampling
+from gancli.commands.sample import load_for_sampling
 
 
 def score(algo, train: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float, int]:

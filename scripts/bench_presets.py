@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 import benchlib
 from gancli.cli.app import conf_dir
 from gancli.metrics import EvalContext, evaluate, resolve
-from gancli.metrics.evaluate import model_context
+from gancli.metrics.suite import model_context
 from gancli.metrics.reference import RealData
 
 GAN_FAMILY = {"gan", "acgan", "infogan"}   # noise (and a class) → image with the GAN family's networks

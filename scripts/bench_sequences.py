@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 import benchlib
 from gancli.metrics import evaluate
-from gancli.metrics.evaluate import model_context
+from gancli.metrics.suite import model_context
 
 MNIST = ["dataset.layout=rows14", "dataset.digits=[0,1,2]"]   # the paper's MNIST runs: 14 × 14, digits 0–2
 

@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 import benchlib
 from gancli.metrics import EvalContext, evaluate, resolve
-from gancli.metrics.evaluate import model_context
+from gancli.metrics.suite import model_context
 from gancli.metrics.reference import RealData, to_uint8
 
 METRICS = ["fid", "kid", "pr", "swd"]

@@ -12,7 +12,7 @@ import torch
 
 from gancli.cli.app import as_user_error, conf_dir, print_error, register_resolvers, validate_overrides
 from gancli.data.base import build_dataset
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.training.run import build_trainer, plain_config
 
 QUIET = ["trainer.progress=false", "trainer.tensorboard=false"]

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import gancli.cli.app
-from gancli.training.checkpoint import load_checkpoint
+from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer
 
 # Tiny networks on a small shared CPU: torch's intra-op thread pool only costs time here (on an
@@ -88,12 +88,12 @@ PLUGINS = Path(__file__).parent / "plugins"
 def toy_plugin(monkeypatch):
     """The test-only plugin package (tests/plugins) installed, as far as Python can tell: on sys.path with
     its entry-point metadata."""
-    import gancli.plugins
+    import gancli.core.plugins
 
     monkeypatch.syspath_prepend(str(PLUGINS))
-    gancli.plugins.reset()
+    gancli.core.plugins.reset()
     yield PLUGINS
-    gancli.plugins.reset()
+    gancli.core.plugins.reset()
 
 
 @pytest.fixture

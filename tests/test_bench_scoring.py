@@ -11,7 +11,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import bench_infogan  # noqa: E402
 import benchlib  # noqa: E402
-from gancli.errors import GanError  # noqa: E402
+from gancli.core.errors import GanError  # noqa: E402
 
 
 class _StubInfoGAN:

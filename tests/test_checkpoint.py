@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import gancli.training.checkpoint as ckpt_mod
-from gancli.errors import GanError
-from gancli.training.checkpoint import FORMAT, VERSION, CheckpointDir, load_checkpoint
+import gancli.core.checkpoint as ckpt_mod
+from gancli.core.errors import GanError
+from gancli.core.checkpoint import FORMAT, VERSION, CheckpointDir, load_checkpoint
 
 
 def state(step: int) -> dict:
@@ -154,7 +154,7 @@ def test_failed_write_of_last_with_keep_zero(tmp_path, monkeypatch):
 CRASH_SNIPPET = textwrap.dedent("""
     import os, signal, sys
     import torch
-    from gancli.training.checkpoint import CheckpointDir
+    from gancli.core.checkpoint import CheckpointDir
 
     d = CheckpointDir(sys.argv[1], keep=int(sys.argv[2]))
     d.save({"step": 1, "w": torch.arange(1000.0)}, 1)

@@ -188,7 +188,7 @@ def test_user_errors_are_recognised_and_bugs_are_not():
     import errno
 
     from gancli.cli.app import as_user_error
-    from gancli.errors import GanError
+    from gancli.core.errors import GanError
 
     assert str(as_user_error(GanError("x"))) == "x"
     full = as_user_error(OSError(errno.ENOSPC, "No space left on device", "/runs/a/samples/x.png"))

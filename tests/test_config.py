@@ -8,7 +8,7 @@ import torch
 import gancli.cli.app
 from conftest import image_presets
 from gancli.cli.app import validate_overrides
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.nets.conditional import ConditionalGenerator
 from gancli.nets.mlp import MLPDiscriminator, MLPGenerator
 from gancli.training.run import build_trainer, plain_config

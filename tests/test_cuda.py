@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from gancli.training.checkpoint import load_checkpoint
+from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
 from test_distributed import POINTS, two_ranks_against_one

@@ -14,7 +14,7 @@ import torch
 from gancli.data import build_dataset
 from gancli.data.base import TensorStream
 from gancli.data.shapes import SHAPES, render_shapes
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 CPU = torch.device("cpu")
 

@@ -14,9 +14,9 @@ import torch
 import torch.multiprocessing as mp
 
 from gancli.data.base import TensorStream, rank_share
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.training import distributed
-from gancli.training.checkpoint import load_checkpoint
+from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
 from conftest import compose_train

@@ -14,12 +14,12 @@ from omegaconf import OmegaConf
 from gancli.algorithms.aae_categorical import head_distance_cost
 from gancli.algorithms.priors import build_prior
 from gancli.data.base import Field
-from gancli.encode import encode_from_config
-from gancli.errors import GanError
+from gancli.commands.encode import encode_from_config
+from gancli.core.errors import GanError
 from gancli.metrics.latent import cluster_error, majority_labels, nearest_neighbour_accuracy
 from gancli.nets.encoder import Encoder, JointCritic
 from gancli.nets.mlp import MLPDiscriminator
-from gancli.sampling import sample_from_config
+from gancli.commands.sample import sample_from_config
 from gancli.training.run import build_trainer, plain_config
 
 from conftest import assert_same_state, compose_train, straight_and_resumed

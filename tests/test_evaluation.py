@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from gancli.training.checkpoint import load_checkpoint
+from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
 from conftest import TINY_OVERRIDES, compose_train
@@ -99,7 +99,7 @@ def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_t
         report.values["fid"] = next(scripted)
         return report
 
-    monkeypatch.setattr("gancli.metrics.evaluate", fake_evaluate)
+    monkeypatch.setattr("gancli.metrics.suite", fake_evaluate)
     cfg = plain_config(compose_train([*TINY_OVERRIDES, *EVAL, "trainer.steps=10", "trainer.ckpt_every=2",
                                       "eval.every=2", "eval.metrics=[fid]", "eval.best=fid", f"eval.cache_dir={cache}"]))
     saves = []
@@ -121,7 +121,7 @@ def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_t
 
 
 def test_eval_best_must_be_a_value_of_the_metrics(tmp_path, cache):
-    from gancli.errors import GanError
+    from gancli.core.errors import GanError
 
     cfg = plain_config(compose_train([*TINY_OVERRIDES, *EVAL, "eval.every=2", "eval.metrics=[fid]",
                                       "eval.best=precision", f"eval.cache_dir={cache}"]))

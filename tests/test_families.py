@@ -12,10 +12,10 @@ from PIL import Image
 
 from gancli.algorithms.priors import build_prior
 from gancli.data import Field
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.losses import class_nll, info_nll, mutual_information_bound
 from gancli.nets import build_discriminator
-from gancli.sampling import sample_from_config
+from gancli.commands.sample import sample_from_config
 from gancli.training.run import build_trainer, plain_config
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from gancli.cli import app
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 from test_cli import gan
 

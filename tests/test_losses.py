@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from gancli.data.base import Field
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.losses import LOSSES, build_loss, clip_weights, gradient_penalty, r1_penalty
 from gancli.nets.dcgan import DCGANDiscriminator
 from gancli.training.run import build_trainer, plain_config

@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from gancli.data.base import Field
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics import EvalContext, evaluate, resolve
 from gancli.metrics.classes import majority_map
 from gancli.metrics.image import density_coverage, fid_from_features, is_from_logits, kid_from_features, precision_recall

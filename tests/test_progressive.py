@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from gancli.algorithms.progan import GrowthSchedule, resize_reals
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.nets.progressive import (EqualizedConv2d, EqualizedLinear, MinibatchStdDev, ProDiscriminator,
                                      ProGenerator, level_count, pixel_norm)
-from gancli.sampling import sample_from_config
-from gancli.training.checkpoint import load_checkpoint
+from gancli.commands.sample import sample_from_config
+from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
 from conftest import assert_same_state, compose_train, straight_and_resumed

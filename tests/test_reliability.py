@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from gancli.cli.app import register_resolvers, validate_overrides
 from gancli.core.rules import EVAL_RULES, SAMPLE_RULES, TRAIN_RULES
-from gancli.errors import GanError
-from gancli.training.checkpoint import load_checkpoint
+from gancli.core.errors import GanError
+from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
 from conftest import TINY_OVERRIDES, compose_train

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from gancli.cli.app import conf_dir, register_resolvers
-from gancli.training.checkpoint import load_checkpoint
+from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
 from conftest import assert_same_state, straight_and_resumed

@@ -13,10 +13,10 @@ from omegaconf import OmegaConf
 
 from gancli.data import Field, build_dataset
 from gancli.data.sequences import scale_to_unit, unscale, windows
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics.sequences import mmd2_unbiased
 from gancli.nets.recurrent import RecurrentCritic, RecurrentGenerator
-from gancli.sampling import sample_from_config
+from gancli.commands.sample import sample_from_config
 from gancli.training.run import build_trainer, plain_config
 
 from conftest import assert_same_state, compose_train, straight_and_resumed
@@ -200,7 +200,7 @@ def test_mmd_of_a_sample_with_itself_is_near_zero_and_grows_with_a_shift():
 
 def test_sequence_metrics_score_a_conditional_model(tmp_path):
     from gancli.metrics import evaluate
-    from gancli.metrics.evaluate import model_context
+    from gancli.metrics.suite import model_context
 
     cfg = plain_config(compose_train([*TINY, "model=rcgan", "dataset=sines", "dataset.n=300", "dataset.bands=2"]))
     trainer = build_trainer(cfg, tmp_path)

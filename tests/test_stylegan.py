@@ -10,9 +10,9 @@ import torch
 from omegaconf import OmegaConf
 
 from gancli.algorithms.style_sampling import layer_ranges, parse_seeds
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.nets.stylegan2 import MappingNetwork, mix_styles, modulated_weight, truncate
-from gancli.sampling import sample_from_config
+from gancli.commands.sample import sample_from_config
 from gancli.training.run import build_trainer, plain_config
 
 from conftest import assert_same_state, compose_train, straight_and_resumed

@@ -11,8 +11,8 @@ from omegaconf import OmegaConf
 
 import gancli.cli.app
 from conftest import image_presets
-from gancli.errors import GanError
-from gancli.sampling import sample_from_config
+from gancli.core.errors import GanError
+from gancli.commands.sample import sample_from_config
 from gancli.training.ema import EMA
 from gancli.training.run import build_trainer, plain_config
 from gancli.training.schedules import linear_decay
@@ -206,7 +206,7 @@ def test_a_full_disk_mid_run_is_one_clear_error_and_keeps_the_last_checkpoint(tm
                                                                                monkeypatch):
     import errno
 
-    import gancli.training.checkpoint as ck
+    import gancli.core.checkpoint as ck
 
     cfg = plain_config(compose_cfg([*tiny_overrides, "trainer.steps=6", "trainer.ckpt_every=2"]))
     trainer = build_trainer(cfg, tmp_path)

@@ -14,11 +14,11 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from gancli.data import build_dataset
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.nets.translation import ImagePool, PatchGAN, ResnetGenerator, UNet, patch_output_size, receptive_field
-from gancli.sampling import sample_from_config
+from gancli.commands.sample import sample_from_config
 from gancli.training.run import build_trainer, plain_config
-from gancli.translate import translate_from_config
+from gancli.commands.translate import translate_from_config
 
 from conftest import assert_same_state, compose_train, straight_and_resumed
 

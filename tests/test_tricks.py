@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gancli.augment import DiffAugment, cutout, instance_noise, translation
-from gancli.errors import GanError
+from gancli.algorithms.augment import DiffAugment, cutout, instance_noise, translation
+from gancli.core.errors import GanError
 from gancli.losses import build_loss, feature_matching
 from gancli.nets.critic import MinibatchStd
 

@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from gancli.algorithms.aae import KeepsLabelledPart, reconstruction_loss
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.losses import plain_loss
 from gancli.nets import build_discriminator, build_generator
 from gancli.nets.encoder import build_encoder, latent_field
-from gancli.optim import build_optimizer
+from gancli.algorithms.optim import build_optimizer
 
 
 @ALGORITHMS.register("aae_categorical")

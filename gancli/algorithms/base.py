@@ -25,8 +25,8 @@ import torch.nn as nn
 
 from gancli.core.precision import Precision
 from gancli.data.base import Batch, DataSpec
-from gancli.errors import GanError
-from gancli.registry import Registry
+from gancli.core.errors import GanError
+from gancli.core.registry import Registry
 from gancli.viz.panel import Panel
 
 

@@ -16,11 +16,11 @@ from omegaconf import OmegaConf
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
 from gancli.algorithms.priors import build_prior
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.losses import plain_loss
 from gancli.nets import build_generator
 from gancli.nets.encoder import JointCritic, build_encoder
-from gancli.optim import build_optimizer
+from gancli.algorithms.optim import build_optimizer
 
 
 JOINT_KEYS = ("z_hidden", "joint_hidden", "dropout", "leak", "joint_norm")   # D(x, z)'s own keys beside its x body's

@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from gancli.algorithms.base import Algorithm, SampleOption, generate_in_batches
 from gancli.algorithms.gan_sampling import class_index, classes_or_fail
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.viz.panel import Panel
 
 SCATTER_N = 2000     # encoded reference samples in a latent scatter

@@ -19,13 +19,13 @@ from omegaconf import OmegaConf
 from gancli.algorithms import gan_sampling
 from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch
 from gancli.algorithms.priors import build_prior, interpolation_grid
-from gancli.augment import DiffAugment, instance_noise
+from gancli.algorithms.augment import DiffAugment, instance_noise
 from gancli.core.eager import eager, frozen
 from gancli.core.scalars import accumulate
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty, r1_penalty
 from gancli.nets import build_discriminator, build_generator
-from gancli.optim import build_optimizer
+from gancli.algorithms.optim import build_optimizer
 from gancli.viz.panel import Panel
 
 HEAD_NORMS = ("none", "batch", "layer")   # the norm in the auxiliary heads' hidden layer

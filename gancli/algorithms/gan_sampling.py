@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from gancli.algorithms.base import SampleOption, generate_in_batches
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 OPTIONS = {
     "class": SampleOption(Any, "conditional models: an index or class name (class=3, class=star), or all "

@@ -18,7 +18,7 @@ from gancli.algorithms import gan_sampling
 from gancli.algorithms.base import ALGORITHMS, SampleOption
 from gancli.algorithms.gan import GAN
 from gancli.algorithms.priors import build_prior
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.losses import info_nll, mutual_information_bound
 from gancli.nets import build_generator
 

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from gancli.registry import Registry
+from gancli.core.registry import Registry
 
 
 class Prior:

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
 from gancli.algorithms.priors import build_prior
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.losses import gradient_penalty
 from gancli.nets.progressive import ProDiscriminator, ProGenerator, level_count
-from gancli.optim import build_optimizer
+from gancli.algorithms.optim import build_optimizer
 from gancli.viz.panel import Panel
 
 

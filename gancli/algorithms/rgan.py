@@ -20,7 +20,7 @@ from gancli.algorithms import gan_sampling
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.gan import GAN
 from gancli.data.sequences import unscale
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.nets.recurrent import RecurrentCritic, RecurrentGenerator
 from gancli.viz.panel import Panel
 

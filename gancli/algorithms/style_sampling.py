@@ -19,7 +19,7 @@ import torch
 
 from gancli.algorithms.base import SampleOption
 from gancli.algorithms.gan_sampling import class_index, classes_or_fail
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.viz.panel import Panel
 
 OPTIONS = {

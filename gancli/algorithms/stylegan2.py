@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from gancli.algorithms import style_sampling
 from gancli.algorithms.base import ALGORITHMS, Algorithm
 from gancli.core.eager import eager, frozen
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.losses import plain_loss, r1_penalty
 from gancli.nets.stylegan2 import ResidualDiscriminator, StyleGenerator, draw_mixed_ws
-from gancli.optim import build_optimizer
+from gancli.algorithms.optim import build_optimizer
 from gancli.viz.panel import Panel
 
 

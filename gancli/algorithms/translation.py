@@ -18,9 +18,9 @@ from omegaconf import OmegaConf
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
 from gancli.data.base import split_reference
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.nets.translation import ImagePool, PatchGAN, ResnetGenerator, UNet, patch_output_size
-from gancli.optim import build_optimizer
+from gancli.algorithms.optim import build_optimizer
 from gancli.viz.panel import Panel
 
 GAN_MODES = {"nonsat": "vanilla", "minimax": "vanilla", "lsgan": "lsgan"}

@@ -19,8 +19,8 @@ from omegaconf import OmegaConf
 from rich.logging import RichHandler
 
 from gancli.core.rules import check_values, rules_text
-from gancli.errors import GanError
-from gancli.registry import did_you_mean
+from gancli.core.errors import GanError
+from gancli.core.registry import did_you_mean
 
 SUMMARY_FILE = "summary.json"   # one per run dir: the sweep table reads them
 
@@ -48,7 +48,7 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("gan_rules"):   # the value rules, for --help
         OmegaConf.register_new_resolver("gan_rules", rules_text)
     if not OmegaConf.has_resolver("gan_plugin_conf"):  # installed plugins' conf/ folders on the search path
-        from gancli.plugins import plugin_conf_dirs
+        from gancli.core.plugins import plugin_conf_dirs
 
         OmegaConf.register_new_resolver("gan_plugin_conf", plugin_conf_dirs)
     from gancli.cli import schema
@@ -58,7 +58,7 @@ def register_resolvers() -> None:
 
 def config_groups_text() -> str:
     """Each config group and its options, gancli's and the installed plugins'."""
-    from gancli.plugins import plugin_conf_dirs
+    from gancli.core.plugins import plugin_conf_dirs
 
     roots = [conf_dir(), *(Path(d.removeprefix("file://")) for d in plugin_conf_dirs())]
     options: dict[str, set[str]] = {}

@@ -2,7 +2,7 @@
 the entry-point group `gancli.commands` (gancli's own in its pyproject.toml; a plugin's in its own):
 
     [project.entry-points."gancli.commands"]
-    translate = "gancli.cli.translate:COMMAND"
+    translate = "gancli.cli.commands:TRANSLATE"
 
 Command modules import nothing heavy at module level (no torch, no Hydra): `gan --help` loads them all.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from gancli import __version__
-from gancli.plugins import COMMAND_GROUP, entry_points
+from gancli.core.plugins import COMMAND_GROUP, entry_points
 
 
 def _commands() -> dict:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in commands:
         from gancli.cli.app import print_error
-        from gancli.registry import did_you_mean
+        from gancli.core.registry import did_you_mean
 
         print_error(f"unknown command '{name}'; choose one of: {', '.join(sorted(commands))}."
                     + did_you_mean(name, commands))

@@ -88,7 +88,7 @@ class EvalCommandConfig(EvalConfig):
 
 @dataclass
 class SampleConfig:
-    """The keys every family's sampling shares (gancli.sampling.COMMON_KEYS)."""
+    """The keys every family's sampling shares (gancli.commands.sample.COMMON_KEYS)."""
 
     ckpt: str = "???"
     n: int = 64

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from gancli.cli.command import Command
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 RESUME_CHANGEABLE = ("resume", "trainer.steps")
 

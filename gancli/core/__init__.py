@@ -1,4 +1,5 @@
-"""The lowest layer: pieces that both the trainer and the algorithms use (mixed precision, on-device
-scalar sums). Nothing here imports from the rest of gancli except `errors` and `registry`, so every
-import in the package runs one way: cli → training / sampling → algorithms → nets, losses, data, viz → core.
+"""The lowest layer: what every other part needs and nothing of theirs. Errors, registries and plugins,
+the value rules checked before any work, device selection, safe checkpoint files, mixed precision,
+on-device scalar sums. Nothing here imports the rest of gancli, so imports run one way:
+cli → commands, training → algorithms, metrics → nets, losses, data, viz → core.
 """

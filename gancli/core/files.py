@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 
 def fsync_dir(path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 import torch
 
 from gancli.core.eager import eager
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 MODES = {"false": None, "off": None, "none": None, "true": "auto", "auto": "auto", "bf16": "bf16", "fp16": "fp16"}
 

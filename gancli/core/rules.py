@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 
-from gancli.errors import GanError
-from gancli.registry import Registry
+from gancli.core.errors import GanError
+from gancli.core.registry import Registry
 
 Batch = dict[str, torch.Tensor]
 

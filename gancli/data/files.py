@@ -14,7 +14,7 @@ import torch
 
 from gancli.data.base import (Batch, DataSource, DataSpec, IndependentStreams, Stream, as_model_input, group_seed, rank_share,
                               in_memory_source, reference_indices, to_float_image)
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 

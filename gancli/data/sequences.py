@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from gancli.data.base import DATASETS, Field, in_memory_source, labelled
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 
 def scale_to_unit(x: torch.Tensor) -> tuple[torch.Tensor, dict]:

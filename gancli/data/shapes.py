@@ -12,7 +12,7 @@ import math
 import torch
 
 from gancli.data.base import DATASETS, Field, in_memory_source, labelled
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 
 def _inside(kind: str, u: torch.Tensor, v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from gancli.data.base import DATASETS, DataSpec, Field, in_memory_source
 from gancli.data.files import IMAGE_EXTS, decode_image, readable_images
 from gancli.data.shapes import SHAPES, render_shapes
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 log = logging.getLogger("gancli")
 PIX2PIX_SETS = ("cityscapes", "edges2handbags", "edges2shoes", "facades", "maps", "night2day")

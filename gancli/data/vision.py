@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from gancli.data.base import DATASETS, DataSource, Field, in_memory_source, labelled
 from gancli.data.files import IMAGE_EXTS, ImageFiles, file_source, readable_images
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 IDX_SETS = {
     "mnist": ("MNIST", ()),

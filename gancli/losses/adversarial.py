@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gancli.errors import GanError
-from gancli.registry import Registry
+from gancli.core.errors import GanError
+from gancli.core.registry import Registry
 
 
 class AdversarialLoss:

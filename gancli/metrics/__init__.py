@@ -6,6 +6,6 @@ model or a set of samples with several at once, beside the floor real test data 
 
 from gancli.metrics.base import HIGHER_IS_BETTER, METRICS, Metric, better
 from gancli.metrics import classes, image, points, sequences, swd, translation  # noqa: F401  (registration)
-from gancli.metrics.evaluate import EvalContext, Report, evaluate, resolve
+from gancli.metrics.suite import EvalContext, Report, evaluate, resolve
 
 __all__ = ["HIGHER_IS_BETTER", "METRICS", "Metric", "better", "EvalContext", "Report", "evaluate", "resolve"]

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gancli.errors import GanError
-from gancli.registry import Registry
+from gancli.core.errors import GanError
+from gancli.core.registry import Registry
 
 if TYPE_CHECKING:
-    from gancli.metrics.evaluate import EvalContext
+    from gancli.metrics.suite import EvalContext
 
 #: every value a metric can report, and whether higher is better
 HIGHER_IS_BETTER = {

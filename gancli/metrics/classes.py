@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics.base import METRICS, Metric
 
 

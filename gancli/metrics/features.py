@@ -23,9 +23,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics.reference import Cache, RealData
-from gancli.registry import Registry
+from gancli.core.registry import Registry
 
 log = logging.getLogger("gancli")
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"     # torch-fidelity's name for it

@@ -11,7 +11,7 @@ import io
 import numpy as np
 import torch
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics.base import METRICS, Metric
 
 

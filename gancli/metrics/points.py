@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics.base import METRICS, Metric
 
 

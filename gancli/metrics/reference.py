@@ -19,7 +19,7 @@ import torch
 
 from gancli.core.files import save_atomic
 from gancli.data.base import Field, build_dataset, reference_indices
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 RUN_KEYS = ("steps", "batch_size", "net_width", "networks", "subset")          # not part of the data
 NOT_CONTENT = ("download", "root", "in_memory", "max_memory_mb", "num_workers")  # where, not what

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics.base import METRICS, Metric
 
 

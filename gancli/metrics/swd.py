@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics.base import METRICS, Metric
 
 PATCH, PER_IMAGE, DIRECTIONS, REPEATS, MIN_RES = 7, 128, 128, 4, 16

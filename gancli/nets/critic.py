@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.nets.layers import norm_layer
 
 D_CONDITIONS = ("none", "concat", "projection")

@@ -15,9 +15,9 @@ import torch
 import torch.nn as nn
 
 from gancli.data.base import Field
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.nets.layers import dcgan_init, maybe_spectral, norm_layer
-from gancli.nets.registry import DISCRIMINATORS, GENERATORS
+from gancli.nets.builders import DISCRIMINATORS, GENERATORS
 
 
 def pyramid(resolution: int) -> tuple[int, int]:

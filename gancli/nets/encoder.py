@@ -11,9 +11,9 @@ import torch
 import torch.nn as nn
 
 from gancli.data.base import Field
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.nets.layers import norm_layer
-from gancli.nets.registry import DISCRIMINATORS, _build, _params
+from gancli.nets.builders import DISCRIMINATORS, _build, _params
 
 ENCODER_KINDS = ("deterministic", "gaussian")
 

@@ -7,7 +7,7 @@ import torch.nn as nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 NORMS = ("batch", "layer", "instance", "spectral", "none")
 

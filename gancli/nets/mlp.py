@@ -58,7 +58,7 @@ class MLPDiscriminator(nn.Module):
         return self.body(x.flatten(1))
 
 
-from gancli.nets.registry import DISCRIMINATORS, GENERATORS  # noqa: E402
+from gancli.nets.builders import DISCRIMINATORS, GENERATORS  # noqa: E402
 
 GENERATORS.register("mlp")(MLPGenerator)
 DISCRIMINATORS.register("mlp")(MLPDiscriminator)

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 
 class EqualizedLinear(nn.Module):

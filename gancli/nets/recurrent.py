@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gancli.data.base import Field
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 if TYPE_CHECKING:
     from gancli.training.trainer import Trainer

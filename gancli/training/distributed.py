@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 
 @dataclass(frozen=True)

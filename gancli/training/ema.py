@@ -30,7 +30,7 @@ class EMA:
     """Keeps an averaged, eval-mode copy of each named network; buffers are copied from the live nets."""
 
     def __init__(self, nets: dict[str, nn.Module], decay: float, start: int = 0, rampup: float | None = None):
-        from gancli.errors import GanError
+        from gancli.core.errors import GanError
 
         if not 0.0 < decay < 1.0:
             raise GanError(f"trainer.ema={decay} must be a decay in (0, 1), e.g. 0.999, or null for off.")

@@ -9,9 +9,9 @@ import logging
 
 import torch
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics import HIGHER_IS_BETTER, better
-from gancli.metrics.evaluate import model_context
+from gancli.metrics.suite import model_context
 from gancli.training.callbacks import Callback
 
 log = logging.getLogger("gancli")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 try:
     import fcntl

@@ -10,10 +10,10 @@ from omegaconf import DictConfig, OmegaConf
 from gancli.algorithms import build_algorithm
 from gancli.data import build_dataset
 from gancli.data.base import rank_share
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.training import distributed, rng
-from gancli.training.checkpoint import load_checkpoint
-from gancli.training.device import select_device
+from gancli.core.checkpoint import load_checkpoint
+from gancli.core.device import select_device
 from gancli.training.lock import RunLock
 from gancli.core.precision import Precision, resolve_amp
 from gancli.training.progress import fmt_scalars, print_table

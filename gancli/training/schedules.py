@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 
 def constant(total: int, start: float) -> Callable[[int], float]:

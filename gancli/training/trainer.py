@@ -18,10 +18,10 @@ import torch
 from gancli.algorithms.base import Algorithm
 from gancli.core.scalars import accumulate
 from gancli.data.base import DataSource
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.training import rng
 from gancli.training.callbacks import CallbackRunner, build_callbacks
-from gancli.training.checkpoint import CheckpointDir, load_checkpoint
+from gancli.core.checkpoint import CheckpointDir, load_checkpoint
 from gancli.training.distributed import SINGLE, World
 from gancli.training.ema import EMA
 from gancli.training.metrics_log import MetricsLog, NullMetricsLog

@@ -8,7 +8,7 @@ from typing import Callable, Mapping
 
 import torch
 
-from gancli.registry import Registry
+from gancli.core.registry import Registry
 from gancli.viz.panel import Panel
 
 RENDERERS: Registry[Callable[..., object]] = Registry("sample kind")   # panel → PIL image

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
 from gancli.losses import build_loss
 from gancli.nets import build_generator
-from gancli.optim import build_optimizer
+from gancli.algorithms.optim import build_optimizer
 from gancli.viz import Panel
 
 

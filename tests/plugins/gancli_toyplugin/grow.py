@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, generate_in_batches
 from gancli.losses import build_loss
-from gancli.optim import build_optimizer
+from gancli.algorithms.optim import build_optimizer
 from gancli.viz import Panel
 
 

@@ -20,9 +20,9 @@ from gancli.algorithms import build_algorithm
 from gancli.algorithms.base import Algorithm, load_weights, sample_option_table
 from gancli.core.precision import Precision
 from gancli.data.base import DataSpec
-from gancli.errors import GanError
-from gancli.training.checkpoint import load_checkpoint
-from gancli.training.device import select_device
+from gancli.core.errors import GanError
+from gancli.core.checkpoint import load_checkpoint
+from gancli.core.device import select_device
 from gancli.viz import Panel, save_panels, to_uint8_images
 
 log = logging.getLogger("gancli")

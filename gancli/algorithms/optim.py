@@ -7,7 +7,7 @@ from typing import Iterable
 import torch
 from omegaconf import OmegaConf
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 SCHEDULE_KEYS = ("lr_schedule", "lr_decay_start")
 OPTIMIZERS = {

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from gancli.algorithms.encoding import EncodingAlgorithm
-from gancli.errors import GanError
-from gancli.sampling import load_for_sampling
-from gancli.training.device import select_device
+from gancli.core.errors import GanError
+from gancli.commands.sample import load_for_sampling
+from gancli.core.device import select_device
 
 log = logging.getLogger("gancli")
 

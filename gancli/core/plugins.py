@@ -2,7 +2,7 @@
 
 A plugin is any installed package that declares, in its own pyproject.toml,
 
-    [project.entry-points."gancli.plugins"]
+    [project.entry-points."gancli.core.plugins"]
     my_family = "my_family"             # a module (imported) or "module:function" (imported, then called)
 
 Importing it runs its `@ALGORITHMS.register(...)`, `@DATASETS.register(...)`, ... decorators, and a `conf/`
@@ -23,9 +23,9 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
-PLUGIN_GROUP = "gancli.plugins"
+PLUGIN_GROUP = "gancli.core.plugins"
 COMMAND_GROUP = "gancli.commands"
 
 log = logging.getLogger("gancli")

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 from pathlib import Path
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 SUMMARY = "summary.json"
 MAX_GRIDS = 12
@@ -182,3 +183,8 @@ def leaderboard(jobs: list[Path], summaries: dict, metric: str | None, page: Pat
     head = "<tr><th>#</th><th>job</th><th>overrides</th><th>status</th>" + (f"<th>{html.escape(metric)}</th>" if metric
                                                                              else "") + "<th>final grid</th></tr>"
     return f"<h2>Leaderboard</h2><p>{len(jobs)} jobs, {order}.</p><table id='leaderboard'>{head}{''.join(rows)}</table>"
+
+
+def report_from_config(cfg) -> None:
+    """`gan report run=... [out=...] [metric=...]`: write the page and say where it is."""
+    logging.getLogger("gancli").info("wrote %s", write_report(cfg.run, cfg.out, cfg.metric))

@@ -12,11 +12,11 @@ from typing import Any, Callable
 import torch
 
 from gancli.data.base import Field
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics.base import HIGHER_IS_BETTER, METRICS, Metric
 from gancli.metrics.features import ClassifierFeatures, Extractor, Features, build_extractor
 from gancli.metrics.reference import Cache, RealData, to_uint8
-from gancli.registry import did_you_mean
+from gancli.core.registry import did_you_mean
 
 log = logging.getLogger("gancli")
 

@@ -14,9 +14,9 @@ import numpy as np
 
 from gancli.algorithms.translation import Translator
 from gancli.data.files import read_images
-from gancli.errors import GanError
-from gancli.sampling import load_for_sampling
-from gancli.training.device import select_device
+from gancli.core.errors import GanError
+from gancli.commands.sample import load_for_sampling
+from gancli.core.device import select_device
 from gancli.viz import to_uint8_images
 
 log = logging.getLogger("gancli")

@@ -14,8 +14,8 @@ import torch.nn as nn
 from omegaconf import OmegaConf
 
 from gancli.data.base import Field
-from gancli.errors import GanError
-from gancli.registry import Registry
+from gancli.core.errors import GanError
+from gancli.core.registry import Registry
 
 GENERATORS: Registry[Callable[..., nn.Module]] = Registry("generator arch")
 DISCRIMINATORS: Registry[Callable[..., nn.Module]] = Registry("discriminator arch")

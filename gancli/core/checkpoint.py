@@ -18,7 +18,7 @@ import torch
 
 from gancli import __version__
 from gancli.core.files import fsync_dir, save_atomic
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 FORMAT = "gancli-checkpoint"
 VERSION = 3  # 3: named-field data spec, algorithm state and phase; 2: discriminators are body + Critic heads

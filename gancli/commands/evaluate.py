@@ -12,12 +12,12 @@ import torch
 
 from gancli.data.base import Field
 from gancli.data.files import IMAGE_EXTS, decode_image
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 from gancli.metrics import EvalContext, Report, evaluate, resolve
-from gancli.metrics.evaluate import metric_names, model_context
+from gancli.metrics.suite import metric_names, model_context
 from gancli.metrics.reference import RealData, plain
-from gancli.sampling import load_for_sampling
-from gancli.training.device import select_device
+from gancli.commands.sample import load_for_sampling
+from gancli.core.device import select_device
 
 log = logging.getLogger("gancli")
 

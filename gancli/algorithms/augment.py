@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 
 def brightness(x: torch.Tensor) -> torch.Tensor:

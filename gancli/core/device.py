@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 
 def select_device(name: str) -> torch.device:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Callable, Generic, TypeVar
 
-from gancli.errors import GanError
+from gancli.core.errors import GanError
 
 T = TypeVar("T")
 
@@ -17,7 +17,7 @@ def did_you_mean(word: str, choices) -> str:
 
 class Registry(Generic[T]):
     """A named table of factories; `REG.register("name")` decorates a class or function. A name it does not
-    know first loads the installed plugins (`gancli.plugins`), which may register it."""
+    know first loads the installed plugins (`gancli.core.plugins`), which may register it."""
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -34,7 +34,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._items:
-            from gancli.plugins import load_plugins
+            from gancli.core.plugins import load_plugins
 
             load_plugins()
         try:
@@ -47,7 +47,7 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """Every registered name, the plugins' included."""
-        from gancli.plugins import load_plugins
+        from gancli.core.plugins import load_plugins
 
         load_plugins()
         return sorted(self._items)
