@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gancli.cli.app import register_resolvers, validate_overrides
-from gancli.core.rules import EVAL_RULES, SAMPLE_RULES, TRAIN_RULES
+from gancli.algorithms.config_rules import train_rules as all_train_rules
+from gancli.core.rules import EVAL_RULES, SAMPLE_RULES
 from gancli.core.errors import GanError
 from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
@@ -34,6 +35,8 @@ BASE = {"optimizer.momentum": ["optimizer=sgd"], "optimizer.alpha": ["optimizer=
         "dataset.split": ["dataset=mnist"], "dataset.max_memory_mb": ["dataset=image_folder", "dataset.root=/tmp"],
         "model.generator.fc": ["model=infogan"], "model.discriminator.fc": ["model=infogan"],
         "model.discriminator.leak": ["+model.discriminator.leak=0.2"], "optimizer.d.lr": ["model=rgan"],
+        "model.generator.output": ["experiment=infogan_mnist"], "model.discriminator.input_range": ["experiment=infogan_mnist"],
+        "model.generator.upsample": ["model=infogan"],
         **{k: ["model=aae"] for k in ("model.prior", "model.prior_labels", "model.labelled", "model.encoder.kind",
                                       "model.condition.decoder")},
         **{k: ["model=aae_dimred"] for k in ("model.clusters", "model.head_distance", "model.head_weight",
@@ -48,7 +51,7 @@ BAD = [-1, 0, -0.5, 2, 1.5, 1e9, "abc", "'[1,2,3]'", "null", "true", "nan"]
 
 
 def train_rules():
-    return [r for r in TRAIN_RULES if r.key not in NO_BASE]
+    return [r for r in all_train_rules() if r.key not in NO_BASE]
 
 
 def override(key: str, value) -> str:

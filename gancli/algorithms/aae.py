@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from gancli.core.rules import integer, one_of
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
 from gancli.algorithms.priors import build_prior
@@ -78,14 +79,16 @@ def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 @ALGORITHMS.register("aae")
 class AAE(KeepsLabelledPart, EncodingAlgorithm):
+    data_fields = {"x": ("image", "points")}
+    data_doc = "encodes a sample field 'x' (images or points)"
+    config_rules = {"model.prior": one_of("normal", "uniform", "mixture", "swiss_roll"),
+                    "model.prior_labels": one_of("false", "true", "False", "True"),
+                    "model.labelled": integer(0, null=True), "model.condition.decoder": one_of("none", "onehot")}
     ema_nets = ("decoder",)
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         m = cfg.model
-        if "x" not in spec or spec["x"].kind not in ("image", "points"):
-            raise GanError(f"model '{m.name}' encodes a sample field 'x' (images or points); dataset "
-                           f"'{cfg.dataset.name}' has {spec.describe()}.")
         self.z_dim = int(m.z_dim)
         self.prior = build_prior(str(m.prior))
         why = self.prior.fits(self.z_dim)

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from gancli.core.rules import NONNEG, integer
 from gancli.algorithms.aae import KeepsLabelledPart, reconstruction_loss
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
@@ -30,17 +31,16 @@ from gancli.algorithms.optim import build_optimizer
 
 @ALGORITHMS.register("aae_categorical")
 class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
+    data_fields = {"x": ("image",)}
+    data_doc = "encodes images (field 'x')"
+    config_rules = {"model.labelled": integer(0, null=True), "model.clusters": integer(2),
+                    "model.d_input_noise": NONNEG}
     ema_nets = ("decoder",)
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         m = cfg.model
-        if "x" not in spec or spec["x"].kind != "image":
-            raise GanError(f"model '{m.name}' encodes images (field 'x'); dataset '{cfg.dataset.name}' has "
-                           f"{spec.describe()}.")
         self.z_dim, self.clusters = int(m.z_dim), int(m.clusters)
-        if self.clusters < 2:
-            raise GanError(f"model.clusters={self.clusters}: the categorical code needs at least 2 values.")
         labelled = int(m.get("labelled") or 0)
         if labelled and not self.num_classes:
             raise GanError(f"model.labelled={labelled}: the semi-supervised phase needs class labels, but dataset "
@@ -172,6 +172,7 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
 
 @ALGORITHMS.register("aae_dimred")
 class DimReductionAAE(CategoricalAAE):
+    config_rules = {"model.head_distance": NONNEG, "model.head_weight": NONNEG}
     """The decoder reads W·y + z: an n-D code (n = model.z_dim) in which each cluster sits near its own
     learned head W[:, k]; heads closer than η (model.head_distance) pay a cost linear in the shortfall.
     As in the reference reproduction (musyoku/adversarial-autoencoder), the heads start N(0, 1)."""

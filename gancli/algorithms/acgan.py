@@ -8,6 +8,7 @@ term with features that only D's view of fakes associates with a class.
 
 from __future__ import annotations
 
+from gancli.core.rules import NONNEG
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.gan import GAN
 from gancli.losses import class_nll
@@ -15,6 +16,7 @@ from gancli.losses import class_nll
 
 @ALGORITHMS.register("acgan")
 class ACGAN(GAN):
+    config_rules = {"model.class_weight": NONNEG}
     requires_labels = True
 
     def __init__(self, cfg, spec, device, precision):

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
+from gancli.core.rules import COUNT, one_of
 from gancli.core.precision import Precision
 from gancli.data.base import Batch, DataSpec
 from gancli.core.errors import GanError
@@ -55,6 +56,35 @@ class Algorithm:
     #: update and its optimizer step is compiled too; code they call that cannot be compiled (penalties)
     #: is wrapped in `core.eager.eager`. A family that names none has its networks compiled one by one.
     step_functions: tuple[str, ...] = ()
+    #: the rules of this family's own config keys ({dotted key: rule from gancli.core.rules}), checked
+    #: before any work and listed by `gan train --help`; a subclass's add to its parents'
+    config_rules: dict[str, tuple] = {"model.z_dim": COUNT, "model.noise": one_of("normal", "uniform")}
+
+    #: the data fields the family reads, by name → the kinds it accepts; checked before it is built
+    data_fields: dict[str, tuple[str, ...]] = {}
+    #: what those fields are, in words, for the message when a dataset lacks them
+    data_doc = ""
+
+    @classmethod
+    def check_data(cls, cfg, spec: DataSpec) -> None:
+        """One message for every family whose dataset lacks a field it reads."""
+        if all(name in spec and spec[name].kind in kinds for name, kinds in cls.data_fields.items()):
+            return
+        raise GanError(f"model '{cfg.model.name}' {cls.data_doc}, but dataset '{cfg.dataset.name}' has "
+                       f"{spec.describe()}; pick a model made for this data.")
+
+    @classmethod
+    def config_checks(cls, cfg: dict) -> list[str]:
+        """Cross-key rules of this family on the resolved config: one message per broken rule."""
+        return []
+
+    @classmethod
+    def all_config_rules(cls) -> dict[str, tuple]:
+        """config_rules of the family and of every family it extends."""
+        out: dict[str, tuple] = {}
+        for klass in reversed(cls.__mro__):
+            out.update(vars(klass).get("config_rules", {}))
+        return out
 
     def __init__(self, cfg, spec: DataSpec, device: torch.device, precision: Precision):
         self.cfg, self.spec, self.device, self.precision = cfg, spec, device, precision
@@ -213,4 +243,6 @@ def sample_option_table() -> dict[str, tuple[Any, str, list[str]]]:
 
 
 def build_algorithm(cfg, spec: DataSpec, device: torch.device, precision: Precision) -> Algorithm:
-    return ALGORITHMS.get(cfg.model.algorithm)(cfg, spec, device, precision)
+    family = ALGORITHMS.get(cfg.model.algorithm)
+    family.check_data(cfg, spec)
+    return family(cfg, spec, device, precision)

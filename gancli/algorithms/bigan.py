@@ -17,6 +17,7 @@ from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
 from gancli.algorithms.priors import build_prior
 from gancli.core.errors import GanError
+from gancli.core.rules import number
 from gancli.losses import plain_loss
 from gancli.nets import build_generator
 from gancli.nets.encoder import JointCritic, build_encoder
@@ -45,15 +46,16 @@ def network_config(cfg):
 
 @ALGORITHMS.register("bigan")
 class BiGAN(EncodingAlgorithm):
+    data_fields = {"x": ("image", "points")}
+    data_doc = "pairs samples of a field 'x' (images or points) with codes"
+    config_rules = {"model.discriminator.dropout": number(0, 1, hi_open=True),
+                    "model.discriminator.leak": number(0, 1, hi_open=True)}
     ema_nets = ("decoder",)
     sample_nets = ("encoder", "decoder")
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         m = cfg.model
-        if "x" not in spec or spec["x"].kind not in ("image", "points"):
-            raise GanError(f"model '{m.name}' pairs samples of a field 'x' (images or points) with codes; dataset "
-                           f"'{cfg.dataset.name}' has {spec.describe()}.")
         nets = network_config(cfg)
         self.z_dim = int(nets.get("z_dim") or m.z_dim)
         self.prior = build_prior(str(m.noise))

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
+from gancli.core.rules import one_of
 from gancli.algorithms.base import Algorithm, SampleOption, generate_in_batches
 from gancli.algorithms.gan_sampling import class_index, classes_or_fail
 from gancli.core.errors import GanError
@@ -25,6 +26,7 @@ class EncodingAlgorithm(Algorithm):
     """An encoder E: x → z beside a decoder / generator G: z → x."""
 
     sample_nets = ("encoder", "decoder")
+    config_rules = {"model.encoder.kind": one_of("deterministic", "gaussian")}
     sample_options = {
         "reconstruct": SampleOption(str, "encoder families: an image, a folder or an npz, or test / train (that "
                                          "split of the dataset): input | reconstruction rows"),

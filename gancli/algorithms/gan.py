@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 from omegaconf import OmegaConf
 
+from gancli.core.rules import COUNT, NONNEG, NONNEG_INT, number, one_of
 from gancli.algorithms import gan_sampling
 from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch
 from gancli.algorithms.priors import build_prior, interpolation_grid
@@ -51,17 +52,6 @@ def network_config(cfg):
 
 def _plain(node) -> dict:
     return OmegaConf.to_container(node, resolve=True) if node is not None else {}
-
-
-def _batch_grouping(tricks: dict, batch: int | None) -> tuple[int, int]:
-    """(pack, minibatch-std group): both must tile the training batch (sampling batches may be ragged)."""
-    pack, group = int(tricks.get("pack", 1) or 1), int(tricks.get("minibatch_std", 0) or 0)
-    if pack < 1 or (batch and batch % pack):
-        raise GanError(f"tricks.pack={pack} must be ≥ 1 and divide trainer.batch_size={batch}.")
-    if group < 0 or (batch and group and batch % (group * pack)):
-        raise GanError(f"tricks.minibatch_std={group} must divide the batch D sees (trainer.batch_size={batch}"
-                       f"{f' / tricks.pack={pack}' if pack > 1 else ''}).")
-    return pack, group
 
 
 def _model_choice(cfg, key: str, choices: tuple[str, ...]) -> str:
@@ -121,10 +111,32 @@ class GAN(Algorithm):
     sample_nets = ("G",)
     sample_options = gan_sampling.OPTIONS
     step_functions = ("d_step", "g_step")
+    data_fields = {"x": ("image", "points")}          # what G makes and D judges
+    data_doc = "trains on a sample field 'x' (images or points)"
+    config_rules = {
+        "model.n_critic": COUNT, "model.g_fakes": one_of(*G_FAKES), "model.head_hidden": NONNEG_INT,
+        "model.condition.embed_dim": NONNEG_INT,
+        "tricks.feature_matching": NONNEG, "tricks.label_smoothing": number(0, 1, hi_open=True),
+        "tricks.instance_noise": NONNEG, "tricks.minibatch_std": NONNEG_INT, "tricks.pack": COUNT,
+    }
+
+    @classmethod
+    def config_checks(cls, cfg: dict) -> list[str]:
+        """Packs and minibatch-std groups tile the training batch (sampling batches may be ragged)."""
+        tricks, batch = cfg.get("tricks", {}), cfg.get("trainer", {}).get("batch_size")
+        pack, group = tricks.get("pack", 1) or 1, tricks.get("minibatch_std", 0) or 0
+        if not all(isinstance(v, int) for v in (pack, group, batch)) or pack < 1 or group < 0:
+            return []                                   # the value rules speak for these
+        if batch % pack:
+            return [f"tricks.pack={pack} must divide trainer.batch_size={batch}: D judges packs of {pack} samples."]
+        if group and batch % (group * pack):
+            return [f"tricks.minibatch_std={group} must divide the batch D sees (trainer.batch_size={batch}"
+                    f"{f' / tricks.pack={pack}' if pack > 1 else ''})."]
+        return []
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
-        self.field = self._sample_field(cfg, spec)
+        self.field = spec["x"]
         nets = network_config(cfg)
         self.z_dim = int(nets.get("z_dim") or cfg.model.z_dim)
         self.prior = build_prior(str(cfg.model.get("noise", "normal")))   # older configs: N(0, I)
@@ -133,15 +145,12 @@ class GAN(Algorithm):
         self.d_condition = cond.get("discriminator", "none")
         self.num_classes = self._check_labels(cfg, spec)
         tricks = _plain(cfg.get("tricks"))
-        pack, group = _batch_grouping(tricks, int(cfg.trainer.batch_size) if "trainer" in cfg else None)
+        pack, group = int(tricks.get("pack", 1) or 1), int(tricks.get("minibatch_std", 0) or 0)   # rules: config_checks
         loss = _plain(cfg.loss)
         self.gp_weight = float(loss.pop("gp_weight", 0.0) or 0.0)
         self.clip = loss.pop("clip", None)
         self.r1_weight = float(loss.pop("r1_weight", 0.0) or 0.0)
         self.r1_every = int(loss.pop("r1_every", 1))
-        if self.r1_weight < 0 or self.r1_every < 1:
-            raise GanError(f"loss.r1_weight={self.r1_weight} and loss.r1_every={self.r1_every}: the R1 weight must "
-                           "be ≥ 0 and the interval ≥ 1 D steps.")
         self.lazy_r1 = self.r1_weight > 0 and self.r1_every > 1   # R1 in a step of its own (StyleGAN2's Dreg)
         self.G = self.build_generator(nets, cond).to(device)
         self.D = self.build_discriminator(nets, cond, group, pack).to(device)
@@ -167,15 +176,6 @@ class GAN(Algorithm):
         return self.critic.n
 
     # -- construction hooks -----------------------------------------------------------------------
-    @staticmethod
-    def _sample_field(cfg, spec):
-        """The field G makes and D judges: `x`, an image or a point."""
-        x = spec.fields.get("x")
-        if x is None or x.kind not in ("image", "points"):
-            raise GanError(f"model '{cfg.model.name}' trains on a sample field 'x' (images or points), but dataset "
-                           f"'{cfg.dataset.name}' has {spec.describe()}; pick a model made for this data.")
-        return x
-
     def _check_labels(self, cfg, spec) -> int:
         """The number of classes the networks condition on (0: none); fails clearly on unlabelled data."""
         from gancli.nets.conditional import G_CONDITIONS

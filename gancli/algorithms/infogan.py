@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from gancli.core.rules import NONNEG, NONNEG_INT
 from gancli.algorithms import gan_sampling
 from gancli.algorithms.base import ALGORITHMS, SampleOption
 from gancli.algorithms.gan import GAN
@@ -27,6 +28,8 @@ UNIFORM = build_prior("uniform")   # the continuous codes' prior, U(−1, 1), wh
 
 @ALGORITHMS.register("infogan")
 class InfoGAN(GAN):
+    config_rules = {"model.codes.categorical": NONNEG_INT, "model.codes.continuous": NONNEG_INT,
+                    "model.codes.cat_weight": NONNEG, "model.codes.cont_weight": NONNEG}
     sample_options = {
         **gan_sampling.OPTIONS,
         "traverse": SampleOption(str, "a latent code to sweep: c2, c3, ... (continuous, −2..2, one row per "

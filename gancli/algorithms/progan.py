@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from gancli.core.rules import COUNT, NONNEG, NONNEG_INT
 from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
 from gancli.algorithms.priors import build_prior
 from gancli.core.errors import GanError
@@ -75,6 +76,10 @@ def resize_reals(x: torch.Tensor, resolution: int, alpha: float) -> torch.Tensor
 
 @ALGORITHMS.register("progan")
 class ProGAN(Algorithm):
+    data_fields = {"x": ("image",)}
+    data_doc = "grows an image generator (a field 'x' of images)"
+    config_rules = {"model.fade_images": COUNT, "model.stable_images": NONNEG_INT, "model.mbstd_group": COUNT,
+                    "model.drift": NONNEG, "model.gp_weight": NONNEG, "model.width": COUNT, "model.max_width": COUNT}
     ema_nets = ("G",)
     sample_nets = ("G",)
     sample_options = {"level": SampleOption(int, "progan: the level of detail to draw at (0: 4×4; default: the "
@@ -83,10 +88,7 @@ class ProGAN(Algorithm):
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         m = cfg.model
-        x = spec.fields.get("x")
-        if x is None or x.kind != "image":
-            raise GanError(f"model '{m.name}' grows an image generator; dataset '{cfg.dataset.name}' has "
-                           f"{spec.describe()}.")
+        x = spec["x"]
         self.field, self.z_dim = x, int(m.z_dim)
         channels, resolution = x.shape[0], x.shape[-1]
         self.levels = level_count(resolution)

@@ -41,13 +41,8 @@ def _net_keys(node, role: str) -> dict:
 class RGAN(GAN):
     sample_options = {"class": gan_sampling.OPTIONS["class"]}
 
-    @staticmethod
-    def _sample_field(cfg, spec):
-        x = spec.fields.get("x")
-        if x is None or x.kind != "sequence":
-            raise GanError(f"model '{cfg.model.name}' trains on sequences (a field 'x' of kind sequence: sines, smooth, "
-                           f"mnist_seq, timeseries_file), but dataset '{cfg.dataset.name}' has {spec.describe()}.")
-        return x
+    data_fields = {"x": ("sequence",)}
+    data_doc = "trains on sequences (a field 'x' of kind sequence: sines, smooth, mnist_seq, timeseries_file)"
 
     def __init__(self, cfg, spec, device, precision):
         tricks = cfg.get("tricks") or {}

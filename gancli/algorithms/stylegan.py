@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
+from gancli.core.rules import COUNT, POSITIVE, PROB
 from gancli.algorithms import style_sampling
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.progan import ProGAN
@@ -15,9 +16,14 @@ from gancli.losses import r1_penalty
 from gancli.nets.stylegan import StyleGANGenerator
 from gancli.nets.stylegan2 import draw_mixed_ws
 
+#: the mapping network's keys, shared by both style generators
+MAPPING_RULES = {"model.w_dim": COUNT, "model.mapping_layers": COUNT, "model.mapping_lr_mul": POSITIVE,
+                 "model.style_mixing": PROB}
+
 
 @ALGORITHMS.register("stylegan")
 class StyleGAN(ProGAN):
+    config_rules = MAPPING_RULES
     sample_options = style_sampling.OPTIONS
     num_classes = 0
 

@@ -13,8 +13,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+from gancli.core.rules import COUNT, NONNEG, PROB
 from gancli.algorithms import style_sampling
 from gancli.algorithms.base import ALGORITHMS, Algorithm
+from gancli.algorithms.stylegan import MAPPING_RULES
 from gancli.core.eager import eager, frozen
 from gancli.core.errors import GanError
 from gancli.losses import plain_loss, r1_penalty
@@ -25,6 +27,11 @@ from gancli.viz.panel import Panel
 
 @ALGORITHMS.register("stylegan2")
 class StyleGAN2(Algorithm):
+    data_fields = {"x": ("image",)}
+    data_doc = "generates images (a field 'x')"
+    config_rules = {**MAPPING_RULES, "model.width": COUNT, "model.max_width": COUNT, "model.mbstd_group": COUNT,
+                    "model.r1_gamma": NONNEG, "model.r1_every": COUNT, "model.pl_weight": NONNEG,
+                    "model.pl_every": COUNT, "model.pl_decay": PROB, "model.pl_batch_shrink": COUNT}
     ema_nets = ("G",)
     sample_nets = ("G",)
     sample_options = style_sampling.OPTIONS
@@ -33,9 +40,7 @@ class StyleGAN2(Algorithm):
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         m = cfg.model
-        x = spec.fields.get("x")
-        if x is None or x.kind != "image":
-            raise GanError(f"model '{m.name}' generates images; dataset '{cfg.dataset.name}' has {spec.describe()}.")
+        x = spec["x"]
         self.field, self.z_dim = x, int(m.z_dim)
         cond = (m.get("condition") or {}).get("generator", "none")
         self.num_classes = 0
@@ -55,9 +60,6 @@ class StyleGAN2(Algorithm):
         self.pl_weight, self.pl_every = float(m.pl_weight), int(m.pl_every)
         self.pl_decay, self.pl_shrink = float(m.pl_decay), int(m.pl_batch_shrink)
         self.mixing = float(m.style_mixing)
-        if self.r1_every < 1 or self.pl_every < 1 or self.pl_shrink < 1:
-            raise GanError(f"model.r1_every={self.r1_every}, model.pl_every={self.pl_every} and "
-                           f"model.pl_batch_shrink={self.pl_shrink} must each be ≥ 1.")
         self.optimizers = {
             "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g", self.pl_every if self.pl_weight else 1),
             "D": build_optimizer(cfg.optimizer, self.D.parameters(), "d", self.r1_every if self.r1_gamma else 1)}

@@ -44,13 +44,7 @@ def _mode(cfg) -> str:
 
 
 def _fields(cfg, spec, paired: bool):
-    if "a" not in spec or "b" not in spec:
-        raise GanError(f"model '{cfg.model.name}' translates between image fields 'a' and 'b' (paired_folder, "
-                       f"unpaired_folder, shapes_paired, fashion_edges, ...); dataset '{cfg.dataset.name}' has "
-                       f"{spec.describe()}.")
     a, b = spec["a"], spec["b"]
-    if a.kind != "image" or b.kind != "image":
-        raise GanError(f"model '{cfg.model.name}' translates images; this dataset has {spec.describe()}.")
     together = any({"a", "b"} <= set(g) for g in spec.groups)
     if paired and not together:
         raise GanError(f"pix2pix learns from pairs, but dataset '{cfg.dataset.name}' shuffles a and b apart "
@@ -65,6 +59,9 @@ def _keys(node) -> dict:
 
 
 class Translator(Algorithm):
+    data_fields = {"a": ("image",), "b": ("image",)}
+    data_doc = ("translates between image fields 'a' and 'b' (paired_folder, unpaired_folder, shapes_paired, "
+                "fashion_edges, ...)")
     """What both families share: the translate contract of `gan translate` and test-split sampling."""
 
     directions: tuple[str, ...] = ("AtoB",)

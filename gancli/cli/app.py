@@ -46,7 +46,7 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("floordiv"):  # e.g. a budget of D updates shared out over n_critic
         OmegaConf.register_new_resolver("floordiv", lambda a, b: int(a) // max(1, int(b)))
     if not OmegaConf.has_resolver("gan_rules"):   # the value rules, for --help
-        OmegaConf.register_new_resolver("gan_rules", rules_text)
+        OmegaConf.register_new_resolver("gan_rules", command_rules_text)
     if not OmegaConf.has_resolver("gan_plugin_conf"):  # installed plugins' conf/ folders on the search path
         from gancli.core.plugins import plugin_conf_dirs
 
@@ -54,6 +54,25 @@ def register_resolvers() -> None:
     from gancli.cli import schema
 
     schema.register()
+
+
+def check_command_values(cfg: dict, config_name: str) -> None:
+    """A command's value rules; `gan train`'s come from the chosen family, networks and dataset too (an
+    import of the families, so torch, only when a train config is checked)."""
+    if config_name == "train":
+        from gancli.algorithms.config_rules import check_train_config
+
+        check_train_config(cfg)
+    else:
+        check_values(cfg, config_name)
+
+
+def command_rules_text(config_name: str) -> str:
+    if config_name == "train":
+        from gancli.algorithms.config_rules import train_rules_text
+
+        return train_rules_text()
+    return rules_text(config_name)
 
 
 def config_groups_text() -> str:
@@ -236,7 +255,7 @@ def validate_overrides(config_name: str, overrides: list[str], require_values: b
                     raise GanError(f"missing required value(s): {', '.join(missing)}. Set them on the command line, "
                                    f"e.g. {missing[0]}=...")
                 if require_values:
-                    check_values(resolved(cfg), config_name)
+                    check_command_values(resolved(cfg), config_name)
                 composed.append(cfg)
     finally:
         GlobalHydra.instance().clear()

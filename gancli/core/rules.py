@@ -1,11 +1,12 @@
-"""What values every config key takes: the one table of value rules (torch-free, below every layer that checks them), checked on the composed config before
-any work (`gan train`, `gan sample`, `gan eval`, and `build_trainer` for in-process runs), and shown by
-`gan train --help`.
+"""What values config keys take, checked on the composed config before any work (`gan train`, `gan sample`,
+`gan eval`, and `build_trainer` for in-process runs) and shown by `gan train --help`.
 
-Types of the fixed-shape groups are also checked by Hydra through the dataclasses in `gancli/cli/schema.py`; these
-rules add ranges and sets, apply to the groups whose keys vary by option (model, loss, optimizer,
-dataset) wherever the key exists, and state cross-key rules. A broken rule is one paragraph naming the
-key, the value given and what is allowed, with exit code 2.
+This module holds the rule vocabulary (`integer`, `number`, `one_of`, ...), the checker, and the rules of
+keys no family owns (trainer, optimizer, loss, eval; the sample and eval commands'). A family, a network
+and a dataset declare the rules of their own keys beside their code (`config_rules`), and
+`gancli.algorithms.config_rules` gathers those of the composed config. Types of the fixed-shape groups
+are also checked by Hydra through the dataclasses in `gancli/cli/schema.py`. A broken rule is one
+paragraph naming the key, the value given and what is allowed, with exit code 2.
 """
 
 from __future__ import annotations
@@ -69,17 +70,18 @@ def betas() -> tuple[str, Callable]:
         _num(b) and 0 <= b < 1 for b in v)
 
 
-def _rules(spec: dict[str, tuple[str, Callable]]) -> list[Rule]:
-    return [Rule(k, text, ok) for k, (text, ok) in spec.items()]
+def rules(spec: dict[str, tuple[str, Callable]], prefix: str = "") -> list[Rule]:
+    """An owner's `config_rules` ({key: rule}, keys relative to its config node) as Rules under `prefix`."""
+    return [Rule(prefix + k, text, ok) for k, (text, ok) in spec.items()]
 
 
 COUNT, POSITIVE, NONNEG_INT, NONNEG = integer(1), number(0, lo_open=True), integer(0), number(0)
 PROB = number(0, 1)
 
-TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.steps: ${dataset.steps})
-    "dataset.n": COUNT, "dataset.std": POSITIVE, "dataset.rotation": number(0, 180),
-    "dataset.max_memory_mb": COUNT, "dataset.split": one_of("train", "test", "all", "valid"),
-    "dataset.steps": COUNT, "dataset.batch_size": COUNT, "dataset.net_width": COUNT,
+# The keys of no family, dataset or network: the loop, the optimizer and loss groups, evaluation. The owners
+# of the other keys declare theirs beside their code (`config_rules` on a family, a network or a dataset
+# builder) and `gancli.algorithms.config_rules` gathers them for the composed config.
+TRAIN_RULES = rules({
     "seed": integer(0),
     "trainer.steps": COUNT, "trainer.batch_size": COUNT, "trainer.sample_every": NONNEG_INT,
     "trainer.ckpt_every": NONNEG_INT, "trainer.keep": NONNEG_INT, "trainer.log_every": COUNT,
@@ -97,73 +99,29 @@ TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.
     "optimizer.lr_schedule": one_of("constant", "linear_decay"),
     "loss.gp_weight": NONNEG, "loss.r1_weight": NONNEG, "loss.r1_every": COUNT,
     "loss.clip": number(0, lo_open=True, null=True),
-    "model.z_dim": COUNT, "model.n_critic": COUNT, "model.noise": one_of("normal", "uniform"),
-    "model.g_fakes": one_of("reuse", "fresh"), "model.head_hidden": NONNEG_INT,
-    "model.class_weight": NONNEG, "model.generator.width": COUNT, "model.discriminator.width": COUNT,
-    "model.generator.max_width": COUNT, "model.discriminator.max_width": COUNT,
-    "model.generator.fc": NONNEG_INT, "model.discriminator.fc": NONNEG_INT,
-    "model.generator.output": one_of("tanh", "sigmoid"), "model.discriminator.input_range": one_of("signed", "unit"),
-    "model.discriminator.leak": number(0, 1, hi_open=True), "model.discriminator.dropout": number(0, 1, hi_open=True),
-    "model.generator.dropout": number(0, 1, hi_open=True), "model.condition.embed_dim": NONNEG_INT,
-    "model.codes.categorical": NONNEG_INT, "model.codes.continuous": NONNEG_INT,
-    "model.codes.cat_weight": NONNEG, "model.codes.cont_weight": NONNEG,
-    "model.prior": one_of("normal", "uniform", "mixture", "swiss_roll"), "model.prior_labels": one_of("false", "true", "False", "True"),
-    "model.labelled": integer(0, null=True), "model.clusters": integer(2), "model.head_distance": NONNEG,
-    "model.head_weight": NONNEG, "model.d_input_noise": NONNEG, "model.encoder.kind": one_of("deterministic", "gaussian"),
-    "model.condition.decoder": one_of("none", "onehot"),
-    "model.fade_images": COUNT, "model.stable_images": NONNEG_INT, "model.mbstd_group": COUNT,
-    "model.drift": NONNEG, "model.gp_weight": NONNEG, "model.width": COUNT, "model.max_width": COUNT,
-    "model.w_dim": COUNT, "model.mapping_layers": COUNT, "model.mapping_lr_mul": POSITIVE,
-    "model.style_mixing": PROB, "model.r1_gamma": NONNEG, "model.r1_every": COUNT, "model.pl_weight": NONNEG,
-    "model.pl_every": COUNT, "model.pl_decay": PROB, "model.pl_batch_shrink": COUNT,
-    "tricks.feature_matching": NONNEG, "tricks.label_smoothing": number(0, 1, hi_open=True),
-    "tricks.instance_noise": NONNEG, "tricks.minibatch_std": NONNEG_INT, "tricks.pack": COUNT,
     "eval.every": NONNEG_INT, "eval.n": COUNT, "eval.reference_n": COUNT, "eval.kid_subsets": COUNT,
     "eval.kid_subset_size": integer(2), "eval.classifier_epochs": COUNT, "eval.batch_size": COUNT,
     "eval.seed": integer(0), "eval.features": one_of("auto", "inception", "classifier"),
 })
 
-SAMPLE_RULES = _rules({
+SAMPLE_RULES = rules({
     "n": COUNT, "nrow": COUNT, "batch_size": COUNT, "seed": integer(0),
     "format": one_of("png", "npz", "png_dir", "npy", "csv"),
 })
 
-EVAL_RULES = _rules({
+EVAL_RULES = rules({
     "n": COUNT, "reference_n": COUNT, "kid_subsets": COUNT, "kid_subset_size": integer(2), "classifier_epochs": COUNT,
     "batch_size": COUNT, "seed": integer(0), "features": one_of("auto", "inception", "classifier"),
 })
 
 
-def _image_resolution(cfg: dict) -> str | None:
-    r = cfg.get("dataset", {}).get("resolution")
-    if r is None or cfg.get("dataset", {}).get("name") in ("ring8", "grid25"):
-        return None
-    if not (isinstance(r, int) and not isinstance(r, bool)) or r < 8 or r > 1024:
-        return f"dataset.resolution={r!r} is not a supported size: an integer from 8 to 1024 (28, 32, 64, 128, ...)."
-    return None
-
-
-def _cross_train(cfg: dict) -> list[str]:
-    t, tricks = cfg.get("trainer", {}), cfg.get("tricks", {})
-    out = []
+def loop_checks(cfg: dict) -> list[str]:
+    t = cfg.get("trainer", {})
     steps, ema_start = t.get("steps"), t.get("ema_start", 0)
     if t.get("ema") is not None and isinstance(steps, int) and isinstance(ema_start, int) and ema_start >= steps:
-        out.append(f"trainer.ema_start={ema_start} is not before the last step (trainer.steps={steps}): the EMA would "
-                   f"average nothing. Lower trainer.ema_start or set trainer.ema=null.")
-    batch, pack, group = t.get("batch_size"), tricks.get("pack", 1), tricks.get("minibatch_std", 0)
-    if isinstance(batch, int) and isinstance(pack, int) and pack >= 1 and batch % pack:
-        out.append(f"tricks.pack={pack} must divide trainer.batch_size={batch}: D judges packs of {pack} samples.")
-    elif isinstance(batch, int) and isinstance(group, int) and group > 0 and isinstance(pack, int) and pack >= 1 \
-            and batch % (group * pack):
-        out.append(f"tricks.minibatch_std={group} must divide the batch D sees (trainer.batch_size={batch}"
-                   f"{f' / tricks.pack={pack}' if pack > 1 else ''}).")
-    n = cfg.get("dataset", {}).get("n")
-    if isinstance(n, int) and isinstance(batch, int) and batch > n:
-        out.append(f"trainer.batch_size={batch} is larger than the dataset (dataset.n={n} samples).")
-    res = _image_resolution(cfg)
-    if res:
-        out.append(res)
-    return out
+        return [f"trainer.ema_start={ema_start} is not before the last step (trainer.steps={steps}): the EMA would "
+                f"average nothing. Lower trainer.ema_start or set trainer.ema=null."]
+    return []
 
 
 def _get(cfg: dict, dotted: str):
@@ -176,21 +134,27 @@ def _get(cfg: dict, dotted: str):
 
 
 _ABSENT = object()
-TABLES = {"train": (TRAIN_RULES, _cross_train), "sample": (SAMPLE_RULES, None), "gan_eval": (EVAL_RULES, None)}
+TABLES = {"train": (TRAIN_RULES, loop_checks), "sample": (SAMPLE_RULES, None), "gan_eval": (EVAL_RULES, None)}
 
 
-def check_values(cfg: dict, config_name: str = "train") -> None:
-    """Raise one GanError for the first value that breaks a rule (cfg: the resolved config as plain data)."""
-    rules, cross = TABLES.get(config_name, ([], None))
-    for rule in rules:
+def check(cfg: dict, table: list[Rule], messages: list[str] = ()) -> None:
+    """Raise one GanError for the first value that breaks a rule, then for the first cross-key message."""
+    for rule in table:
         value = _get(cfg, rule.key)
         if value is not _ABSENT and not rule.ok(value):
             raise GanError(f"{rule.key}={value!r} is not allowed: {rule.key} takes {rule.allowed}.")
-    for message in (cross(cfg) if cross else []):
+    for message in messages:
         raise GanError(message)
 
 
-def rules_text(config_name: str = "train") -> str:
+def check_values(cfg: dict, config_name: str = "train") -> None:
+    """The command's own rules (cfg: the resolved config as plain data). `train` adds the rules of the
+    chosen family, networks and dataset: gancli.algorithms.config_rules.check_train_config."""
+    table, cross = TABLES.get(config_name, ([], None))
+    check(cfg, table, cross(cfg) if cross else [])
+
+
+def rules_text(config_name: str = "train", extra: list[Rule] = ()) -> str:
     """The rules, one per line, for --help."""
-    rules, _ = TABLES.get(config_name, ([], None))
-    return "\n".join(f"{r.key}: {r.allowed}" for r in rules)
+    table, _ = TABLES.get(config_name, ([], None))
+    return "\n".join(f"{r.key}: {r.allowed}" for r in [*table, *extra])

@@ -18,6 +18,7 @@ import torch
 
 from gancli.core.errors import GanError
 from gancli.core.registry import Registry
+from gancli.core.rules import COUNT, POSITIVE, number, one_of
 
 Batch = dict[str, torch.Tensor]
 
@@ -321,6 +322,42 @@ def split_reference(dataset_cfg, n: int, split: str) -> Batch:
     elif split != "train" and "seed" in data and "n" in data:
         data["seed"] = int(data["seed"]) + 1_000_003
     return build_dataset(OmegaConf.create(data)).reference(n)
+
+
+def _resolution(v) -> bool:
+    return v is None or isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 1024
+
+
+# The rules of the parameters datasets share, by name; a builder's own `config_rules` (set with
+# `with_rules`) adds to them or replaces one (points take no resolution).
+DATASET_RULES = {
+    "n": COUNT, "std": POSITIVE, "rotation": number(0, 180), "max_memory_mb": COUNT,
+    "split": one_of("train", "test", "all", "valid"), "steps": COUNT, "batch_size": COUNT, "net_width": COUNT,
+    "resolution": ("a supported size: an integer from 8 to 1024 (28, 32, 64, 128, ...)", _resolution),
+}
+IGNORED = ("anything (not used by this dataset)", lambda v: True)
+
+
+def with_rules(**config_rules) -> Callable:
+    """A dataset builder's own rules, beside DATASET_RULES: `@with_rules(resolution=IGNORED)`."""
+    def deco(builder: Callable) -> Callable:
+        builder.config_rules = config_rules
+        return builder
+
+    return deco
+
+
+def dataset_rules(name: str) -> dict:
+    """{key under dataset.: rule} for the dataset `name`."""
+    return {**DATASET_RULES, **getattr(DATASETS.get(name), "config_rules", {})}
+
+
+def dataset_checks(cfg: dict) -> list[str]:
+    """Cross-key rules between the dataset and the loop."""
+    n, batch = cfg.get("dataset", {}).get("n"), cfg.get("trainer", {}).get("batch_size")
+    if isinstance(n, int) and isinstance(batch, int) and batch > n:
+        return [f"trainer.batch_size={batch} is larger than the dataset (dataset.n={n} samples)."]
+    return []
 
 
 def build_dataset(cfg, **runtime) -> DataSource:

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from gancli.data.base import DATASETS, Field, in_memory_source, labelled
+from gancli.data.base import DATASETS, IGNORED, Field, in_memory_source, labelled, with_rules
 
 
 def ring_centres(k: int = 8, radius: float = 1.0) -> torch.Tensor:
@@ -30,10 +30,12 @@ def _mixture(centres: torch.Tensor, std: float, n: int, seed: int, name: str):
 
 
 @DATASETS.register("ring8")
+@with_rules(resolution=IGNORED)
 def ring8(n: int = 100000, seed: int = 1234, std: float = 0.01, resolution=None, root=None):
     return _mixture(ring_centres(), std, n, seed, "ring8")
 
 
 @DATASETS.register("grid25")
+@with_rules(resolution=IGNORED)
 def grid25(n: int = 100000, seed: int = 1234, std: float = 0.05, resolution=None, root=None):
     return _mixture(grid_centres(), std, n, seed, "grid25")

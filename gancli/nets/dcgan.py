@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from gancli.data.base import Field
 from gancli.core.errors import GanError
+from gancli.core.rules import COUNT, NONNEG_INT, number, one_of
 from gancli.nets.layers import dcgan_init, maybe_spectral, norm_layer
 from gancli.nets.builders import DISCRIMINATORS, GENERATORS
 
@@ -75,9 +76,14 @@ def _up(a: int, b: int, upsample: str, bias: bool) -> list[nn.Module]:
     raise GanError(f"model.generator.upsample='{upsample}' is not one of: {', '.join(UPSAMPLES)}.")
 
 
+SIZES = {"width": COUNT, "max_width": COUNT, "fc": NONNEG_INT}
+
+
 class DCGANGenerator(nn.Module):
     """Latent → s0×s0 map (one transposed conv, or FC layers with `fc`) → 2× stages to the resolution,
     BatchNorm and ReLU between them, tanh out (or a sigmoid: `output`)."""
+
+    config_rules = {**SIZES, "output": one_of(*OUTPUTS), "upsample": one_of(*UPSAMPLES)}
 
     def __init__(self, spec: Field, z_dim: int, width: int = 64, max_width: int = 512, norm: str = "batch",
                  upsample: str = "transposed", fc: int = 0, output: str = "tanh"):
@@ -110,6 +116,8 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """The strided-conv body: image → flattened features (B, feature_dim). `nets.critic.Critic` adds
     the output head(s), so every family (plain, conditional, auxiliary classifier, Q) shares one body."""
+
+    config_rules = {**SIZES, "leak": number(0, 1, hi_open=True), "input_range": one_of(*INPUT_RANGES)}
 
     def __init__(self, spec: Field, width: int = 64, max_width: int = 512, norm: str = "batch", fc: int = 0,
                  leak: float = 0.2, input_range: str = "signed"):

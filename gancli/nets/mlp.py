@@ -7,8 +7,12 @@ import math
 import torch
 import torch.nn as nn
 
+from gancli.core.rules import number
 from gancli.data.base import Field
 from gancli.nets.layers import activation, maybe_spectral, norm_layer
+
+
+DROPOUT = number(0, 1, hi_open=True)
 
 
 def _stack(sizes: list[int], act: str, norm: str, dropout: float, first_norm: bool) -> list[nn.Module]:
@@ -25,6 +29,8 @@ def _stack(sizes: list[int], act: str, norm: str, dropout: float, first_norm: bo
 
 class MLPGenerator(nn.Module):
     """z → hidden layers → sample; tanh output for images (data in [-1, 1]), linear for points."""
+
+    config_rules = {"dropout": DROPOUT}
 
     def __init__(self, spec: Field, z_dim: int, hidden=(256, 512, 1024), act: str = "relu", norm: str = "none",
                  dropout: float = 0.0):
@@ -44,6 +50,8 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     """The fully connected body: sample → features (B, feature_dim); `nets.critic.Critic` adds the heads."""
+
+    config_rules = {"dropout": DROPOUT}
 
     flat_input = True  # a conditioning label is appended to the flattened sample, not as image planes
 

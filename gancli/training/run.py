@@ -8,6 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from gancli.algorithms import build_algorithm
+from gancli.algorithms.config_rules import check_train_config
 from gancli.data import build_dataset
 from gancli.data.base import rank_share
 from gancli.core.errors import GanError
@@ -31,9 +32,7 @@ def plain_config(cfg: DictConfig) -> dict:
 
 
 def build_trainer(config: dict, run_dir: Path) -> Trainer:
-    from gancli.core.rules import check_values
-
-    check_values(config, "train")
+    check_train_config(config)
     cfg = OmegaConf.create(config)
     t = config["trainer"]
     world = distributed.current()
@@ -42,8 +41,9 @@ def build_trainer(config: dict, run_dir: Path) -> Trainer:
     rng.seed_everything(seed)
     source = build_dataset(cfg.dataset, num_workers=int(t["num_workers"]))
     precision = Precision(resolve_amp(t["amp"], device), device, world.sync_grads if world.distributed else None)
-    if world.distributed:   # the algorithm checks its batch groupings against what one rank sees
+    if world.distributed:   # packs and groups must also tile the batch one rank sees
         cfg.trainer.batch_size = rank_share(int(t["batch_size"]), world.size)
+        check_train_config(OmegaConf.to_container(cfg, resolve=True))
     algorithm = build_algorithm(cfg, source.spec, device, precision)
     if world.rank:          # each rank its own noise; rank 0 draws what a single process would
         rng.seed_everything(seed + 1_000_003 * world.rank)
