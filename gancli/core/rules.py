@@ -107,7 +107,7 @@ TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.
     "model.codes.categorical": NONNEG_INT, "model.codes.continuous": NONNEG_INT,
     "model.codes.cat_weight": NONNEG, "model.codes.cont_weight": NONNEG,
     "model.prior": one_of("normal", "uniform", "mixture", "swiss_roll"), "model.prior_labels": one_of("false", "true", "False", "True"),
-    "model.labelled": integer(0, null=True), "model.clusters": integer(2), "model.head_distance": NONNEG,
+    "model.labelled": integer(0, null=True), "model.clusters": integer(2, null=True), "model.head_distance": NONNEG,
     "model.head_weight": NONNEG, "model.d_input_noise": NONNEG, "model.encoder.kind": one_of("deterministic", "gaussian"),
     "model.condition.decoder": one_of("none", "onehot"),
     "model.fade_images": COUNT, "model.stable_images": NONNEG_INT, "model.mbstd_group": COUNT,
