@@ -75,6 +75,25 @@ def schema_types(cls) -> dict[str, str]:
     return {f.name: type_name(f.type) for f in dataclasses.fields(cls)}
 
 
+def parent_option(path: Path) -> str | None:
+    """The option of the same group that this one extends (`defaults: [pix2pix, _self_]`), if any."""
+    entries = yaml.safe_load(path.read_text()).get("defaults") or []
+    return next((d for d in entries if isinstance(d, str) and (path.parent / f"{d}.yaml").is_file()), None)
+
+
+def preset_dataset(path: Path) -> str | None:
+    """The dataset a model preset trains on when the command line names none: its own (or the preset it
+    extends) `- override /dataset@_global_.dataset: <name>` in its defaults list."""
+    entries = yaml.safe_load(path.read_text()).get("defaults") or []
+    for d in entries:
+        if isinstance(d, dict):
+            for k, v in d.items():
+                if k.split()[-1].split("@")[0] == "/dataset":
+                    return v
+    parent = parent_option(path)
+    return preset_dataset(path.parent / f"{parent}.yaml") if parent else None
+
+
 def group_section(group: str, types: dict[str, str] | None = None) -> list[str]:
     """One table per option of the group; a key without a comment of its own gets the one it has in
     another option (the default preset documents every model key)."""
@@ -82,6 +101,9 @@ def group_section(group: str, types: dict[str, str] | None = None) -> list[str]:
     options = sorted((CONF / group).glob("*.yaml"))
     if len(options) > 1:
         out += [f"Choose one with `{group}=<name>`: " + ", ".join(f"`{p.stem}`" for p in options) + ".", ""]
+    if group == "model":
+        out += [f"A preset trains on `dataset={DEFAULTS.get('dataset')}` unless it names a dataset of its own (those "
+                "that cannot train there do: below); `dataset=` on the command line wins over both.", ""]
     parsed = {p: parse(p) for p in options}
     default = CONF / group / f"{DEFAULTS.get(group, '')}.yaml"
     known: dict[str, str] = {}
@@ -96,6 +118,12 @@ def group_section(group: str, types: dict[str, str] | None = None) -> list[str]:
             out += [f"### `{group}={path.stem}`", ""]
         if about:
             out += [about, ""]
+        parent = parent_option(path)
+        if parent:
+            out += [f"As `{group}={parent}`, with the keys below.", ""]
+        dataset = preset_dataset(path) if group == "model" else None
+        if dataset and dataset != DEFAULTS.get("dataset"):
+            out += [f"Trains on `dataset={dataset}` unless the command line names another.", ""]
         if types:
             out += ["| key | type | default | meaning |", "|---|---|---|---|"]
             out += [f"| `{group}.{k}` | {types.get(k, '')} | `{cell(v)}` | {cell(c)} |" for k, v, c in rows]

@@ -76,6 +76,42 @@ def test_command_line_optimizer_beats_preset(compose_cfg):
     assert cfg.optimizer.name == "adam" and cfg.loss.name == "wgan" and cfg.loss.clip == 0.01
 
 
+PRESET_DATASETS = {   # presets that cannot train on shapes: the dataset each names in its defaults list
+    "pix2pix": {"name": "shapes_paired", "resolution": 32},
+    "pix2pixhd": {"name": "shapes_paired", "resolution": 128},      # shapes_paired_128: its three D scales
+    "cyclegan": {"name": "shapes_unpaired"},
+    "rgan": {"name": "sines", "bands": 0},
+    "rcgan": {"name": "sines", "bands": 3},                          # sines_labelled: classes to condition on
+}
+
+
+def test_presets_train_on_shapes_unless_they_name_their_own_dataset(compose_cfg):
+    for preset in (p.stem for p in sorted((gancli.cli.app.conf_dir() / "model").glob("*.yaml"))):
+        dataset = compose_cfg([f"model={preset}"]).dataset
+        expected = PRESET_DATASETS.get(preset, {"name": "shapes"})
+        assert {k: dataset[k] for k in expected} == expected, preset
+
+
+@pytest.mark.parametrize("order", [["model=pix2pixhd", "dataset=shapes_paired"], ["dataset=shapes_paired", "model=pix2pixhd"]])
+def test_command_line_dataset_beats_the_presets(compose_cfg, order):
+    cfg = compose_cfg(order)
+    assert cfg.model.name == "pix2pixhd" and cfg.dataset.resolution == 32       # shapes_paired as it is
+    assert compose_cfg(["model=rcgan", "dataset=sines"]).dataset.bands == 0
+    assert compose_cfg(["model=rgan", "dataset=smooth"]).dataset.name == "smooth"
+    assert compose_cfg(["model=cyclegan", "dataset.n=8"]).dataset.n == 8        # keys of the preset's dataset
+
+
+def test_a_preset_extending_another_can_name_another_dataset(compose_cfg, tmp_path):
+    """A preset that extends one with a dataset of its own (as dataset-specific presets would) replaces it, and the
+    command line still wins over both."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "rcgan_smooth.yaml").write_text(
+        "defaults:\n  - rcgan\n  - override /dataset@_global_.dataset: smooth\n  - _self_\nname: rcgan_smooth\n")
+    searchpath = f"hydra.searchpath=[file://{tmp_path}]"
+    assert compose_cfg(["model=rcgan_smooth", searchpath]).dataset.name == "smooth"
+    assert compose_cfg(["model=rcgan_smooth", searchpath, "dataset=sines_labelled"]).dataset.bands == 3
+
+
 def test_wgan_preset(compose_cfg):
     cfg = compose_cfg(["model=wgan"])
     assert cfg.optimizer.name == "rmsprop" and cfg.optimizer.lr == pytest.approx(5e-5)

@@ -11,11 +11,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from gancli.algorithms import build_algorithm
 from gancli.algorithms.aae_categorical import head_distance_cost
 from gancli.algorithms.priors import build_prior
-from gancli.data.base import Field
 from gancli.commands.encode import encode_from_config
 from gancli.core.errors import GanError
+from gancli.core.precision import Precision
+from gancli.data.base import DataSpec, Field
 from gancli.metrics.latent import cluster_error, majority_labels, nearest_neighbour_accuracy
 from gancli.nets.encoder import Encoder, JointCritic
 from gancli.nets.mlp import MLPDiscriminator
@@ -130,6 +132,29 @@ def test_encoder_families_refuse_penalties_and_tricks_they_would_not_apply(tmp_p
     with pytest.raises(GanError, match=r"tricks.label_smoothing=0.1"):
         trainer_for("bigan", PRESETS["bigan"], tmp_path, "tricks.label_smoothing=0.1")
     trainer_for("aae", MLP, tmp_path, "loss=lsgan")                # a plain loss with its own keys is fine
+
+
+def test_aae_semi_takes_one_value_of_y_per_class_of_the_dataset_and_clusters_stay_as_set(tmp_path):
+    """model.clusters=null (aae_semi's default): the dataset's class count, 5 on shapes and the paper's 10 on MNIST;
+    aae_cluster's 16 are clusters, not classes, and stay 16; null on data without labels is refused by name."""
+    assert trainer_for("aae_semi", [*MLP, "model.labelled=20"], tmp_path / "a").algorithm.clusters == 5
+    assert trainer_for("aae_cluster", MLP, tmp_path / "b").algorithm.clusters == 16
+    assert trainer_for("aae_semi", [*MLP, "model.labelled=0", "model.clusters=7"], tmp_path / "c").algorithm.clusters == 7
+    cfg = OmegaConf.create(plain_config(compose_train(["model=aae_semi", "dataset=mnist", *MLP])))
+    assert cfg.model.clusters is None
+    cpu = torch.device("cpu")
+    mnist = DataSpec({"x": Field("image", (1, 28, 28)), "y": Field("label", (), 10)})   # its spec: no download
+    assert build_algorithm(cfg, mnist, cpu, Precision(None, cpu)).clusters == 10
+    cfg.model.labelled = 0
+    with pytest.raises(GanError, match="model.clusters=null .* no class labels; set model.clusters"):
+        build_algorithm(cfg, DataSpec({"x": Field("image", (1, 28, 28))}), cpu, Precision(None, cpu))
+    from gancli.algorithms.aae_categorical import CategoricalAAE
+    from gancli.core.rules import check, rules
+
+    family_rules = rules(CategoricalAAE.all_config_rules())
+    check({"model": {"clusters": None}}, family_rules)                                          # the rules accept null ...
+    with pytest.raises(GanError, match="model.clusters=1 is not allowed"):
+        check({"model": {"clusters": 1}}, family_rules)                                         # ... and still refuse 1
 
 
 def test_labelled_counts_are_checked_where_they_apply(tmp_path):

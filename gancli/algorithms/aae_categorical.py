@@ -33,14 +33,16 @@ from gancli.algorithms.optim import build_optimizer
 class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
     data_fields = {"x": ("image",)}
     data_doc = "encodes images (field 'x')"
-    config_rules = {"model.labelled": integer(0, null=True), "model.clusters": integer(2),
+    config_rules = {"model.labelled": integer(0, null=True), "model.clusters": integer(2, null=True),
                     "model.d_input_noise": NONNEG}
     ema_nets = ("decoder",)
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         m = cfg.model
-        self.z_dim, self.clusters = int(m.z_dim), int(m.clusters)
+        self.z_dim, self.clusters = int(m.z_dim), self.cluster_count(m, cfg.dataset.name)
+        if self.clusters < 2:   # null follows the dataset, which may have a single class
+            raise GanError(f"model.clusters={self.clusters}: the categorical code needs at least 2 values.")
         labelled = int(m.get("labelled") or 0)
         if labelled and not self.num_classes:
             raise GanError(f"model.labelled={labelled}: the semi-supervised phase needs class labels, but dataset "
@@ -59,6 +61,15 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
         self.d_noise = float(m.get("d_input_noise", 0.0))
         self.optimizers = self.build_optimizers(cfg)
         self.loss = plain_loss(cfg)
+
+    def cluster_count(self, m, dataset: str) -> int:
+        """model.clusters, or with null (aae_semi's default) the dataset's number of classes: y is a class."""
+        if m.get("clusters") is not None:
+            return int(m.clusters)
+        if not self.num_classes:
+            raise GanError(f"model.clusters=null takes one value of y per class of the dataset, but dataset '{dataset}' "
+                           "has no class labels; set model.clusters (e.g. model.clusters=16, aae_cluster's).")
+        return self.num_classes
 
     # -- hooks for the dimensionality-reduction variant -------------------------------------------
     def decoder_input(self) -> int:
