@@ -17,7 +17,7 @@ from gancli.algorithms import style_sampling
 from gancli.algorithms.base import ALGORITHMS, Algorithm
 from gancli.core.eager import eager, frozen
 from gancli.errors import GanError
-from gancli.losses import plain_loss, r1_penalty
+from gancli.losses import plain_loss, r1_penalty, zero_term
 from gancli.nets.stylegan2 import ResidualDiscriminator, StyleGenerator, draw_mixed_ws
 from gancli.optim import build_optimizer
 from gancli.viz.panel import Panel
@@ -98,12 +98,13 @@ class StyleGAN2(Algorithm):
 
     @eager   # R1 differentiates D's forward pass again
     def d_reg(self, real: torch.Tensor, labels) -> torch.Tensor:
-        """Lazy R1 on reals, a D step of its own weighted by the interval."""
+        """Lazy R1 on reals, a D step of its own weighted by the interval; every D parameter gets a gradient
+        (`zero_term`), as in the GAN family's lazy R1."""
         x = real.detach().requires_grad_(True)
         with self.precision.autocast():
             d_real = self.D(x, labels)
         r1 = r1_penalty(d_real, x, self.precision.loss_scale("D"))
-        self.precision.step("D", r1 * (self.r1_gamma / 2) * self.r1_every + 0 * d_real.sum(), self.optimizers["D"])
+        self.precision.step("D", r1 * (self.r1_gamma / 2) * self.r1_every + zero_term(d_real), self.optimizers["D"])
         return r1.detach()
 
     def g_main(self, n: int, labels) -> torch.Tensor:
