@@ -23,6 +23,15 @@ from gancli.optim import build_optimizer
 from gancli.viz.panel import Panel
 
 
+def path_length_penalty(lengths: torch.Tensor, pl_mean: torch.Tensor, decay: float) -> torch.Tensor:
+    """E(ℓ − a)² with a = lerp(a₀, E ℓ, decay), as stylegan2-ada-pytorch computes it: the updated mean a
+    stays in the graph, so a share `decay` of the gradient flows through it (∂/∂ℓᵢ = 2/N·(ℓᵢ − a) −
+    decay·2/N²·Σⱼ(ℓⱼ − a)); `pl_mean` (a₀) takes a's value, detached."""
+    mean = torch.lerp(pl_mean, lengths.mean(), decay)
+    pl_mean.copy_(mean.detach())
+    return (lengths - mean).square().mean()
+
+
 @ALGORITHMS.register("stylegan2")
 class StyleGAN2(Algorithm):
     ema_nets = ("G",)
@@ -117,16 +126,16 @@ class StyleGAN2(Algorithm):
     @eager   # the path length differentiates G's synthesis again
     def g_reg(self, n: int, labels) -> torch.Tensor:
         """Lazy path-length regularisation: E(‖Jᵀy‖₂ − a)², y ~ N(0, I)/√(H·W), a the running mean of the
-        lengths (decay pl_decay)."""
+        lengths (decay pl_decay), updated first and kept in the graph (`path_length_penalty`). Every G
+        parameter gets a gradient, zero where the penalty does not reach (ToRGB biases; `zero_term`), as
+        the reference's Greg phase gives them."""
         ws = self.draw_ws(n, labels[:n] if labels is not None else None)
         img = self.G.synthesis(ws).float()
         noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
         (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
         lengths = grad.square().sum(2).mean(1).sqrt()
-        with torch.no_grad():
-            self.pl_mean.copy_(torch.lerp(self.pl_mean, lengths.mean(), self.pl_decay))
-        penalty = (lengths - self.pl_mean).square().mean()
-        self.precision.step("G", penalty * self.pl_weight * self.pl_every, self.optimizers["G"])
+        penalty = path_length_penalty(lengths, self.pl_mean, self.pl_decay)
+        self.precision.step("G", penalty * self.pl_weight * self.pl_every + zero_term(img), self.optimizers["G"])
         return penalty.detach()
 
     # -- state ------------------------------------------------------------------------------------
