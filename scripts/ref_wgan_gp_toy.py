@@ -19,7 +19,7 @@ scripts/bench_2d.py reports it) come from gancli. What it reproduces:
   lr   constant (their code has no schedule)
 
     OMP_NUM_THREADS=1 python scripts/ref_wgan_gp_toy.py --steps 2000 --seed 0
-    python scripts/ref_wgan_gp_toy.py --dataset grid25 --steps 1000
+    python scripts/ref_wgan_gp_toy.py --dataset grid25 --steps 1000 --eval-every 100
 
 --steps counts G updates, as gancli's trainer.steps does. Not reproduced: their data scale (the ring is
 divided by 1.414 and the grid by 2.828 to unit variance there; here both keep gancli's coordinates) and
@@ -72,7 +72,20 @@ def critic_cost(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.T
     return cost + LAMBDA * (slopes - 1).pow(2).mean()
 
 
-def train(dataset: str, steps: int, seed: int, n_eval: int = 2500) -> dict:
+def score(G: nn.Module, field, seed: int, n: int = 2500) -> dict:
+    """bench_2d's evaluation: n points from noise drawn by a CPU generator seeded 10,000 + seed."""
+    with torch.no_grad():
+        pts = G(torch.randn(n, 2, generator=torch.Generator().manual_seed(10_000 + seed)))
+    centres = torch.tensor(field.extras["centres"])
+    return {**mode_stats(pts, centres, field.extras["std"]), "n_modes": len(centres)}
+
+
+def line(r: dict) -> str:
+    return (f"{r['dataset']}  seed {r['seed']}  {r['steps']} G steps: modes {r['modes']:.0f}/{r['n_modes']}  "
+            f"high quality {100 * r['hq']:.1f} %  reverse KL {r['rev_kl']:.3f}  ({r['seconds']:.0f} s)")
+
+
+def train(dataset: str, steps: int, seed: int, eval_every: int = 0) -> dict:
     torch.manual_seed(seed)
     build, std = DATASETS[dataset]
     source = build(n=100000, seed=1234, std=std)   # conf/dataset/<name>.yaml's points
@@ -81,7 +94,7 @@ def train(dataset: str, steps: int, seed: int, n_eval: int = 2500) -> dict:
     opt_g = torch.optim.Adam(G.parameters(), lr=LR, betas=BETAS)
     opt_d = torch.optim.Adam(D.parameters(), lr=LR, betas=BETAS)
     t0 = time.perf_counter()
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         for _ in range(CRITIC_ITERS):
             real = next(batches)["x"]
             with torch.no_grad():
@@ -96,13 +109,11 @@ def train(dataset: str, steps: int, seed: int, n_eval: int = 2500) -> dict:
         opt_g.step()
         for p in D.parameters():
             p.requires_grad_(True)
+        if eval_every and step % eval_every == 0 and step < steps:
+            print(line({"dataset": dataset, "seed": seed, "steps": step, **score(G, source.spec["x"], seed),
+                        "seconds": time.perf_counter() - t0}), flush=True)
     seconds = time.perf_counter() - t0
-    with torch.no_grad():   # bench_2d's evaluation draw: 2,500 points from a CPU generator seeded 10,000 + seed
-        pts = G(torch.randn(n_eval, 2, generator=torch.Generator().manual_seed(10_000 + seed)))
-    field = source.spec["x"]
-    centres = torch.tensor(field.extras["centres"])
-    stats = mode_stats(pts, centres, field.extras["std"])
-    return {"dataset": dataset, "seed": seed, "steps": steps, **stats, "n_modes": len(centres),
+    return {"dataset": dataset, "seed": seed, "steps": steps, **score(G, source.spec["x"], seed),
             "seconds": round(seconds, 1)}
 
 
@@ -111,10 +122,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000, help="G updates (each after 5 critic updates)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dataset", choices=sorted(DATASETS), default="ring8")
+    ap.add_argument("--eval-every", type=int, default=0, help="also score every N G steps (0: only at the end)")
     args = ap.parse_args()
-    r = train(args.dataset, args.steps, args.seed)
-    print(f"{r['dataset']}  seed {r['seed']}  {r['steps']} G steps: modes {r['modes']:.0f}/{r['n_modes']}  "
-          f"high quality {100 * r['hq']:.1f} %  reverse KL {r['rev_kl']:.3f}  ({r['seconds']:.0f} s)")
+    r = train(args.dataset, args.steps, args.seed, args.eval_every)
+    print(line(r))
     print(json.dumps(r))
 
 
