@@ -72,6 +72,29 @@ def critic_cost(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.T
     return cost + LAMBDA * (slopes - 1).pow(2).mean()
 
 
+def adam(net: nn.Module) -> torch.optim.Adam:
+    return torch.optim.Adam(net.parameters(), lr=LR, betas=BETAS)
+
+
+def iteration(G: nn.Module, D: nn.Module, opt_g, opt_d, next_real) -> None:
+    """CRITIC_ITERS critic updates, each on a new real batch (`next_real()`) and new noise, then one G
+    update on new noise."""
+    for _ in range(CRITIC_ITERS):
+        real = next_real()
+        with torch.no_grad():
+            fake = G(torch.randn(real.shape[0], 2))
+        opt_d.zero_grad(set_to_none=True)
+        critic_cost(D, real, fake).backward()
+        opt_d.step()
+    for p in D.parameters():     # gen_cost's gradient goes to G's variables only
+        p.requires_grad_(False)
+    opt_g.zero_grad(set_to_none=True)
+    (-D(G(torch.randn(real.shape[0], 2))).mean()).backward()
+    opt_g.step()
+    for p in D.parameters():
+        p.requires_grad_(True)
+
+
 def score(G: nn.Module, field, seed: int, n: int = 2500) -> dict:
     """bench_2d's evaluation: n points from noise drawn by a CPU generator seeded 10,000 + seed."""
     with torch.no_grad():
@@ -91,24 +114,10 @@ def train(dataset: str, steps: int, seed: int, eval_every: int = 0) -> dict:
     source = build(n=100000, seed=1234, std=std)   # conf/dataset/<name>.yaml's points
     batches = source.stream(BATCH_SIZE, torch.device("cpu"), seed)
     G, D = mlp(2, 2), mlp(2, 1)
-    opt_g = torch.optim.Adam(G.parameters(), lr=LR, betas=BETAS)
-    opt_d = torch.optim.Adam(D.parameters(), lr=LR, betas=BETAS)
+    opt_g, opt_d = adam(G), adam(D)
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
-        for _ in range(CRITIC_ITERS):
-            real = next(batches)["x"]
-            with torch.no_grad():
-                fake = G(torch.randn(BATCH_SIZE, 2))
-            opt_d.zero_grad(set_to_none=True)
-            critic_cost(D, real, fake).backward()
-            opt_d.step()
-        for p in D.parameters():     # gen_cost's gradient goes to G's variables only
-            p.requires_grad_(False)
-        opt_g.zero_grad(set_to_none=True)
-        (-D(G(torch.randn(BATCH_SIZE, 2))).mean()).backward()
-        opt_g.step()
-        for p in D.parameters():
-            p.requires_grad_(True)
+        iteration(G, D, opt_g, opt_d, lambda: next(batches)["x"])
         if eval_every and step % eval_every == 0 and step < steps:
             print(line({"dataset": dataset, "seed": seed, "steps": step, **score(G, source.spec["x"], seed),
                         "seconds": time.perf_counter() - t0}), flush=True)
