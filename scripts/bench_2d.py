@@ -49,8 +49,9 @@ def run(model: str, dataset: str, seed: int, extra: list[str], n: int = 2500) ->
         pts = algo.generate(algo.sample_inputs(n, torch.Generator().manual_seed(10_000 + seed)),
                             trainer.sampling_nets()).cpu()
     spec = trainer.spec
-    stats = mode_stats(pts, torch.tensor(spec["x"].extras["centres"]), spec["x"].extras["std"])
-    return {**stats, "seconds": seconds, "steps": trainer.total}
+    centres = torch.tensor(spec["x"].extras["centres"])
+    stats = mode_stats(pts, centres, spec["x"].extras["std"])
+    return {**stats, "n_modes": len(centres), "seconds": seconds, "steps": trainer.total}
 
 
 def main() -> None:

@@ -55,8 +55,7 @@ def parse(path: Path) -> tuple[str, list[tuple[str, str, str]]]:
         m = KEY.match(line)
         if m and m["key"] not in ("defaults", "hydra"):
             rows.append((m["key"], m["value"], " ".join([*pending, m["comment"] or ""]).strip()))
-        if not line.startswith(" "):
-            pending = []
+        pending = []   # a comment above a nested line or a defaults entry is that line's
     return " ".join(about), rows
 
 
@@ -150,7 +149,43 @@ def config_md() -> str:
              "eval": schema_types(TrainEvalConfig)}
     for group in GROUPS:
         out += group_section(group, types.get(group))
-    return "\n".join(out + networks_section()).rstrip() + "\n"
+    return "\n".join(out + pairs_section() + networks_section()).rstrip() + "\n"
+
+
+def _flat(node: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for k, v in node.items():
+        out += _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
+    return out
+
+
+def _pair_keys(path: Path) -> list[tuple[str, object]]:
+    """The keys a model_dataset option sets: those of the shared parts (`_name`) its defaults list names first,
+    then its own."""
+    node = yaml.safe_load(path.read_text()) or {}
+    keys = []
+    for part in node.pop("defaults", []):
+        if isinstance(part, str) and part != "_self_":
+            keys += _pair_keys(path.parent / f"{part}.yaml")
+    return keys + _flat(node)
+
+
+def pairs_section() -> list[str]:
+    """conf/model_dataset: settings for one (model, dataset) pair, composed on top of both."""
+    options = sorted(p for p in (CONF / "model_dataset").glob("*.yaml") if not p.stem.startswith("_"))
+    out = ["## `model_dataset`", "",
+           "Settings for one pair of choices, composed after the model preset and the dataset: "
+           "`conf/model_dataset/<model>_<dataset>.yaml`, when there is one, is picked by the two choices "
+           "(`optional model_dataset: ${model}_${dataset}` in train.yaml). Keys on the command line win over "
+           "it; `~model_dataset` leaves it out.", ""]
+    for path in options:
+        about = parse(path)[0]
+        out += [f"### `{path.stem}`", "", *([about, ""] if about else []),
+                "| key | value |", "|---|---|"]
+        out += [f"| `{k}` | `{cell(yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip())}` |"
+                for k, v in _pair_keys(path)]
+        out.append("")
+    return out
 
 
 def networks_section() -> list[str]:

@@ -239,7 +239,7 @@ def test_validation_leaves_hydra_clear(compose_cfg):
 
 
 
-@pytest.mark.parametrize("model, d_has", [("sngan", "spectral"), ("hinge", "spectral"), ("wgan_gp", "none"),
+@pytest.mark.parametrize("model, d_has", [("sngan", "spectral"), ("hinge", "spectral"), ("wgan", "batch"),
                                           ("dcgan", "batch"), ("gan", "none")])
 def test_2d_networks_keep_what_the_preset_says_about_normalisation(compose_cfg, tmp_path, model, d_has):
     """The 2-D datasets pin the MLP pair's shape; the preset's norms still apply (sngan's D is spectrally
@@ -255,3 +255,57 @@ def test_2d_networks_keep_what_the_preset_says_about_normalisation(compose_cfg, 
     assert batch_norm == (d_has == "batch")
     assert [m.out_features for m in layers][:3] == [128, 128, 128]     # still the dataset's pinned shape
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in algo.G.modules())
+
+
+# ------------------------------------------------------------------------------ per-(model, dataset) settings
+
+
+@pytest.mark.parametrize("dataset", ["ring8", "grid25"])
+def test_wgan_gp_on_points_takes_the_authors_toy_settings(compose_cfg, tmp_path, dataset):
+    """model=wgan_gp on a 2-D mixture composes conf/model_dataset/wgan_gp_<dataset>.yaml: gan_toy.py's nets
+    (3 × 512 ReLU each, 2-d noise, no norm, tflib's init), λ = 0.1, Adam β = (0.5, 0.9), G on fresh noise."""
+    cfg = compose_cfg(["model=wgan_gp", f"dataset={dataset}", "dataset.n=512", *COMMON])
+    assert cfg.loss.gp_weight == pytest.approx(0.1) and list(cfg.optimizer.betas) == [0.5, 0.9]
+    assert cfg.optimizer.lr == pytest.approx(1e-4) and cfg.model.n_critic == 5 and cfg.dataset.batch_size == 256
+    assert cfg.model.g_fakes == "fresh"
+    algo = build_trainer(plain_config(cfg), tmp_path).algorithm
+    G, D = algo.G, algo.D
+    assert algo.z_dim == 2
+    for net, widths in ((G, [512, 512, 512, 2]), (D, [512, 512, 512, 1])):
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        assert [m.out_features for m in linears] == widths
+        assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.LayerNorm)) for m in net.modules())
+        assert sum(isinstance(m, torch.nn.ReLU) for m in net.modules()) == 3
+        assert not any(isinstance(m, torch.nn.LeakyReLU) for m in net.modules())
+        for m in linears[:-1]:   # He-uniform: U(±√(6 / fan_in)); biases 0
+            assert m.weight.abs().max() <= (6 / m.in_features) ** 0.5 and m.weight.abs().max() > 0.9 * (6 / m.in_features) ** 0.5
+            assert not m.bias.any()
+        out = linears[-1]         # Glorot-uniform
+        bound = (6 / (out.in_features + out.out_features)) ** 0.5
+        assert bound * 0.9 < out.weight.abs().max() <= bound and not out.bias.any()
+
+
+def test_pair_settings_yield_to_the_command_line_and_other_choices(compose_cfg):
+    cfg = compose_cfg(["model=wgan_gp", "dataset=ring8", "loss.gp_weight=3", "dataset.networks.z_dim=8",
+                       "optimizer.betas=[0.0,0.9]"])
+    assert cfg.loss.gp_weight == 3 and cfg.dataset.networks.z_dim == 8 and list(cfg.optimizer.betas) == [0.0, 0.9]
+    assert cfg.dataset.networks.generator.hidden == [512, 512, 512]         # the rest of the pair's settings stay
+    dropped = compose_cfg(["model=wgan_gp", "dataset=ring8", "~model_dataset"])
+    assert dropped.loss.gp_weight == 10 and dropped.dataset.networks.z_dim == 8   # the preset and dataset alone
+    images = compose_cfg(["model=wgan_gp", "dataset=cifar10"])                 # no such pair: the image preset
+    assert images.loss.gp_weight == 10 and list(images.optimizer.betas) == [0.0, 0.9]
+    other = compose_cfg(["model=wgan", "dataset=ring8"])                       # another model on the ring
+    assert other.dataset.networks.z_dim == 8 and other.dataset.networks.generator.hidden == [128, 128, 128]
+
+
+def test_shared_pair_parts_are_not_listed_as_options():
+    text = gancli.cli.app.config_groups_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("model_dataset:"))
+    assert line == "model_dataset: wgan_gp_grid25, wgan_gp_ring8"
+
+
+def test_mlp_init_is_checked():
+    from gancli.data.base import Field
+
+    with pytest.raises(GanError, match="he_uniform"):
+        MLPGenerator(Field("points", (2,)), 2, [8], init="he")

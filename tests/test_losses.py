@@ -309,6 +309,39 @@ def test_r1_is_logged_when_it_runs_on_any_critic_update(compose_cfg, tiny_overri
             assert "r1" not in logs
 
 
+def test_lazy_r1_steps_every_d_parameter_as_stylegan2_ada(compose_cfg, tiny_overrides, tmp_path):
+    """stylegan2-ada's Dreg backpropagates `real_logits * 0 + R1`: every D parameter gets a gradient, zero
+    where R1 does not reach it (the output bias: ∇ₓD does not depend on it), so Adam steps it too and its
+    momentum moves it on. Without that term Adam would skip the output bias in the R1 step."""
+    cfg = compose_cfg([*tiny_overrides, "model=dcgan", "loss.r1_weight=1.0", "loss.r1_every=4"])
+    algo = build_trainer(plain_config(cfg), tmp_path).algorithm
+    bias = algo.D.out.bias
+    opt = algo.optimizers["D"]
+    torch.manual_seed(0)
+    real = torch.randn(16, 3, 16, 16).clamp(-1, 1)
+    inputs = algo.latent(16)
+    fake = algo.g_forward(algo.G, inputs).detach()
+    seen, step = [], algo.precision.step
+
+    def recording_step(name, loss, optimizer):
+        before = bias.detach().clone()
+        step(name, loss, optimizer)
+        seen.append((before, bias.detach().clone(), {n: p.grad for n, p in algo.D.named_parameters()}))
+
+    algo.precision.step = recording_step
+    algo.d_step(real, fake, inputs, 0.0, algo.r1_due(0))      # the adversarial update, then the lazy R1 one
+    assert len(seen) == 2
+    before, after, grads = seen[1]
+    assert all(g is not None for g in grads.values()), [n for n, g in grads.items() if g is None]
+    assert grads["out.bias"].eq(0).all()                     # R1 does not reach it: a zero gradient
+    assert any(g.abs().sum() > 0 for n, g in grads.items() if n != "out.bias")
+    assert int(opt.state[bias]["step"]) == 2                 # Adam counted both steps for the bias
+    assert not torch.equal(before, after)                    # and its momentum moved it in the R1 step
+    beta1 = opt.param_groups[0]["betas"][0]
+    first = seen[0][2]["out.bias"]                            # the adversarial step's gradient, then a zero one
+    assert torch.allclose(opt.state[bias]["exp_avg"], beta1 * (1 - beta1) * first)
+
+
 def test_r1_config_is_checked(compose_cfg, tiny_overrides, tmp_path):
     cfg = compose_cfg([*tiny_overrides, "loss.r1_every=0", "loss.r1_weight=1"])
     with pytest.raises(GanError, match="r1_every"):

@@ -4,12 +4,15 @@ in the checkpoint), a conditional StyleGAN2 by one override, and every sampling 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 
 from gancli.algorithms.style_sampling import layer_ranges, parse_seeds
+from gancli.algorithms.stylegan2 import path_length_penalty
 from gancli.core.errors import GanError
 from gancli.nets.stylegan2 import MappingNetwork, mix_styles, modulated_weight, truncate
 from gancli.commands.sample import sample_from_config
@@ -55,6 +58,43 @@ def test_the_lazy_intervals_rescale_each_networks_adam(tmp_path):
     g, d = algo.optimizers["G"].param_groups[0], algo.optimizers["D"].param_groups[0]
     assert g["lr"] == pytest.approx(2e-3 * 4 / 5) and g["betas"][1] == pytest.approx(0.99 ** (4 / 5))
     assert d["lr"] == pytest.approx(2e-3 * 16 / 17) and d["betas"][1] == pytest.approx(0.99 ** (16 / 17))
+
+
+@pytest.mark.parametrize("decay", [0.01, 0.25])
+def test_the_path_length_mean_stays_in_the_graph_as_in_the_reference(decay):
+    """stylegan2-ada-pytorch: a = a₀.lerp(E ℓ, decay) is not detached, so the penalty E(ℓ − a)² sends a share
+    `decay` of its gradient through a: ∂/∂ℓᵢ = 2/N·(ℓᵢ − a) − decay·2/N²·Σⱼ(ℓⱼ − a). By hand, on fixed
+    lengths; the stored mean takes a's value."""
+    values, a0 = [1.0, 2.0, 4.0], 1.5
+    lengths = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    pl_mean = torch.tensor(a0, dtype=torch.float64)
+    penalty = path_length_penalty(lengths, pl_mean, decay)
+    (grad,) = torch.autograd.grad(penalty, lengths)
+    n = len(values)
+    a = a0 + decay * (sum(values) / n - a0)
+    resid = [v - a for v in values]
+    expected = [2 / n * r - decay * 2 / n ** 2 * sum(resid) for r in resid]
+    assert pl_mean.item() == pytest.approx(a, abs=1e-12)
+    assert penalty.item() == pytest.approx(sum(r * r for r in resid) / n, abs=1e-12)
+    assert grad.tolist() == pytest.approx(expected, abs=1e-12)
+    assert grad.tolist() != pytest.approx([2 / n * r for r in resid], abs=1e-6)   # not the detached mean's
+
+
+def test_the_lazy_steps_give_every_parameter_a_gradient(tmp_path):
+    """The reference's Greg adds gen_img[:, 0, 0, 0] · 0 and its Dreg real_logits · 0: every G parameter
+    (the ToRGB biases, which the path length never reaches, included) and every D parameter gets a
+    gradient, zero where the penalty does not reach, so Adam steps them all."""
+    algo = build_trainer(plain_config(compose_train(TINY)), tmp_path / "run").algorithm
+    torch.manual_seed(0)
+    algo.g_reg(4, None)
+    grads = {n: p.grad for n, p in algo.G.named_parameters()}
+    assert all(g is not None for g in grads.values()), [n for n, g in grads.items() if g is None]
+    to_rgb = [n for n in grads if re.fullmatch(r"synthesis\.to_rgb\.\d+\.bias", n)]   # the images' own biases
+    assert to_rgb and all(grads[n].eq(0).all() for n in to_rgb)
+    assert all(int(algo.optimizers["G"].state[p]["step"]) == 1 for p in algo.G.parameters())
+    algo.d_reg(torch.randn(4, 3, 16, 16), None)
+    assert all(p.grad is not None for p in algo.D.parameters())
+    assert all(int(algo.optimizers["D"].state[p]["step"]) == 1 for p in algo.D.parameters())
 
 
 def test_seeds_parse_as_ranges_and_lists_and_bad_ones_are_named():

@@ -24,7 +24,7 @@ from gancli.algorithms.augment import DiffAugment, instance_noise
 from gancli.core.eager import eager, frozen
 from gancli.core.scalars import accumulate
 from gancli.core.errors import GanError
-from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty, r1_penalty
+from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty, r1_penalty, zero_term
 from gancli.nets import build_discriminator, build_generator
 from gancli.algorithms.optim import build_optimizer
 from gancli.viz.panel import Panel
@@ -308,13 +308,15 @@ class GAN(Algorithm):
     def lazy_r1_step(self, xr: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """StyleGAN2's lazy R1 (Dreg): every r1_every D updates, one more D update on the penalty alone,
         weighted by the interval, (γ/2)·k·E‖∇D(x)‖², on the real view the last update showed D. The D
-        optimizer's lr and betas are rescaled for the extra steps (`optim.lazy_ratio`). Logged ×k,
-        amortised over the interval."""
+        optimizer's lr and betas are rescaled for the extra steps (`optim.lazy_ratio`). Every parameter of
+        D's forward gets a gradient, zero where R1 does not reach it (its output bias), so Adam steps it as
+        the reference's does (`zero_term`). Logged ×k, amortised over the interval."""
         xr = xr.detach().requires_grad_(True)
         with self.precision.autocast():
             d_real, _ = self.D(xr, labels)
         pen = r1_penalty(d_real, xr, self.precision.loss_scale("D"))
-        self.precision.step("D", (0.5 * self.r1_weight * self.r1_every) * pen, self.optimizers["D"])
+        self.precision.step("D", (0.5 * self.r1_weight * self.r1_every) * pen + zero_term(d_real),
+                            self.optimizers["D"])
         return pen.detach() * self.r1_every
 
     def g_step(self, fake: torch.Tensor, inputs: dict, sigma: float) -> dict[str, torch.Tensor]:

@@ -19,10 +19,19 @@ from gancli.algorithms.base import ALGORITHMS, Algorithm
 from gancli.algorithms.stylegan import MAPPING_RULES
 from gancli.core.eager import eager, frozen
 from gancli.core.errors import GanError
-from gancli.losses import plain_loss, r1_penalty
+from gancli.losses import plain_loss, r1_penalty, zero_term
 from gancli.nets.stylegan2 import ResidualDiscriminator, StyleGenerator, draw_mixed_ws
 from gancli.algorithms.optim import build_optimizer
 from gancli.viz.panel import Panel
+
+
+def path_length_penalty(lengths: torch.Tensor, pl_mean: torch.Tensor, decay: float) -> torch.Tensor:
+    """E(ℓ − a)² with a = lerp(a₀, E ℓ, decay), as stylegan2-ada-pytorch computes it: the updated mean a
+    stays in the graph, so a share `decay` of the gradient flows through it (∂/∂ℓᵢ = 2/N·(ℓᵢ − a) −
+    decay·2/N²·Σⱼ(ℓⱼ − a)); `pl_mean` (a₀) takes a's value, detached."""
+    mean = torch.lerp(pl_mean, lengths.mean(), decay)
+    pl_mean.copy_(mean.detach())
+    return (lengths - mean).square().mean()
 
 
 @ALGORITHMS.register("stylegan2")
@@ -100,12 +109,13 @@ class StyleGAN2(Algorithm):
 
     @eager   # R1 differentiates D's forward pass again
     def d_reg(self, real: torch.Tensor, labels) -> torch.Tensor:
-        """Lazy R1 on reals, a D step of its own weighted by the interval."""
+        """Lazy R1 on reals, a D step of its own weighted by the interval; every D parameter gets a gradient
+        (`zero_term`), as in the GAN family's lazy R1."""
         x = real.detach().requires_grad_(True)
         with self.precision.autocast():
             d_real = self.D(x, labels)
         r1 = r1_penalty(d_real, x, self.precision.loss_scale("D"))
-        self.precision.step("D", r1 * (self.r1_gamma / 2) * self.r1_every + 0 * d_real.sum(), self.optimizers["D"])
+        self.precision.step("D", r1 * (self.r1_gamma / 2) * self.r1_every + zero_term(d_real), self.optimizers["D"])
         return r1.detach()
 
     def g_main(self, n: int, labels) -> torch.Tensor:
@@ -118,16 +128,16 @@ class StyleGAN2(Algorithm):
     @eager   # the path length differentiates G's synthesis again
     def g_reg(self, n: int, labels) -> torch.Tensor:
         """Lazy path-length regularisation: E(‖Jᵀy‖₂ − a)², y ~ N(0, I)/√(H·W), a the running mean of the
-        lengths (decay pl_decay)."""
+        lengths (decay pl_decay), updated first and kept in the graph (`path_length_penalty`). Every G
+        parameter gets a gradient, zero where the penalty does not reach (ToRGB biases; `zero_term`), as
+        the reference's Greg phase gives them."""
         ws = self.draw_ws(n, labels[:n] if labels is not None else None)
         img = self.G.synthesis(ws).float()
         noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
         (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
         lengths = grad.square().sum(2).mean(1).sqrt()
-        with torch.no_grad():
-            self.pl_mean.copy_(torch.lerp(self.pl_mean, lengths.mean(), self.pl_decay))
-        penalty = (lengths - self.pl_mean).square().mean()
-        self.precision.step("G", penalty * self.pl_weight * self.pl_every, self.optimizers["G"])
+        penalty = path_length_penalty(lengths, self.pl_mean, self.pl_decay)
+        self.precision.step("G", penalty * self.pl_weight * self.pl_every + zero_term(img), self.optimizers["G"])
         return penalty.detach()
 
     # -- state ------------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def command_rules_text(config_name: str) -> str:
 
 
 def config_groups_text() -> str:
-    """Each config group and its options, gancli's and the installed plugins'."""
+    """Each config group and its options, gancli's and the installed plugins' (a `_name.yaml` is a part the
+    options include, not an option)."""
     from gancli.core.plugins import plugin_conf_dirs
 
     roots = [conf_dir(), *(Path(d.removeprefix("file://")) for d in plugin_conf_dirs())]
@@ -84,7 +85,8 @@ def config_groups_text() -> str:
     for root in roots:
         for g in root.iterdir():
             if g.is_dir() and g.name != "hydra" and not g.name.startswith("_"):
-                options.setdefault(g.name, set()).update(p.stem for p in g.glob("*.yaml"))
+                options.setdefault(g.name, set()).update(p.stem for p in g.glob("*.yaml")
+                                                         if not p.stem.startswith("_"))   # shared parts
     return "\n".join(f"{name}: {', '.join(sorted(opts))}" for name, opts in sorted(options.items()))
 
 

@@ -3,7 +3,7 @@ mutual information, feature matching), and the regularisers that keep a critic w
 
 from gancli.losses.adversarial import LOSSES, AdversarialLoss, build_loss, plain_loss
 from gancli.losses.auxiliary import class_nll, feature_matching, info_nll, mutual_information_bound
-from gancli.losses.penalties import clip_weights, gradient_penalty, r1_penalty
+from gancli.losses.penalties import clip_weights, gradient_penalty, r1_penalty, zero_term
 
 __all__ = ["LOSSES", "AdversarialLoss", "build_loss", "class_nll", "clip_weights", "feature_matching",
-           "gradient_penalty", "info_nll", "mutual_information_bound", "plain_loss", "r1_penalty"]
+           "gradient_penalty", "info_nll", "mutual_information_bound", "plain_loss", "r1_penalty", "zero_term"]

@@ -63,6 +63,16 @@ def r1_penalty(d_real: torch.Tensor, real: Inputs, scale: torch.Tensor | None = 
     return input_gradient(d_real, real, scale).pow(2).sum(1).mean()
 
 
+def zero_term(*outputs: torch.Tensor) -> torch.Tensor:
+    """0 · Σ outputs, to add to a lazy regulariser's loss: it changes nothing but reaches every parameter
+    behind `outputs`, so each gets a gradient (zero where the penalty does not depend on it) and its
+    optimizer steps it, Adam's momentum moving it on, instead of skipping it. stylegan2-ada-pytorch's
+    Dreg (`real_logits * 0`) and Greg (`gen_img[:, 0, 0, 0] * 0`) phases do this: R1 never reaches D's
+    output bias, nor the path length G's ToRGB biases. Summed in float32, so an fp16 sum cannot overflow
+    to inf (inf · 0 is NaN)."""
+    return sum(o.float().sum() * 0 for o in outputs)
+
+
 @torch.no_grad()
 def clip_weights(module: nn.Module, c: float) -> None:
     """Clamp every parameter of the critic to [−c, c] (Arjovsky et al.)."""
