@@ -233,3 +233,25 @@ def test_rcgan_trains_on_mnist_as_sequences_and_logs_mmd_while_training(tmp_path
     sample_from_config(sample_cfg(ckpt=ckpt, format="npz", n=10, out=str(tmp_path / "s.npz"), **{"class": "all"}))
     z = np.load(tmp_path / "s.npz")
     assert z["sequences"].shape == (10, 14, 14) and sorted(set(z["labels"].tolist())) == list(range(10))
+
+
+# ------------------------------------------------------------------------------------------ the authors' settings
+
+
+def test_g_steps_updates_g_that_many_times_per_d_update_each_on_fresh_noise(tmp_path):
+    """RCGAN's MNIST code: one D round, then two G rounds; model.g_steps=2 with model.n_critic=1."""
+    cfg = plain_config(compose_train(["model=rcgan", "dataset=sines", "dataset.n=64", "dataset.bands=2", *TINY,
+                                      "model.n_critic=1", "model.g_steps=2", "trainer.steps=3"]))
+    trainer = build_trainer(cfg, tmp_path)
+    algo = trainer.algorithm
+    counts = {"G": 0, "D": 0, "G forward": 0}
+    for name, opt in algo.optimizers.items():
+        opt.register_step_post_hook(lambda *_, name=name: counts.__setitem__(name, counts[name] + 1))
+    algo.G.register_forward_hook(lambda *_: counts.__setitem__("G forward",
+                                                               counts["G forward"] + torch.is_grad_enabled()))
+    trainer.fit(stop_after=3)
+    # each iteration: one D update; G updated on the D step's fakes, then on a fresh draw (G forwards with grad)
+    assert counts["D"] == 3 and counts["G"] == 6 and counts["G forward"] == 3 * 2
+    with pytest.raises(GanError, match="model.g_steps"):
+        build_trainer(plain_config(compose_train(["model=rgan", "dataset=sines", "dataset.n=64", *TINY,
+                                                  "model.g_steps=0"])), tmp_path / "bad")

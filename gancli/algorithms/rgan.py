@@ -3,7 +3,7 @@ that reads a latent vector at every time step; D gives a real/fake logit at ever
 are the configured adversarial loss averaged over all steps (the paper: sigmoid cross-entropy). RCGAN
 concatenates the class to both networks' inputs at every step (`model.condition.*`).
 
-Everything else is the GAN family's: n_critic, penalties (the gradient is taken with respect to the whole
+Everything else is the GAN family's: n_critic and g_steps, penalties (the gradient is taken with respect to the whole
 sequence), instance noise, label smoothing, feature matching on D's last hidden state, EMA. What needs an
 image or a per-sample head is refused (DiffAugment, packing, minibatch std, projection).
 

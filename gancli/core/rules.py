@@ -97,7 +97,7 @@ TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.
     "optimizer.lr_schedule": one_of("constant", "linear_decay"),
     "loss.gp_weight": NONNEG, "loss.r1_weight": NONNEG, "loss.r1_every": COUNT,
     "loss.clip": number(0, lo_open=True, null=True),
-    "model.z_dim": COUNT, "model.n_critic": COUNT, "model.noise": one_of("normal", "uniform"),
+    "model.z_dim": COUNT, "model.n_critic": COUNT, "model.g_steps": COUNT, "model.noise": one_of("normal", "uniform"),
     "model.g_fakes": one_of("reuse", "fresh"), "model.head_hidden": NONNEG_INT,
     "model.class_weight": NONNEG, "model.generator.width": COUNT, "model.discriminator.width": COUNT,
     "model.generator.max_width": COUNT, "model.discriminator.max_width": COUNT,
