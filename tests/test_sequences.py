@@ -241,7 +241,8 @@ def test_rcgan_trains_on_mnist_as_sequences_and_logs_mmd_while_training(tmp_path
 def test_g_steps_updates_g_that_many_times_per_d_update_each_on_fresh_noise(tmp_path):
     """RCGAN's MNIST code: one D round, then two G rounds; model.g_steps=2 with model.n_critic=1."""
     cfg = plain_config(compose_train(["model=rcgan", "dataset=sines", "dataset.n=64", "dataset.bands=2", *TINY,
-                                      "model.n_critic=1", "model.g_steps=2", "trainer.steps=3"]))
+                                      "model.n_critic=1", "model.g_steps=2", "model.g_fakes=reuse",
+                                      "trainer.steps=3"]))
     trainer = build_trainer(cfg, tmp_path)
     algo = trainer.algorithm
     counts = {"G": 0, "D": 0, "G forward": 0}
@@ -255,3 +256,29 @@ def test_g_steps_updates_g_that_many_times_per_d_update_each_on_fresh_noise(tmp_
     with pytest.raises(GanError, match="model.g_steps"):
         build_trainer(plain_config(compose_train(["model=rgan", "dataset=sines", "dataset.n=64", *TINY,
                                                   "model.g_steps=0"])), tmp_path / "bad")
+
+
+def test_the_recurrent_networks_start_as_the_authors_tensorflow_code_does():
+    """G: every LSTM gate bias 1.0 (their cell's bias_start) plus TF's forget_bias 1.0 on the forget gate; D: bias
+    0 plus forget_bias; output layers N(0, 1) cut at ±2; recurrent weights Glorot-uniform over [x, h] → gates."""
+    torch.manual_seed(0)
+    field = Field("sequence", (14, 14))
+    G = RecurrentGenerator(field, z_dim=3, hidden=100, num_classes=3)
+    D = RecurrentCritic(field, hidden=100, num_classes=3, bidirectional=True)
+    gates = lambda b: b.view(4, 100)                                     # noqa: E731 (PyTorch order: i, f, g, o)
+    g_bias = gates(G.rnn.bias_ih_l0 + G.rnn.bias_hh_l0)
+    assert torch.equal(g_bias[1], torch.full((100,), 2.0))              # forget gate: 1.0 + forget_bias 1.0
+    assert torch.equal(g_bias[[0, 2, 3]], torch.ones(3, 100))
+    for suffix in ("l0", "l0_reverse"):
+        d_bias = gates(getattr(D.rnn, f"bias_ih_{suffix}") + getattr(D.rnn, f"bias_hh_{suffix}"))
+        assert torch.equal(d_bias[1], torch.ones(100)) and torch.equal(d_bias[[0, 2, 3]], torch.zeros(3, 100))
+    for out in (G.out, D.out):
+        w = torch.cat([out.weight.flatten(), out.bias])
+        assert w.abs().max() <= 2 and 0.7 < w.std() < 1.1                # TF's truncated_normal_initializer()
+    bound = (6 / (3 + 3 + 100 + 400)) ** 0.5                             # [z, class, h] → 4 gates
+    for w in (G.rnn.weight_ih_l0, G.rnn.weight_hh_l0):
+        assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
+    plain = RecurrentGenerator(field, z_dim=3, hidden=100, init="torch")
+    assert plain.out.weight.abs().max() <= 0.1 and plain.rnn.bias_ih_l0.abs().max() <= 0.1   # PyTorch's U(±1/√h)
+    with pytest.raises(GanError, match="init='keras'"):
+        RecurrentCritic(field, init="keras")

@@ -104,6 +104,7 @@ TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.
     "model.generator.fc": NONNEG_INT, "model.discriminator.fc": NONNEG_INT,
     "model.discriminator.leak": number(0, 1, hi_open=True), "model.discriminator.dropout": number(0, 1, hi_open=True),
     "model.generator.dropout": number(0, 1, hi_open=True), "model.condition.embed_dim": NONNEG_INT,
+    "model.generator.init": one_of("tf", "torch"), "model.discriminator.init": one_of("tf", "torch"),
     "model.codes.categorical": NONNEG_INT, "model.codes.continuous": NONNEG_INT,
     "model.codes.cat_weight": NONNEG, "model.codes.cont_weight": NONNEG,
     "model.prior": one_of("normal", "uniform", "mixture", "swiss_roll"), "model.prior_labels": one_of("false", "true", "False", "True"),
