@@ -282,3 +282,46 @@ def test_the_recurrent_networks_start_as_the_authors_tensorflow_code_does():
     assert plain.out.weight.abs().max() <= 0.1 and plain.rnn.bias_ih_l0.abs().max() <= 0.1   # PyTorch's U(±1/√h)
     with pytest.raises(GanError, match="init='keras'"):
         RecurrentCritic(field, init="keras")
+
+
+def test_the_min_max_stretch_maps_each_image_onto_exactly_minus_one_to_one():
+    from gancli.data.sequences import minmax_stretch
+
+    x = torch.rand(5, 28, 28) * torch.tensor([0.1, 1.0, 2.0, 0.5, 3.0]).view(5, 1, 1) - 0.7
+    x[4] = 0.3                                                       # a constant image: all −1, as bytescale
+    s = minmax_stretch(x)
+    assert torch.equal(s[:4].amin((1, 2)), -torch.ones(4, dtype=s.dtype))
+    assert torch.equal(s[:4].amax((1, 2)), torch.ones(4, dtype=s.dtype))
+    assert torch.equal(s[4], -torch.ones(28, 28, dtype=s.dtype))
+
+
+def test_mnist_is_resized_as_the_authors_do_a_stretch_then_lanczos():
+    """A faint square (−0.5 on −0.8) comes out at full contrast: 2 × 2 means keep it faint, the authors'
+    resizing stretches each image to 0–255 first, then resamples (Lanczos keeps the flat parts flat)."""
+    from gancli.data.sequences import resize_lanczos
+
+    img = torch.full((1, 28, 28), -0.8)
+    img[0, 6:22, 6:22] = -0.5
+    out = resize_lanczos(img, 14)
+    assert out.shape == (1, 14, 14) and out.min() >= -1 and out.max() <= 1
+    assert out[0, 7, 7] == 1 and out[0, 0, 0] == -1                # the square's middle, the background
+    assert torch.all((out * 255 + 255) / 2 == ((out * 255 + 255) / 2).round())   # 8-bit values, as imresize's
+    pooled = F.avg_pool2d(img.unsqueeze(1), 2)[0, 0]
+    assert pooled[7, 7] == pytest.approx(-0.5) and pooled.max() < -0.4
+
+
+def test_mnist_seq_parts_are_the_authors_60_20_20_split_of_the_digits_kept(tmp_path):
+    fake_mnist(tmp_path / "MNIST" / "raw", "train", 60, 0, True, True)       # digits 0-2: 18 images
+
+    def part(name, **kw):
+        cfg = {"name": "mnist_seq", "root": str(tmp_path), "download": False, "digits": [0, 1, 2], "part": name, **kw}
+        return build_dataset(OmegaConf.create(cfg)).reference(100)["x"]
+
+    every, parts = part("all"), {p: part(p) for p in ("train", "vali", "test")}
+    assert every.shape == (18, 14, 14)                                        # rows14 is the default
+    assert [len(parts[p]) for p in ("train", "vali", "test")] == [11, 3, 4]   # ceil(60 %), rest, ceil(20 %)
+    together = torch.cat(list(parts.values()))
+    assert sorted(map(tuple, together.flatten(1).tolist())) == sorted(map(tuple, every.flatten(1).tolist()))
+    assert not torch.equal(part("train", part_seed=1), parts["train"])
+    with pytest.raises(GanError, match="dataset.part='half'"):
+        part("half")

@@ -79,6 +79,8 @@ PROB = number(0, 1)
 TRAIN_RULES = _rules({   # dataset keys first: others interpolate them (trainer.steps: ${dataset.steps})
     "dataset.n": COUNT, "dataset.std": POSITIVE, "dataset.rotation": number(0, 180),
     "dataset.max_memory_mb": COUNT, "dataset.split": one_of("train", "test", "all", "valid"),
+    "dataset.layout": one_of("rows14", "flat14", "rows"), "dataset.resize": one_of("lanczos", "avgpool"),
+    "dataset.part": one_of("all", "train", "vali", "test"), "dataset.part_seed": integer(0),
     "dataset.steps": COUNT, "dataset.batch_size": COUNT, "dataset.net_width": COUNT,
     "seed": integer(0),
     "trainer.steps": COUNT, "trainer.batch_size": COUNT, "trainer.sample_every": NONNEG_INT,
