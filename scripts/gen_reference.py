@@ -122,7 +122,32 @@ def config_md() -> str:
              "eval": schema_types(TrainEvalConfig)}
     for group in GROUPS:
         out += group_section(group, types.get(group))
-    return "\n".join(out + networks_section()).rstrip() + "\n"
+    return "\n".join(out + model_on_dataset_section() + networks_section()).rstrip() + "\n"
+
+
+def _flat(node, prefix: str = "") -> list[tuple[str, object]]:
+    if not isinstance(node, dict):
+        return [(prefix, node)]
+    return [kv for k, v in node.items() for kv in _flat(v, f"{prefix}.{k}" if prefix else str(k))]
+
+
+def model_on_dataset_section() -> list[str]:
+    """conf/model_on_dataset/<model>_<dataset>.yaml: what a model takes on one dataset instead of its preset's
+    values (train.yaml picks the file from the two choices)."""
+    out = ["## `model_on_dataset`", "",
+           "Some models' papers train one dataset with other settings than their preset's. `gan train` then takes "
+           "them from `conf/model_on_dataset/<model>_<dataset>.yaml`, chosen by the two choices (Hydra's "
+           "specializing-configuration pattern); `recipe` names the file in the composed config (`--cfg job`). "
+           "Keys given on the command line still win; `~model_on_dataset` drops the file.", ""]
+    for path in sorted((CONF / "model_on_dataset").glob("*.yaml")):
+        about, _ = parse(path)
+        about = about.replace("@package _global_", "").strip()
+        rows = [(k, v) for k, v in _flat(yaml.safe_load(path.read_text())) if k != "recipe"]
+        out += [f"### `{path.stem}`", "", about, "", "| key | value |", "|---|---|"]
+        out += [f"| `{k}` | `{cell(yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip())}` |"
+                for k, v in rows]
+        out.append("")
+    return out
 
 
 def networks_section() -> list[str]:

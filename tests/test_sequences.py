@@ -232,7 +232,8 @@ def test_rcgan_trains_on_mnist_as_sequences_and_logs_mmd_while_training(tmp_path
     ckpt = str(tmp_path / "run" / "checkpoints" / "last.pt")
     sample_from_config(sample_cfg(ckpt=ckpt, format="npz", n=10, out=str(tmp_path / "s.npz"), **{"class": "all"}))
     z = np.load(tmp_path / "s.npz")
-    assert z["sequences"].shape == (10, 14, 14) and sorted(set(z["labels"].tolist())) == list(range(10))
+    # rcgan on mnist_seq takes the authors' MNIST settings: digits 0-2 (conf/model_on_dataset/rcgan_mnist_seq.yaml)
+    assert z["sequences"].shape == (10, 14, 14) and sorted(set(z["labels"].tolist())) == [0, 1, 2]
 
 
 # ------------------------------------------------------------------------------------------ the authors' settings
@@ -325,3 +326,19 @@ def test_mnist_seq_parts_are_the_authors_60_20_20_split_of_the_digits_kept(tmp_p
     assert not torch.equal(part("train", part_seed=1), parts["train"])
     with pytest.raises(GanError, match="dataset.part='half'"):
         part("half")
+
+
+def test_rcgan_on_mnist_seq_takes_the_authors_mnist_settings_and_on_sines_keeps_the_preset():
+    mnist = compose_train(["model=rcgan", "dataset=mnist_seq"])
+    assert mnist.recipe == "rcgan_mnist_seq"
+    assert (mnist.model.z_dim, mnist.model.n_critic, mnist.model.g_steps) == (3, 1, 2)
+    assert (mnist.dataset.layout, list(mnist.dataset.digits), mnist.dataset.part) == ("rows14", [0, 1, 2], "train")
+    assert mnist.trainer.steps == 25212 and mnist.trainer.batch_size == 28          # 191 epochs of their loop
+    assert compose_train(["model=rcgan", "dataset=mnist_seq", "model.z_dim=5"]).model.z_dim == 5   # overridable
+    for dropped in (["model=rcgan", "dataset=mnist_seq", "~model_on_dataset"], ["model=rgan", "dataset=mnist_seq"]):
+        cfg = compose_train(dropped)
+        assert cfg.recipe is None and cfg.model.n_critic == 5 and cfg.dataset.part == "all"
+    sines = compose_train(["model=rcgan", "dataset=sines", "dataset.bands=3"])
+    assert sines.recipe is None and (sines.model.z_dim, sines.model.n_critic, sines.model.g_steps) == (5, 5, 1)
+    rgan = compose_train(["model=rgan", "dataset=sines"])
+    assert rgan.recipe == "rgan_sines" and rgan.dataset.n == 8400 and rgan.trainer.steps == 5900
