@@ -342,3 +342,103 @@ def test_rcgan_on_mnist_seq_takes_the_authors_mnist_settings_and_on_sines_keeps_
     assert sines.recipe is None and (sines.model.z_dim, sines.model.n_critic, sines.model.g_steps) == (5, 5, 1)
     rgan = compose_train(["model=rgan", "dataset=sines"])
     assert rgan.recipe == "rgan_sines" and rgan.dataset.n == 8400 and rgan.trainer.steps == 5900
+
+
+def test_the_authors_mmd_estimates_and_their_variance():
+    from gancli.metrics.sequences import mix_rbf_mmd2_and_ratio
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(12, 3, 2, generator=g).double(), torch.randn(12, 3, 2, generator=g).double() + 0.3
+    sigmas = torch.tensor([0.7, 3.0], dtype=torch.float64)
+    k = lambda a, b: sum(torch.exp(-((a - b) ** 2).sum() / (2 * s ** 2)) for s in sigmas)   # noqa: E731
+    m = 12
+    kxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
+    kyy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
+    kxy = sum(k(x[i], y[j]) for i in range(m) for j in range(m))
+    unbiased = (kxx + kyy) / (m * (m - 1)) - 2 * kxy / m ** 2
+    biased = (kxx + kyy + 2 * m * 2) / m ** 2 - 2 * kxy / m ** 2                 # the diagonal: k(a, a) = 2
+    assert mix_rbf_mmd2_and_ratio(x, y, sigmas)[0].item() == pytest.approx(unbiased.item(), rel=1e-7)
+    assert mix_rbf_mmd2_and_ratio(x, y, sigmas, "biased")[0].item() == pytest.approx(biased.item(), rel=1e-7)
+    code = mix_rbf_mmd2_and_ratio(x, y, sigmas, "code")[0].item()               # + 2·2/(m − 1), as their code
+    assert code == pytest.approx(unbiased.item() + 4 / (m - 1), rel=1e-7)
+    # the variance estimate matches the spread of the unbiased MMD² over many draws
+    draws, estimates = [], []
+    for _ in range(300):
+        a, b = torch.randn(40, 4, generator=g), torch.randn(40, 4, generator=g) + 0.4
+        mmd2, ratio = mix_rbf_mmd2_and_ratio(a, b, torch.tensor([1.5, 4.0]))
+        draws.append(mmd2.item())
+        estimates.append((mmd2 / ratio).item() ** 2)
+    assert 0.7 < np.mean(estimates) / np.var(draws) < 1.4
+
+
+def test_the_tuned_mmd_raises_the_t_statistic_and_orders_shifts():
+    from gancli.metrics.sequences import median_pairwise_distance, mix_rbf_mmd2_and_ratio, mmd2_tuned, tune_sigmas
+
+    g = torch.Generator().manual_seed(1)
+    real, fake = torch.randn(100, 6, 1, generator=g), torch.randn(100, 6, 1, generator=g) * 1.3
+    h = median_pairwise_distance(real)
+    start = torch.tensor([h ** -1.0, h ** 3.0], dtype=torch.float64)   # the code's start: h^−1 and h^3
+    tuned, steps = tune_sigmas(real, fake, start, max_steps=300)
+    before = mix_rbf_mmd2_and_ratio(real, fake, start, "biased")[1]
+    after = mix_rbf_mmd2_and_ratio(real, fake, tuned, "biased")[1]
+    assert 1 <= steps <= 300 and after > before
+    more = 0.5 * torch.randn(500, 2, 1, generator=g)                  # h ≈ 1: the start is [~1, ~1]
+    same = mmd2_tuned(more[:250], more[250:], max_steps=200)
+    shifted = mmd2_tuned(more[:250], more[250:] + 0.5, max_steps=200)
+    assert same["mmd2"] == pytest.approx(4 / 199, abs=2e-3)            # the code's estimate: + 2·2/(m − 1)
+    assert shifted["mmd2"] > same["mmd2"] + 2e-3
+    # their objective favours a bandwidth near 0: a kernel ≈ identity gives a biased MMD² of 2/m with a
+    # variance estimate of ~0, the largest t-statistic (recorded in the report; the value is what they measured)
+    assert min(same["sigmas"]) < 0.01
+
+
+class _ToyReal:
+    """Three classes of 5-step, 2-channel sequences around the class's value: a training, a validation and a
+    test part, as RealData serves them."""
+
+    cfg = {"name": "toy"}
+
+    def __init__(self):
+        from gancli.metrics.reference import RealPart
+
+        g = torch.Generator().manual_seed(0)
+
+        def part(y):
+            return RealPart("toy", y.view(-1, 1, 1).float() + 0.3 * torch.randn(len(y), 5, 2, generator=g), y)
+
+        uneven = torch.tensor([0] * 34 + [1] * 28 + [2] * 28)[torch.randperm(90, generator=g)]
+        self.train, self.vali, self.test = part(uneven), part(torch.arange(30) % 3), part(torch.arange(30) % 3)
+
+    def key(self):
+        return "toy"
+
+
+def test_tstr_draws_as_many_sequences_as_the_training_part_with_its_classes_and_validation_picks_the_better_model():
+    from types import SimpleNamespace
+
+    from gancli.metrics import better, evaluate
+    from gancli.metrics.evaluate import EvalContext, resolve
+
+    real, asked = _ToyReal(), []
+
+    def model(shift):                  # draws sequences of class (c + shift) mod 3, labelled c
+        def sampler(options, n):
+            asked.append((options["class"], n))
+            c = (options["class"] + shift) % 3
+            return c + 0.3 * torch.randn(n, 5, 2)
+        return sampler
+
+    settings = OmegaConf.create({"metrics": ["tstr_vali", "tstr"], "n": 10, "batch_size": 10, "seed": 0})
+    algo = SimpleNamespace(sample_options={"class": None}, num_classes=3)
+    reports = {}
+    for step, shift in ((100, 1), (200, 0), (300, 2)):        # three checkpoints: only the one at 200 is right
+        ctx = EvalContext(resolve(settings.metrics), settings, Field("sequence", (5, 2)), real, torch.device("cpu"),
+                          3, algo, model(shift))
+        reports[step] = evaluate(ctx, with_floor=False).values
+        assert sorted(asked) == [(0, 34), (1, 28), (2, 28)]    # the training part's count and classes, once
+        asked.clear()
+    best = None
+    for step, values in reports.items():                      # what eval.best=tstr_vali_f1 keeps
+        if better("tstr_vali_f1", values["tstr_vali_f1"], None if best is None else reports[best]["tstr_vali_f1"]):
+            best = step
+    assert best == 200 and reports[200]["tstr"] == 1 and reports[100]["tstr"] == 0 and reports[200]["trtr"] == 1
