@@ -442,3 +442,18 @@ def test_tstr_draws_as_many_sequences_as_the_training_part_with_its_classes_and_
         if better("tstr_vali_f1", values["tstr_vali_f1"], None if best is None else reports[best]["tstr_vali_f1"]):
             best = step
     assert best == 200 and reports[200]["tstr"] == 1 and reports[100]["tstr"] == 0 and reports[200]["trtr"] == 1
+
+
+def test_training_keeps_the_checkpoint_with_the_best_validation_tstr(tmp_path):
+    """The authors' protocol during training: eval.best=tstr_vali_f1 keeps best.pt where the validation F1 peaked."""
+    import json
+
+    fake_mnist(tmp_path / "data" / "MNIST" / "raw", "train", 90, 0, True, True)    # digits 0-2: 27, 17 to train
+    cfg = plain_config(compose_train([*TINY, "model=rcgan", "dataset=mnist_seq", f"dataset.root={tmp_path / 'data'}",
+                                      "dataset.download=false", "eval.every=1", "eval.metrics=[tstr_vali,tstr]",
+                                      "eval.best=tstr_vali_f1", "eval.n=20", f"eval.cache_dir={tmp_path / 'cache'}"]))
+    summary = build_trainer(cfg, tmp_path / "run").fit()
+    lines = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    scores = [(ln["eval/tstr_vali_f1"], -ln["step"]) for ln in lines if "eval/tstr_vali_f1" in ln]
+    assert len(scores) == 4 and summary["best"]["step"] == -max(scores)[1]
+    assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
