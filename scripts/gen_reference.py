@@ -167,7 +167,7 @@ def _pair_keys(path: Path) -> list[tuple[str, object]]:
     for part in node.pop("defaults", []):
         if isinstance(part, str) and part != "_self_":
             keys += _pair_keys(path.parent / f"{part}.yaml")
-    return keys + _flat(node)
+    return keys + [(k, v) for k, v in _flat(node) if k != "recipe"]
 
 
 def pairs_section() -> list[str]:

@@ -37,6 +37,8 @@ BASE = {"optimizer.momentum": ["optimizer=sgd"], "optimizer.alpha": ["optimizer=
         "model.discriminator.leak": ["+model.discriminator.leak=0.2"], "optimizer.d.lr": ["model=rgan"],
         "model.generator.output": ["experiment=infogan_mnist"], "model.discriminator.input_range": ["experiment=infogan_mnist"],
         "model.generator.upsample": ["model=infogan"],
+        "model.generator.init": ["model=rgan"], "model.discriminator.init": ["model=rgan"],
+        **{k: ["dataset=mnist_seq"] for k in ("dataset.layout", "dataset.resize", "dataset.part", "dataset.part_seed")},
         **{k: ["model=aae"] for k in ("model.prior", "model.prior_labels", "model.labelled", "model.encoder.kind",
                                       "model.condition.decoder")},
         **{k: ["model=aae_dimred"] for k in ("model.clusters", "model.head_distance", "model.head_weight",

@@ -232,4 +232,228 @@ def test_rcgan_trains_on_mnist_as_sequences_and_logs_mmd_while_training(tmp_path
     ckpt = str(tmp_path / "run" / "checkpoints" / "last.pt")
     sample_from_config(sample_cfg(ckpt=ckpt, format="npz", n=10, out=str(tmp_path / "s.npz"), **{"class": "all"}))
     z = np.load(tmp_path / "s.npz")
-    assert z["sequences"].shape == (10, 14, 14) and sorted(set(z["labels"].tolist())) == list(range(10))
+    # rcgan on mnist_seq takes the authors' MNIST settings: digits 0-2 (conf/model_dataset/rcgan_mnist_seq.yaml)
+    assert z["sequences"].shape == (10, 14, 14) and sorted(set(z["labels"].tolist())) == [0, 1, 2]
+
+
+# ------------------------------------------------------------------------------------------ the authors' settings
+
+
+def test_g_steps_updates_g_that_many_times_per_d_update_each_on_fresh_noise(tmp_path):
+    """RCGAN's MNIST code: one D round, then two G rounds; model.g_steps=2 with model.n_critic=1."""
+    cfg = plain_config(compose_train(["model=rcgan", "dataset=sines", "dataset.n=64", "dataset.bands=2", *TINY,
+                                      "model.n_critic=1", "model.g_steps=2", "model.g_fakes=reuse",
+                                      "trainer.steps=3"]))
+    trainer = build_trainer(cfg, tmp_path)
+    algo = trainer.algorithm
+    counts = {"G": 0, "D": 0, "G forward": 0}
+    for name, opt in algo.optimizers.items():
+        opt.register_step_post_hook(lambda *_, name=name: counts.__setitem__(name, counts[name] + 1))
+    algo.G.register_forward_hook(lambda *_: counts.__setitem__("G forward",
+                                                               counts["G forward"] + torch.is_grad_enabled()))
+    trainer.fit(stop_after=3)
+    # each iteration: one D update; G updated on the D step's fakes, then on a fresh draw (G forwards with grad)
+    assert counts["D"] == 3 and counts["G"] == 6 and counts["G forward"] == 3 * 2
+    with pytest.raises(GanError, match="model.g_steps"):
+        build_trainer(plain_config(compose_train(["model=rgan", "dataset=sines", "dataset.n=64", *TINY,
+                                                  "model.g_steps=0"])), tmp_path / "bad")
+
+
+def test_the_recurrent_networks_start_as_the_authors_tensorflow_code_does():
+    """G: every LSTM gate bias 1.0 (their cell's bias_start) plus TF's forget_bias 1.0 on the forget gate; D: bias
+    0 plus forget_bias; output layers N(0, 1) cut at ±2; recurrent weights Glorot-uniform over [x, h] → gates."""
+    torch.manual_seed(0)
+    field = Field("sequence", (14, 14))
+    G = RecurrentGenerator(field, z_dim=3, hidden=100, num_classes=3)
+    D = RecurrentCritic(field, hidden=100, num_classes=3, bidirectional=True)
+    gates = lambda b: b.view(4, 100)                                     # noqa: E731 (PyTorch order: i, f, g, o)
+    g_bias = gates(G.rnn.bias_ih_l0 + G.rnn.bias_hh_l0)
+    assert torch.equal(g_bias[1], torch.full((100,), 2.0))              # forget gate: 1.0 + forget_bias 1.0
+    assert torch.equal(g_bias[[0, 2, 3]], torch.ones(3, 100))
+    for suffix in ("l0", "l0_reverse"):
+        d_bias = gates(getattr(D.rnn, f"bias_ih_{suffix}") + getattr(D.rnn, f"bias_hh_{suffix}"))
+        assert torch.equal(d_bias[1], torch.ones(100)) and torch.equal(d_bias[[0, 2, 3]], torch.zeros(3, 100))
+    for out in (G.out, D.out):
+        w = torch.cat([out.weight.flatten(), out.bias])
+        assert w.abs().max() <= 2 and 0.7 < w.std() < 1.1                # TF's truncated_normal_initializer()
+    bound = (6 / (3 + 3 + 100 + 400)) ** 0.5                             # [z, class, h] → 4 gates
+    for w in (G.rnn.weight_ih_l0, G.rnn.weight_hh_l0):
+        assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
+    plain = RecurrentGenerator(field, z_dim=3, hidden=100, init="torch")
+    assert plain.out.weight.abs().max() <= 0.1 and plain.rnn.bias_ih_l0.abs().max() <= 0.1   # PyTorch's U(±1/√h)
+    with pytest.raises(GanError, match="init='keras'"):
+        RecurrentCritic(field, init="keras")
+
+
+def test_the_min_max_stretch_maps_each_image_onto_exactly_minus_one_to_one():
+    from gancli.data.sequences import minmax_stretch
+
+    x = torch.rand(5, 28, 28) * torch.tensor([0.1, 1.0, 2.0, 0.5, 3.0]).view(5, 1, 1) - 0.7
+    x[4] = 0.3                                                       # a constant image: all −1, as bytescale
+    s = minmax_stretch(x)
+    assert torch.equal(s[:4].amin((1, 2)), -torch.ones(4, dtype=s.dtype))
+    assert torch.equal(s[:4].amax((1, 2)), torch.ones(4, dtype=s.dtype))
+    assert torch.equal(s[4], -torch.ones(28, 28, dtype=s.dtype))
+
+
+def test_mnist_is_resized_as_the_authors_do_a_stretch_then_lanczos():
+    """A faint square (−0.5 on −0.8) comes out at full contrast: 2 × 2 means keep it faint, the authors'
+    resizing stretches each image to 0–255 first, then resamples (Lanczos keeps the flat parts flat)."""
+    from gancli.data.sequences import resize_lanczos
+
+    img = torch.full((1, 28, 28), -0.8)
+    img[0, 6:22, 6:22] = -0.5
+    out = resize_lanczos(img, 14)
+    assert out.shape == (1, 14, 14) and out.min() >= -1 and out.max() <= 1
+    assert out[0, 7, 7] == 1 and out[0, 0, 0] == -1                # the square's middle, the background
+    assert torch.all((out * 255 + 255) / 2 == ((out * 255 + 255) / 2).round())   # 8-bit values, as imresize's
+    pooled = F.avg_pool2d(img.unsqueeze(1), 2)[0, 0]
+    assert pooled[7, 7] == pytest.approx(-0.5) and pooled.max() < -0.4
+
+
+def test_mnist_seq_parts_are_the_authors_60_20_20_split_of_the_digits_kept(tmp_path):
+    fake_mnist(tmp_path / "MNIST" / "raw", "train", 60, 0, True, True)       # digits 0-2: 18 images
+
+    def part(name, **kw):
+        cfg = {"name": "mnist_seq", "root": str(tmp_path), "download": False, "digits": [0, 1, 2], "part": name, **kw}
+        return build_dataset(OmegaConf.create(cfg)).reference(100)["x"]
+
+    every, parts = part("all"), {p: part(p) for p in ("train", "vali", "test")}
+    assert every.shape == (18, 14, 14)                                        # rows14 is the default
+    assert [len(parts[p]) for p in ("train", "vali", "test")] == [11, 3, 4]   # ceil(60 %), rest, ceil(20 %)
+    together = torch.cat(list(parts.values()))
+    assert sorted(map(tuple, together.flatten(1).tolist())) == sorted(map(tuple, every.flatten(1).tolist()))
+    assert not torch.equal(part("train", part_seed=1), parts["train"])
+    with pytest.raises(GanError, match="dataset.part='half'"):
+        part("half")
+
+
+def test_rcgan_on_mnist_seq_takes_the_authors_mnist_settings_and_on_sines_keeps_the_preset():
+    mnist = compose_train(["model=rcgan", "dataset=mnist_seq"])
+    assert mnist.recipe == "rcgan_mnist_seq"
+    assert (mnist.model.z_dim, mnist.model.n_critic, mnist.model.g_steps) == (3, 1, 2)
+    assert (mnist.dataset.layout, list(mnist.dataset.digits), mnist.dataset.part) == ("rows14", [0, 1, 2], "train")
+    assert mnist.trainer.steps == 25212 and mnist.trainer.batch_size == 28          # 191 epochs of their loop
+    assert compose_train(["model=rcgan", "dataset=mnist_seq", "model.z_dim=5"]).model.z_dim == 5   # overridable
+    for dropped in (["model=rcgan", "dataset=mnist_seq", "~model_dataset"], ["model=rgan", "dataset=mnist_seq"]):
+        cfg = compose_train(dropped)
+        assert cfg.recipe is None and cfg.model.n_critic == 5 and cfg.dataset.part == "all"
+    sines = compose_train(["model=rcgan", "dataset=sines", "dataset.bands=3"])
+    assert sines.recipe is None and (sines.model.z_dim, sines.model.n_critic, sines.model.g_steps) == (5, 5, 1)
+    rgan = compose_train(["model=rgan", "dataset=sines"])
+    assert rgan.recipe == "rgan_sines" and rgan.dataset.n == 8400 and rgan.trainer.steps == 5900
+
+
+def test_the_authors_mmd_estimates_and_their_variance():
+    from gancli.metrics.sequences import mix_rbf_mmd2_and_ratio
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(12, 3, 2, generator=g).double(), torch.randn(12, 3, 2, generator=g).double() + 0.3
+    sigmas = torch.tensor([0.7, 3.0], dtype=torch.float64)
+    k = lambda a, b: sum(torch.exp(-((a - b) ** 2).sum() / (2 * s ** 2)) for s in sigmas)   # noqa: E731
+    m = 12
+    kxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
+    kyy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
+    kxy = sum(k(x[i], y[j]) for i in range(m) for j in range(m))
+    unbiased = (kxx + kyy) / (m * (m - 1)) - 2 * kxy / m ** 2
+    biased = (kxx + kyy + 2 * m * 2) / m ** 2 - 2 * kxy / m ** 2                 # the diagonal: k(a, a) = 2
+    assert mix_rbf_mmd2_and_ratio(x, y, sigmas)[0].item() == pytest.approx(unbiased.item(), rel=1e-7)
+    assert mix_rbf_mmd2_and_ratio(x, y, sigmas, "biased")[0].item() == pytest.approx(biased.item(), rel=1e-7)
+    code = mix_rbf_mmd2_and_ratio(x, y, sigmas, "code")[0].item()               # + 2·2/(m − 1), as their code
+    assert code == pytest.approx(unbiased.item() + 4 / (m - 1), rel=1e-7)
+    # the variance estimate matches the spread of the unbiased MMD² over many draws
+    draws, estimates = [], []
+    for _ in range(300):
+        a, b = torch.randn(40, 4, generator=g), torch.randn(40, 4, generator=g) + 0.4
+        mmd2, ratio = mix_rbf_mmd2_and_ratio(a, b, torch.tensor([1.5, 4.0]))
+        draws.append(mmd2.item())
+        estimates.append((mmd2 / ratio).item() ** 2)
+    assert 0.7 < np.mean(estimates) / np.var(draws) < 1.4
+
+
+def test_the_tuned_mmd_raises_the_t_statistic_and_orders_shifts():
+    from gancli.metrics.sequences import median_pairwise_distance, mix_rbf_mmd2_and_ratio, mmd2_tuned, tune_sigmas
+
+    g = torch.Generator().manual_seed(1)
+    real, fake = torch.randn(100, 6, 1, generator=g), torch.randn(100, 6, 1, generator=g) * 1.3
+    h = median_pairwise_distance(real)
+    start = torch.tensor([h ** -1.0, h ** 3.0], dtype=torch.float64)   # the code's start: h^−1 and h^3
+    tuned, steps = tune_sigmas(real, fake, start, max_steps=300)
+    before = mix_rbf_mmd2_and_ratio(real, fake, start, "biased")[1]
+    after = mix_rbf_mmd2_and_ratio(real, fake, tuned, "biased")[1]
+    assert 1 <= steps <= 300 and after > before
+    more = 0.5 * torch.randn(500, 2, 1, generator=g)                  # h ≈ 1: the start is [~1, ~1]
+    same = mmd2_tuned(more[:250], more[250:], max_steps=200)
+    shifted = mmd2_tuned(more[:250], more[250:] + 0.5, max_steps=200)
+    assert same["mmd2"] == pytest.approx(4 / 199, abs=2e-3)            # the code's estimate: + 2·2/(m − 1)
+    assert shifted["mmd2"] > same["mmd2"] + 2e-3
+    # their objective favours a bandwidth near 0: a kernel ≈ identity gives a biased MMD² of 2/m with a
+    # variance estimate of ~0, the largest t-statistic (recorded in the report; the value is what they measured)
+    assert min(same["sigmas"]) < 0.01
+
+
+class _ToyReal:
+    """Three classes of 5-step, 2-channel sequences around the class's value: a training, a validation and a
+    test part, as RealData serves them."""
+
+    cfg = {"name": "toy"}
+
+    def __init__(self):
+        from gancli.metrics.reference import RealPart
+
+        g = torch.Generator().manual_seed(0)
+
+        def part(y):
+            return RealPart("toy", y.view(-1, 1, 1).float() + 0.3 * torch.randn(len(y), 5, 2, generator=g), y)
+
+        uneven = torch.tensor([0] * 34 + [1] * 28 + [2] * 28)[torch.randperm(90, generator=g)]
+        self.train, self.vali, self.test = part(uneven), part(torch.arange(30) % 3), part(torch.arange(30) % 3)
+
+    def key(self):
+        return "toy"
+
+
+def test_tstr_draws_as_many_sequences_as_the_training_part_with_its_classes_and_validation_picks_the_better_model():
+    from types import SimpleNamespace
+
+    from gancli.metrics import better, evaluate
+    from gancli.metrics.suite import EvalContext, resolve
+
+    real, asked = _ToyReal(), []
+
+    def model(shift):                  # draws sequences of class (c + shift) mod 3, labelled c
+        def sampler(options, n):
+            asked.append((options["class"], n))
+            c = (options["class"] + shift) % 3
+            return c + 0.3 * torch.randn(n, 5, 2)
+        return sampler
+
+    settings = OmegaConf.create({"metrics": ["tstr_vali", "tstr"], "n": 10, "batch_size": 10, "seed": 0})
+    algo = SimpleNamespace(sample_options={"class": None}, num_classes=3)
+    reports = {}
+    for step, shift in ((100, 1), (200, 0), (300, 2)):        # three checkpoints: only the one at 200 is right
+        ctx = EvalContext(resolve(settings.metrics), settings, Field("sequence", (5, 2)), real, torch.device("cpu"),
+                          3, algo, model(shift))
+        reports[step] = evaluate(ctx, with_floor=False).values
+        assert sorted(asked) == [(0, 34), (1, 28), (2, 28)]    # the training part's count and classes, once
+        asked.clear()
+    best = None
+    for step, values in reports.items():                      # what eval.best=tstr_vali_f1 keeps
+        if better("tstr_vali_f1", values["tstr_vali_f1"], None if best is None else reports[best]["tstr_vali_f1"]):
+            best = step
+    assert best == 200 and reports[200]["tstr"] == 1 and reports[100]["tstr"] == 0 and reports[200]["trtr"] == 1
+
+
+def test_training_keeps_the_checkpoint_with_the_best_validation_tstr(tmp_path):
+    """The authors' protocol during training: eval.best=tstr_vali_f1 keeps best.pt where the validation F1 peaked."""
+    import json
+
+    fake_mnist(tmp_path / "data" / "MNIST" / "raw", "train", 90, 0, True, True)    # digits 0-2: 27, 17 to train
+    cfg = plain_config(compose_train([*TINY, "model=rcgan", "dataset=mnist_seq", f"dataset.root={tmp_path / 'data'}",
+                                      "dataset.download=false", "eval.every=1", "eval.metrics=[tstr_vali,tstr]",
+                                      "eval.best=tstr_vali_f1", "eval.n=20", f"eval.cache_dir={tmp_path / 'cache'}"]))
+    summary = build_trainer(cfg, tmp_path / "run").fit()
+    lines = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    scores = [(ln["eval/tstr_vali_f1"], -ln["step"]) for ln in lines if "eval/tstr_vali_f1" in ln]
+    assert len(scores) == 4 and summary["best"]["step"] == -max(scores)[1]
+    assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()

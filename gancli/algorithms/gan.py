@@ -1,5 +1,5 @@
-"""The GAN family: one G, one D, any adversarial loss, n_critic D steps per G step, gradient penalty or
-weight clipping, optional class conditioning, and the stabilising tricks. Covers gan, dcgan, lsgan,
+"""The GAN family: one G, one D, any adversarial loss, n_critic D steps then g_steps G steps per iteration,
+gradient penalty or weight clipping, optional class conditioning, and the stabilising tricks. Covers gan, dcgan, lsgan,
 wgan, wgan_gp, hinge, cgan and sngan; acgan and infogan subclass it and add one loss term each.
 
 It trains on datasets with a sample field `x` (image or points) and, for conditional presets, a label
@@ -114,7 +114,7 @@ class GAN(Algorithm):
     data_fields = {"x": ("image", "points")}          # what G makes and D judges
     data_doc = "trains on a sample field 'x' (images or points)"
     config_rules = {
-        "model.n_critic": COUNT, "model.g_fakes": one_of(*G_FAKES), "model.head_hidden": NONNEG_INT,
+        "model.n_critic": COUNT, "model.g_steps": COUNT, "model.g_fakes": one_of(*G_FAKES), "model.head_hidden": NONNEG_INT,
         "model.condition.embed_dim": NONNEG_INT,
         "tricks.feature_matching": NONNEG, "tricks.label_smoothing": number(0, 1, hi_open=True),
         "tricks.instance_noise": NONNEG, "tricks.minibatch_std": NONNEG_INT, "tricks.pack": COUNT,
@@ -161,6 +161,7 @@ class GAN(Algorithm):
         }
         self.loss = build_loss(loss.pop("name"), **loss)
         self.critic = CriticSchedule(cfg.model.n_critic, _plain(cfg.model.get("critic_burst")))
+        self.g_steps = int(cfg.model.get("g_steps", 1))       # older configs: one G update per iteration
         self.fresh_g_fakes = _model_choice(cfg, "g_fakes", G_FAKES) == "fresh"
         # tricks: read once here, never in the step
         if tricks.get("label_smoothing"):
@@ -337,12 +338,14 @@ class GAN(Algorithm):
         return logs
 
     def train_step(self, next_batch: Callable[[], Batch], step: int) -> dict[str, torch.Tensor]:
-        """n_critic D steps on fresh batches and noise. By default the last one's fakes (generated with
-        grad) then serve the G step, as in the reference DCGAN loop: one G forward saved per iteration;
-        `model.g_fakes=fresh` draws new noise and codes for G instead (the original InfoGAN code). Fakes
-        take their classes from the real batch, so both halves of D's batch share one class mix.
+        """One iteration: n_critic D steps on fresh batches and noise, then `model.g_steps` G steps. By default
+        the last D step's fakes (generated with grad) serve the first G step, as in the reference DCGAN loop:
+        one G forward saved per iteration; `model.g_fakes=fresh` draws new noise and codes for it instead
+        (the original InfoGAN code). Every further G step draws new noise (G has changed; RCGAN's code runs
+        two G rounds per D round on MNIST), with the classes of the last real batch. Fakes take their
+        classes from the real batch, so both halves of D's batch share one class mix.
         D's logs are means over its updates, so a term only some updates compute (lazy R1) is logged
-        wherever it ran, not only when it fell on the last one."""
+        wherever it ran, not only when it fell on the last one; G's logs are means over its updates."""
         sigma = self.instance_sigma(step)
         n_critic, first = self.critic.at(step), self.critic.updates_before(step)
         d_sums: dict[str, torch.Tensor] = {}
@@ -356,12 +359,17 @@ class GAN(Algorithm):
                 fake = self.g_forward(self.G, inputs)
             accumulate(d_sums, self.d_step(real, fake, inputs, sigma, self.r1_due(first + i)))
         logs = {k: v / n_critic for k, v in d_sums.items()}
-        if self.fresh_g_fakes:
-            inputs = self.latent(real.shape[0], labels)
-            with self.precision.autocast():
-                fake = self.g_forward(self.G, inputs)
-        with frozen(self.D):
-            logs.update(self.g_step(fake, inputs, sigma))
+        g_sums: dict[str, torch.Tensor] = {}
+        for j in range(self.g_steps):
+            if j or self.fresh_g_fakes:
+                inputs = self.latent(real.shape[0], labels)
+                with self.precision.autocast():
+                    fake = self.g_forward(self.G, inputs)
+            with frozen(self.D):
+                g_logs = self.g_step(fake, inputs, sigma)
+            if self.g_steps > 1:
+                accumulate(g_sums, g_logs)
+        logs.update(g_logs if self.g_steps == 1 else {k: v / self.g_steps for k, v in g_sums.items()})
         return logs
 
     def ema_forward(self, nets, next_batch, n, generator) -> None:

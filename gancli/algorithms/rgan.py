@@ -3,7 +3,7 @@ that reads a latent vector at every time step; D gives a real/fake logit at ever
 are the configured adversarial loss averaged over all steps (the paper: sigmoid cross-entropy). RCGAN
 concatenates the class to both networks' inputs at every step (`model.condition.*`).
 
-Everything else is the GAN family's: n_critic, penalties (the gradient is taken with respect to the whole
+Everything else is the GAN family's: n_critic and g_steps, penalties (the gradient is taken with respect to the whole
 sequence), instance noise, label smoothing, feature matching on D's last hidden state, EMA. What needs an
 image or a per-sample head is refused (DiffAugment, packing, minibatch std, projection).
 
@@ -21,7 +21,8 @@ from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.gan import GAN
 from gancli.data.sequences import unscale
 from gancli.core.errors import GanError
-from gancli.nets.recurrent import RecurrentCritic, RecurrentGenerator
+from gancli.core.rules import one_of
+from gancli.nets.recurrent import INITS, RecurrentCritic, RecurrentGenerator
 from gancli.viz.panel import Panel
 
 
@@ -43,6 +44,7 @@ class RGAN(GAN):
 
     data_fields = {"x": ("sequence",)}
     data_doc = "trains on sequences (a field 'x' of kind sequence: sines, smooth, mnist_seq, timeseries_file)"
+    config_rules = {"model.generator.init": one_of(*INITS), "model.discriminator.init": one_of(*INITS)}
 
     def __init__(self, cfg, spec, device, precision):
         tricks = cfg.get("tricks") or {}

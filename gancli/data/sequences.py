@@ -4,8 +4,10 @@ labels where there are classes.
 - `sines`: the RGAN paper's sines, x_t = A·sin(2πf·t/T + φ), f ~ U[1, 5], A ~ U[0.1, 0.9], φ ~ U[−π, π];
   `bands` > 0 labels each sequence by its frequency band (for rcgan).
 - `smooth`: draws from a Gaussian process with an RBF kernel (the paper's "smooth signals").
-- `mnist_seq`, `fashion_mnist_seq`: the images as sequences: 14×14 downsampled and flattened (196 steps,
-  1 channel, as the paper does), or one row per step (14 × 14, or 28 × 28).
+- `mnist_seq`, `fashion_mnist_seq`: the images as sequences: resized to 14×14 as the authors' data_utils
+  does (a per-image min-max stretch, then Lanczos resampling) and read one row of 14 values per step (their
+  MNIST settings), or flattened to 196 steps of 1 value, or 28 rows of 28; `part` takes the authors' random
+  60/20/20 split of the images kept (their TSTR protocol trains on 60 %, selects on 20 %, tests on 20 %).
 - `timeseries_file`: the user's data from .npy, .npz (`x` or `sequences`, optional `labels`) or .csv;
   (N, T, C) sequences, or one long series cut into windows.
 
@@ -22,7 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gancli.data.base import DATASETS, Field, in_memory_source, labelled
+from gancli.core.rules import integer, one_of
+from gancli.data.base import DATASETS, Field, in_memory_source, labelled, with_rules
 from gancli.core.errors import GanError
 
 
@@ -95,14 +98,60 @@ def smooth(n: int = 14000, length: int = 30, channels: int = 1, length_scale: fl
                            scale)
 
 
-def _image_sequences(name: str, root, split: str, layout: str, download: bool, digits=None):
+LAYOUTS = ("rows14", "flat14", "rows")
+RESIZES = ("lanczos", "avgpool")
+PARTS = ("all", "train", "vali", "test")
+PROPORTIONS = (0.6, 0.2, 0.2)     # the authors' data_utils.split: train, validation, test
+
+
+def minmax_stretch(x: torch.Tensor) -> torch.Tensor:
+    """Each image (the last two dims) mapped linearly onto [−1, 1]: its darkest pixel to −1, its brightest to
+    +1 (a constant image to −1, as scipy's bytescale maps it to 0)."""
+    x = x.double()
+    lo, hi = x.amin((-2, -1), keepdim=True), x.amax((-2, -1), keepdim=True)
+    span = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
+    return (x - lo) / span * 2 - 1
+
+
+def resize_lanczos(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, H, W) images → (N, size, size) in [−1, 1] as the authors' `load_resized_mnist` makes them with
+    scipy.misc.imresize(img, [size, size], interp='lanczos') on images in [−1, 1]: each image min-max stretched
+    to 0..255 and rounded to bytes (scipy's bytescale), Lanczos-resampled by PIL in 8 bits, then /255 → [−1, 1]."""
+    from PIL import Image
+
+    stretched = ((minmax_stretch(x) + 1) * 127.5).clamp(0, 255)
+    as_bytes = (stretched + 0.5).floor().to(torch.uint8).numpy()
+    lanczos = Image.Resampling.LANCZOS
+    out = np.stack([np.asarray(Image.fromarray(img).resize((size, size), lanczos)) for img in as_bytes])
+    return torch.from_numpy(out).float() / 255 * 2 - 1
+
+
+def split_part(n: int, part: str, seed: int) -> torch.Tensor:
+    """Indices of `part` in the authors' random split of n samples: ceil(60 %) train, ceil(20 %) test, the rest
+    validation, taken in that order (train, validation, test) from one permutation."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    n_train, n_test = math.ceil(n * PROPORTIONS[0]), math.ceil(n * PROPORTIONS[2])
+    n_vali = n - n_train - n_test
+    bounds = {"train": (0, n_train), "vali": (n_train, n_train + n_vali), "test": (n_train + n_vali, n)}
+    lo, hi = bounds[part]
+    return perm[lo:hi].sort().values
+
+
+def _image_sequences(name: str, root, split: str, layout: str, download: bool, digits=None, resize="lanczos",
+                     part="all", part_seed=0):
     from omegaconf import OmegaConf
 
     from gancli.data.base import build_dataset
 
-    if layout not in ("flat14", "rows14", "rows"):
-        raise GanError(f"dataset.layout='{layout}' is not one of: flat14 (14×14, 196 steps of 1 value, the RGAN "
-                       "paper's), rows14 (14 steps of 14 values), rows (28 steps of 28 values).")
+    if layout not in LAYOUTS:
+        raise GanError(f"dataset.layout='{layout}' is not one of: rows14 (14 steps of 14 values, the authors' "
+                       "MNIST settings), flat14 (14×14 flattened: 196 steps of 1 value), rows (28 steps of 28 values).")
+    if resize not in RESIZES:
+        raise GanError(f"dataset.resize='{resize}' is not one of: lanczos (the authors': a per-image min-max "
+                       "stretch, then Lanczos resampling), avgpool (2 × 2 means).")
+    if part not in PARTS:
+        raise GanError(f"dataset.part='{part}' is not one of: {', '.join(PARTS)} (the authors' random 60/20/20 "
+                       "split of the images kept; all: every one).")
     source = build_dataset(OmegaConf.create({"name": name, "root": root, "split": split, "resolution": 28,
                                              "download": download}))
     batch = source.reference(10 ** 7)                      # every image, in order
@@ -116,24 +165,36 @@ def _image_sequences(name: str, root, split: str, layout: str, download: bool, d
         remap = {d: i for i, d in enumerate(keep)}
         x, y = x[mask], torch.tensor([remap[int(v)] for v in y[mask]])
         classes = tuple(classes[d] for d in keep)
-    if layout == "flat14":
-        x = F.avg_pool2d(x, 2).flatten(1).unsqueeze(-1)     # (N, 196, 1)
-    elif layout == "rows14":
-        x = F.avg_pool2d(x, 2)[:, 0]                        # (N, 14, 14): rows as steps
-    else:
+    kept = len(x)
+    if part != "all":
+        idx = split_part(kept, part, part_seed)
+        x, y = x[idx], y[idx]
+    if layout == "rows":
         x = x[:, 0]                                         # (N, 28, 28): rows as steps
-    return sequence_source(x, y, classes, f"{name} ({split}) as sequences: {len(x)} of "
+    else:
+        x14 = resize_lanczos(x[:, 0], 14) if resize == "lanczos" else F.avg_pool2d(x, 2)[:, 0]
+        x = x14.flatten(1).unsqueeze(-1) if layout == "flat14" else x14   # (N, 196, 1) or (N, 14, 14)
+    where = "" if part == "all" else f", the authors' {part} part ({len(x)} of {kept})"
+    return sequence_source(x, y, classes, f"{name} ({split}{where}) as sequences: {len(x)} of "
                            f"{x.shape[1]} steps × {x.shape[2]} channel(s)")
 
 
+IMAGE_SEQUENCE_RULES = {"layout": one_of("rows14", "flat14", "rows"), "resize": one_of("lanczos", "avgpool"),
+                        "part": one_of("all", "train", "vali", "test"), "part_seed": integer(0)}
+
+
 @DATASETS.register("mnist_seq")
-def mnist_seq(root="data", split="train", layout="flat14", digits=None, download=True):
-    return _image_sequences("mnist", root, split, layout, download, digits)
+@with_rules(**IMAGE_SEQUENCE_RULES)
+def mnist_seq(root="data", split="train", layout="rows14", digits=None, download=True, resize="lanczos", part="all",
+              part_seed=0):
+    return _image_sequences("mnist", root, split, layout, download, digits, resize, part, part_seed)
 
 
 @DATASETS.register("fashion_mnist_seq")
-def fashion_mnist_seq(root="data", split="train", layout="flat14", digits=None, download=True):
-    return _image_sequences("fashion_mnist", root, split, layout, download, digits)
+@with_rules(**IMAGE_SEQUENCE_RULES)
+def fashion_mnist_seq(root="data", split="train", layout="rows14", digits=None, download=True, resize="lanczos",
+                      part="all", part_seed=0):
+    return _image_sequences("fashion_mnist", root, split, layout, download, digits, resize, part, part_seed)
 
 
 # ------------------------------------------------------------------------------------------ the user's file

@@ -21,7 +21,8 @@ HIGHER_IS_BETTER = {
     "fid": False, "kid": False, "kid_std": False, "is": True, "is_std": False,
     "precision": True, "recall": True, "density": True, "coverage": True,
     "modes": True, "hq": True, "rev_kl": False, "class_acc": True, "class_acc_worst": True, "code_acc": True,
-    "mmd": False, "tstr": True, "trts": True, "trtr": True, "disc": False, "pred": False,
+    "mmd": False, "mmd_tuned": False, "tstr": True, "trts": True, "trtr": True, "tstr_vali": True,
+    "tstr_vali_f1": True, "disc": False, "pred": False,
     "l1": False, "psnr": True, "ssim": True, "swd": False,
 }
 

@@ -2,10 +2,11 @@
 them once (a classifier, reference features).
 
 The reference is the data a model learned to imitate: the training split as configured, without a
-`subset` (a model trained on 8k MNIST digits is still scored against MNIST). The test part is the
-dataset's test split where it has one, a fresh draw of the same distribution for procedural sets (another
-seed), and otherwise a held-out tenth of the training part; real test vs reference is the floor a metric
-can reach.
+`subset` (a model trained on 8k MNIST digits is still scored against MNIST). The test part is the test
+part of the authors' 60/20/20 split for a model trained on one of its parts (`dataset.part` of the
+image-sequence datasets, which also gives a validation part), else the dataset's test split where it has
+one, a fresh draw of the same distribution for procedural sets (another seed), and otherwise a held-out
+tenth of the training part; real test vs reference is the floor a metric can reach.
 """
 
 from __future__ import annotations
@@ -75,8 +76,11 @@ class RealData:
         self.n = int(n)
         self._train: RealPart | None = None
         self._test: RealPart | None = None
+        self._vali: RealPart | None = None
 
     def _test_config(self) -> tuple[dict, str] | None:
+        if self.cfg.get("part", "all") != "all":      # trained on a part of the authors' 60/20/20 split
+            return {**self.cfg, "part": "test"}, "the test part (dataset.part=test)"
         if "split" in self.cfg:
             return {**self.cfg, "split": "test"}, "the test split"
         if "seed" in self.cfg and "n" in self.cfg:    # procedural: another draw of the same distribution
@@ -106,6 +110,16 @@ class RealData:
             else:
                 self._test = load_part(found[0], self.n, found[1])
         return self._test
+
+    @property
+    def vali(self) -> RealPart | None:
+        """The validation part of a dataset trained on a part of the authors' 60/20/20 split (`dataset.part`),
+        which their TSTR protocol picks the checkpoint on; None for other data."""
+        if self.cfg.get("part", "all") == "all":
+            return None
+        if self._vali is None:
+            self._vali = load_part({**self.cfg, "part": "vali"}, self.n, "the validation part (dataset.part=vali)")
+        return self._vali
 
     def key(self) -> str:
         """What identifies this data: its config (minus paths and run settings) and a fingerprint of its
