@@ -99,7 +99,7 @@ def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_t
         report.values["fid"] = next(scripted)
         return report
 
-    monkeypatch.setattr("gancli.metrics.suite", fake_evaluate)
+    monkeypatch.setattr("gancli.metrics.evaluate", fake_evaluate)
     cfg = plain_config(compose_train([*TINY_OVERRIDES, *EVAL, "trainer.steps=10", "trainer.ckpt_every=2",
                                       "eval.every=2", "eval.metrics=[fid]", "eval.best=fid", f"eval.cache_dir={cache}"]))
     saves = []
