@@ -33,6 +33,22 @@ def test_defaults(compose_cfg):
     assert cfg.trainer.steps == cfg.dataset.steps and cfg.trainer.batch_size == cfg.dataset.batch_size
 
 
+def test_the_trainer_defaults_live_in_its_yaml_alone(conf_dir):
+    """conf/trainer/default.yaml holds every value (with the comments the docs show); the schema types the same
+    keys and sets none, so the two cannot disagree."""
+    import dataclasses
+
+    import yaml
+    from omegaconf import MISSING
+
+    from gancli.cli.schema import TrainerConfig
+
+    fields = dataclasses.fields(TrainerConfig)
+    assert all(f.default is MISSING for f in fields)
+    keys = set(yaml.safe_load((conf_dir / "trainer" / "default.yaml").read_text())) - {"defaults"}
+    assert keys == {f.name for f in fields}
+
+
 def test_tiny_overrides_apply(compose_cfg, tiny_overrides):
     cfg = compose_cfg(tiny_overrides)
     for o in tiny_overrides:

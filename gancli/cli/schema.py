@@ -13,32 +13,37 @@ from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 
 @dataclass
 class TrainerConfig:
-    steps: int = 2000
-    batch_size: int = 64
-    sample_every: int = 500
-    ckpt_every: int = 1000
-    keep: int = 3
-    log_every: int = 50
-    device: str = "auto"
-    amp: Any = False
-    ema: Optional[float] = None
-    ema_start: int = 0
-    ema_rampup: Optional[float] = None
-    ema_bn_batches: int = 16
-    compile: Any = False
-    channels_last: bool = False
-    num_workers: int = 2
-    sample_n: int = 64
-    tensorboard: Any = "auto"
-    progress: Any = "auto"
-    callbacks: Dict[str, Any] = field(default_factory=dict)
-    nan: str = "stop"
-    sync_bn: bool = False
-    profile: bool = False
+    """The trainer's keys and types, and no values: conf/trainer/default.yaml holds the defaults, beside the
+    comments that document them and the interpolations (${dataset.steps}) a dataclass cannot hold. A key
+    missing there is `???` and fails as an incomplete config; a key missing here fails at composition."""
+
+    steps: int = MISSING
+    batch_size: int = MISSING
+    sample_every: int = MISSING
+    ckpt_every: int = MISSING
+    keep: int = MISSING
+    log_every: int = MISSING
+    device: str = MISSING
+    amp: Any = MISSING
+    ema: Optional[float] = MISSING
+    ema_start: int = MISSING
+    ema_rampup: Optional[float] = MISSING
+    ema_bn_batches: int = MISSING
+    compile: Any = MISSING
+    channels_last: bool = MISSING
+    num_workers: int = MISSING
+    sample_n: int = MISSING
+    tensorboard: Any = MISSING
+    progress: Any = MISSING
+    callbacks: Dict[str, Any] = MISSING
+    nan: str = MISSING
+    sync_bn: bool = MISSING
+    profile: bool = MISSING
 
 
 @dataclass

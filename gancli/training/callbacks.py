@@ -9,7 +9,8 @@ its own cadence, added from config without touching the loop:
           n: 5000                              # the rest: its own arguments
 
 A callback's failure is reported (the log, the run's summary) and training goes on; its state (a best
-score so far, say) travels in the checkpoint under its name.
+score so far, say) travels in the checkpoint under its name. gancli's own periodic work (grids, the NaN
+guard, checkpoints, evaluation) is callbacks too; training/periodic.py builds the whole list, in order.
 """
 
 from __future__ import annotations
@@ -25,16 +26,38 @@ if TYPE_CHECKING:
 log = logging.getLogger("gancli")
 
 
+class StepUndone(Exception):
+    """Raised by an essential callback that put the run back to an earlier step (trainer.nan=skip): the rest of
+    the step's work (logging, later callbacks, the stop check) is skipped, as if the step had not happened."""
+
+
 class Callback:
-    """Override what you need. Scalars returned by on_interval go to metrics.jsonl and TensorBoard at that step."""
+    """Override what you need. Scalars returned by on_interval go to metrics.jsonl and TensorBoard at that step.
+
+    Two class flags set gancli's own callbacks (training/periodic.py) apart; a user callback keeps the defaults:
+    `every_rank`: under torchrun it runs on every rank, not on rank 0 alone, because its work is collective (a
+    checkpoint gathers every rank's RNG state and waits at a barrier; the NaN guard restores every rank).
+    `essential`: its exceptions end the run (the NaN guard stops a diverged run this way, and a checkpoint that
+    failed unnoticed would lose work); a user callback's failure is only reported, so an extra never stops training.
+    """
+
+    every_rank = False
+    essential = False
 
     def __init__(self, every: int = 0):
         if int(every) < 0:
             raise GanError(f"a callback's every={every} must be ≥ 0 (0: only at the end of training).")
         self.every = int(every)
 
+    def due(self, step: int, total: int) -> bool:
+        """Whether on_interval runs after `step` (of `total`)."""
+        return bool(self.every) and step % self.every == 0
+
     def on_fit_start(self, trainer: "Trainer") -> None:
         pass
+
+    def on_log(self, trainer: "Trainer", scalars: dict[str, float]) -> None:
+        """At each log step, the means of the logged scalars over the window, before they are written."""
 
     def on_interval(self, trainer: "Trainer") -> dict[str, float] | None:
         return None
@@ -42,14 +65,15 @@ class Callback:
     def on_fit_end(self, trainer: "Trainer", summary: dict) -> None:
         pass
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict | None:
+        """What the checkpoint keeps under the callback's name; None: nothing (no entry at all)."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:
         pass
 
 
-def build_callbacks(specs: dict | None) -> dict[str, Callback]:
+def user_callbacks(specs: dict | None) -> dict[str, Callback]:
     """trainer.callbacks (name → {_target_, every, ...}) → Callback objects; a bad entry is one GanError."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
@@ -72,25 +96,26 @@ def build_callbacks(specs: dict | None) -> dict[str, Callback]:
 
 
 class CallbackRunner:
-    """Calls the callbacks at their cadences; a failure is logged and recorded, never raised."""
+    """Calls the callbacks in their order at their cadences. A failure of an essential one is raised; any
+    other's is logged and recorded, and the run goes on."""
 
     def __init__(self, callbacks: dict[str, Callback]):
         self.callbacks = callbacks
         self.errors: list[str] = []
         self.scalars: dict[str, float] = {}   # the latest value of each scalar a callback returned
 
-    def __bool__(self) -> bool:
-        return bool(self.callbacks)
-
-    def add(self, name: str, callback: Callback) -> None:
-        if name in self.callbacks:
-            raise GanError(f"trainer.callbacks.{name}: the name is taken by gancli's own '{name}' callback.")
-        self.callbacks[name] = callback
+    def for_rank(self, main: bool) -> "CallbackRunner":
+        """The callbacks that run in this process: all on rank 0, the every_rank ones elsewhere."""
+        return self if main else CallbackRunner({n: cb for n, cb in self.callbacks.items() if cb.every_rank})
 
     def _call(self, name: str, hook: str, trainer: "Trainer", *args):
-        method = getattr(self.callbacks[name], hook)
+        callback = self.callbacks[name]
+        method = getattr(callback, hook)
+        args = args if hook in ("state_dict", "load_state_dict") else (trainer, *args)
+        if callback.essential:
+            return method(*args)
         try:
-            return method(*args) if hook in ("state_dict", "load_state_dict") else method(trainer, *args)
+            return method(*args)
         except Exception as exc:   # a callback's bug or a user error: reported, the run goes on
             message = f"callback '{name}' failed at step {trainer.step} ({hook}): {type(exc).__name__}: {exc}"
             log.error("%s; training continues", message)
@@ -101,11 +126,15 @@ class CallbackRunner:
         for name in self.callbacks:
             self._call(name, "on_fit_start", trainer)
 
+    def log(self, trainer: "Trainer", scalars: dict[str, float]) -> None:
+        for name in self.callbacks:
+            self._call(name, "on_log", trainer, scalars)
+
     def interval(self, trainer: "Trainer", step: int) -> dict[str, float]:
         """Scalars from the callbacks due at `step` (each prefixed with its callback's name)."""
         out: dict[str, float] = {}
         for name, cb in self.callbacks.items():
-            if cb.every and step % cb.every == 0:
+            if cb.due(step, trainer.total):
                 scalars = self._call(name, "on_interval", trainer) or {}
                 out.update({f"{name}/{k}": float(v) for k, v in scalars.items()})
         self.scalars.update(out)

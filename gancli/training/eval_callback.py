@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-import torch
+from omegaconf import OmegaConf
 
 from gancli.core.errors import GanError
 from gancli.metrics import HIGHER_IS_BETTER, better
@@ -18,11 +18,12 @@ log = logging.getLogger("gancli")
 
 
 class Evaluate(Callback):
-    def __init__(self, settings, dataset_cfg, algorithm, device: torch.device):
+    def __init__(self, settings: dict, dataset_cfg: dict, algorithm):
+        settings = OmegaConf.create(settings)   # the metrics read attributes, as `gan eval`'s config gives them
         super().__init__(int(settings.every))
         self.settings, self.dataset_cfg, self.best_key = settings, dataset_cfg, settings.best
         self.shared: dict = {}            # the extractor and the reference features, computed once
-        ctx = model_context(algorithm, dataset_cfg, settings, device)
+        ctx = model_context(algorithm, dataset_cfg, settings, algorithm.device)
         for _, metric in ctx.metrics:     # a metric that cannot be computed here fails before training
             metric.check(ctx)
         self.real = ctx.real

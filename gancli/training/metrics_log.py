@@ -1,10 +1,16 @@
-"""Scalars to metrics.jsonl (always) and TensorBoard (when installed), resumable without duplicates."""
+"""Scalars to metrics.jsonl (always) and TensorBoard (when installed), resumable without duplicates; the window
+of steps a log line averages."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
+
+import torch
+
+from gancli.core.scalars import accumulate
 
 log = logging.getLogger("gancli")
 
@@ -65,3 +71,39 @@ class NullMetricsLog:
 
     def close(self) -> None:
         pass
+
+
+class LogWindow:
+    """The logged scalars of the steps since the last log line, summed on the device: reading them is the one
+    host sync of a window (hot path: no sync per step)."""
+
+    def __init__(self, world):
+        self.world = world
+        self.images_read = 0            # images of every window read so far: the run's img/s
+        self.acc: dict[str, torch.Tensor] = {}
+        self.steps, self.images, self.t = 0, 0, time.perf_counter()
+
+    def add(self, logs: dict[str, torch.Tensor], images: int) -> None:
+        accumulate(self.acc, logs)
+        self.steps += 1
+        self.images += images
+
+    def read(self) -> dict[str, float]:
+        """Each scalar's mean over the window (and over ranks), and img_per_s; a new window starts."""
+        now, keys = time.perf_counter(), list(self.acc)
+        values = self.world.mean_(torch.stack([self.acc[k].float() for k in keys]).div_(self.steps)).tolist() \
+            if keys else []
+        scalars = dict(zip(keys, values))
+        scalars["img_per_s"] = self.images / max(now - self.t, 1e-9)
+        self.images_read += self.images
+        self.acc, self.steps, self.images, self.t = {}, 0, 0, now
+        return scalars
+
+    def sums(self) -> dict[str, float]:
+        """The sums so far (one host sync), unaveraged: enough to tell whether they are finite."""
+        keys = list(self.acc)
+        return dict(zip(keys, self.world.mean_(torch.stack([self.acc[k].float() for k in keys])).tolist()))
+
+    def drop(self) -> None:
+        """Forget the steps since the last read: the run went back to an earlier checkpoint."""
+        self.acc, self.steps, self.images = {}, 0, 0

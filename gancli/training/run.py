@@ -32,6 +32,8 @@ def plain_config(cfg: DictConfig) -> dict:
 
 
 def build_trainer(config: dict, run_dir: Path) -> Trainer:
+    """Data, algorithm and trainer of a resolved plain config. The data and family builders read attributes, so
+    they get a DictConfig view of it; the trainer gets the plain dict itself, which its checkpoints carry."""
     check_train_config(config)
     cfg = OmegaConf.create(config)
     t = config["trainer"]
@@ -47,14 +49,7 @@ def build_trainer(config: dict, run_dir: Path) -> Trainer:
     algorithm = build_algorithm(cfg, source.spec, device, precision)
     if world.rank:          # each rank its own noise; rank 0 draws what a single process would
         rng.seed_everything(seed + 1_000_003 * world.rank)
-    trainer = Trainer(algorithm, source, t, run_dir, config, seed, world)
-    trainer.description = source.description
-    settings = cfg.get("eval")
-    if settings is not None and int(settings.every) > 0:     # older configs have no eval node
-        from gancli.training.eval_callback import Evaluate
-
-        trainer.callbacks.add("eval", Evaluate(settings, cfg.dataset, algorithm, device))
-    return trainer
+    return Trainer(config, algorithm, source, run_dir, world)
 
 
 def train(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = None,
@@ -91,7 +86,7 @@ def _train(config: dict, state: dict | None, run_dir: Path, overrides: list[str]
         trainer.load_state_dict(state)
         log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total)
     m = config["model"]
-    log.info("%s | %s | loss %s | %s | device %s%s%s", m["name"], trainer.description, config["loss"]["name"],
+    log.info("%s | %s | loss %s | %s | device %s%s%s", m["name"], trainer.source.description, config["loss"]["name"],
              config["optimizer"]["name"], trainer.device, f" ({trainer.algorithm.precision.dtype})"
              if trainer.algorithm.precision.enabled else "",
              f" | {trainer.world.size} processes (torchrun), batch {config['trainer']['batch_size']} in all"

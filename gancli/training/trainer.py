@@ -1,5 +1,6 @@
-"""The generic loop. It knows time — steps, phases, cadences, logs, grids, checkpoints, callbacks,
-signals — and nothing about any family: it talks to the `Algorithm` interface only.
+"""The generic loop. It knows time — steps, phases, logs, signals — and calls the callbacks that do the work
+at a cadence (grids, checkpoints, the NaN guard, evaluation, the user's: training/periodic.py lists them). It
+knows nothing about any family: it talks to the `Algorithm` interface only.
 
 Hot-path rules: no host synchronisation and no config look-ups per step. Losses come back as device
 tensors and are summed on the device; they are read (one sync) every `log_every` steps.
@@ -8,7 +9,6 @@ tensors and are summed on the device; they are read (one sync) every `log_every`
 from __future__ import annotations
 
 import logging
-import math
 import time
 import weakref
 from pathlib import Path
@@ -16,15 +16,15 @@ from pathlib import Path
 import torch
 
 from gancli.algorithms.base import Algorithm
-from gancli.core.scalars import accumulate
 from gancli.data.base import DataSource
 from gancli.core.errors import GanError
 from gancli.training import rng
-from gancli.training.callbacks import CallbackRunner, build_callbacks
-from gancli.core.checkpoint import CheckpointDir, load_checkpoint
+from gancli.training.callbacks import CallbackRunner, StepUndone
+from gancli.core.checkpoint import CheckpointDir
 from gancli.training.distributed import SINGLE, World
 from gancli.training.ema import EMA
-from gancli.training.metrics_log import MetricsLog, NullMetricsLog
+from gancli.training.metrics_log import LogWindow, MetricsLog, NullMetricsLog
+from gancli.training.periodic import build_callbacks, divergence, nonfinite
 from gancli.training.profiling import StepProfiler
 from gancli.training.progress import TrainProgress
 from gancli.training.schedules import LRSchedule
@@ -35,51 +35,26 @@ log = logging.getLogger("gancli")
 
 
 class Trainer:
-    def __init__(self, algorithm: Algorithm, source: DataSource, trainer_cfg: dict, run_dir: Path,
-                 config: dict, seed: int, world: World = SINGLE):
-        t = trainer_cfg
-        self.algorithm, self.source, self.run_dir, self.config = algorithm, source, Path(run_dir), config
-        self.world = world
-        self.sync_bn = bool(t.get("sync_bn", False))
-        self.profile = bool(t.get("profile", False))
-        if self.sync_bn and world.distributed and algorithm.device.type == "cpu":
-            raise GanError("trainer.sync_bn=true needs CUDA devices (PyTorch's SyncBatchNorm does not run on the "
-                           "CPU); use trainer.sync_bn=false, or train on GPUs.")
+    def __init__(self, config: dict, algorithm: Algorithm, source: DataSource, run_dir: Path, world: World = SINGLE):
+        """`config` is the run's resolved plain config, the one checkpoints carry: the trainer reads its `trainer`
+        section (and the optimizer's schedule) itself. A key that a config saved by an older gancli lacks means
+        what that version did."""
+        t = config["trainer"]
+        self.config, self.algorithm, self.source, self.world = config, algorithm, source, world
+        self.run_dir, self.seed, self.step = Path(run_dir), int(config["seed"]), 0
         self.spec, self.device = source.spec, algorithm.device
-        self.total = int(t["steps"])
-        self.default_batch = int(t["batch_size"])
-        self.log_every = max(1, int(t["log_every"]))
-        self.sample_every = int(t["sample_every"]) or self.total
-        self.ckpt_every = int(t["ckpt_every"]) or self.total
-        self.sample_n = int(t["sample_n"])
+        self.total, self.default_batch = int(t["steps"]), int(t["batch_size"])
+        self.log_every, self.sample_n = max(1, int(t["log_every"])), int(t["sample_n"])
         self.progress_mode, self.tensorboard = t["progress"], t["tensorboard"]
-        self.channels_last = bool(t["channels_last"])
-        mode = str(t["compile"]).lower()
-        self.compile = mode != "false"
-        self.compile_mode = None if mode in ("true", "false") else mode
-        self.graphs = self.compile_mode == "reduce-overhead"              # CUDA graphs (a no-op on the CPU)
-        self.step, self.seed = 0, seed
-        self.nan_policy, self.nan_restores = str(t.get("nan", "stop")), 0
-        if self.compile:
-            blocker = algorithm.compile_blocker()
-            if blocker:
-                raise GanError(f"trainer.compile=true cannot be combined with {blocker}; use trainer.compile=false.")
+        self.channels_last, self.profile = bool(t["channels_last"]), bool(t.get("profile", False))
+        self._set_speedups(t)
         self._prepared: weakref.WeakSet = weakref.WeakSet()
         algorithm.set_phase(algorithm.phase_at(0))
-        self.stream = source.stream(self.batch_size, self.device, seed)
+        self.stream = source.stream(self.batch_size, self.device, self.seed)
         if world.distributed:
             self.stream.shard(world.rank, world.size)
-        self.ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"],
-                       t.get("ema_rampup")) if t["ema"] and algorithm.ema_nets else None
-        if t["ema"] and not algorithm.ema_nets:
-            log.warning("trainer.ema is set, but %s declares no networks to average (ema_nets); no EMA is kept",
-                        type(algorithm).__name__)
-        self.ema_bn_batches, self._bn_refreshed_at = int(t.get("ema_bn_batches", 0)), None
-        if self.ema is not None and self.ema_bn_batches and self.ema.has_batch_norm() \
-                and type(algorithm).ema_forward is Algorithm.ema_forward:
-            log.warning("%s does not say how to run its averaged networks (ema_forward), so their BatchNorm "
-                        "statistics are copied from the live ones", type(algorithm).__name__)
-            self.ema_bn_batches = 0
+        self.ema, self.ema_bn_batches = self._build_ema(t)
+        self._bn_refreshed_at: int | None = None
         opt = config["optimizer"]
         self.schedule = LRSchedule(opt.get("lr_schedule", "constant"), opt.get("lr_decay_start", 0.5), self.total)
         self.schedule.apply(algorithm.optimizers.values(), 0)
@@ -87,9 +62,40 @@ class Trainer:
             self._compile_steps()
         self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", t["keep"])
         self.reference = source.reference(algorithm.reference_size(self.sample_n))
-        self.callbacks = CallbackRunner(build_callbacks(t.get("callbacks")))
         self.last_scalars: dict[str, float] = {}
+        self.window, self.metrics = LogWindow(world), NullMetricsLog()    # fit's own, while it runs
         self._prepare_nets()
+        self.callbacks = CallbackRunner(build_callbacks(config, algorithm))
+
+    def _set_speedups(self, t: dict) -> None:
+        """trainer.sync_bn and trainer.compile, refused before any work where they cannot run."""
+        self.sync_bn = bool(t.get("sync_bn", False))
+        if self.sync_bn and self.world.distributed and self.device.type == "cpu":
+            raise GanError("trainer.sync_bn=true needs CUDA devices (PyTorch's SyncBatchNorm does not run on the "
+                           "CPU); use trainer.sync_bn=false, or train on GPUs.")
+        mode = str(t["compile"]).lower()
+        self.compile = mode != "false"
+        self.compile_mode = None if mode in ("true", "false") else mode
+        self.graphs = self.compile_mode == "reduce-overhead"              # CUDA graphs (a no-op on the CPU)
+        blocker = self.algorithm.compile_blocker() if self.compile else None
+        if blocker:
+            raise GanError(f"trainer.compile=true cannot be combined with {blocker}; use trainer.compile=false.")
+
+    def _build_ema(self, t: dict) -> tuple[EMA | None, int]:
+        """trainer.ema over the networks the family names (ema_nets), and trainer.ema_bn_batches: 0 where the
+        family cannot run its averaged networks (their BatchNorm statistics are then copied)."""
+        algorithm, bn_batches = self.algorithm, int(t.get("ema_bn_batches", 0))
+        if t["ema"] and not algorithm.ema_nets:
+            log.warning("trainer.ema is set, but %s declares no networks to average (ema_nets); no EMA is kept",
+                        type(algorithm).__name__)
+        if not (t["ema"] and algorithm.ema_nets):
+            return None, bn_batches
+        ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"], t.get("ema_rampup"))
+        if bn_batches and ema.has_batch_norm() and type(algorithm).ema_forward is Algorithm.ema_forward:
+            log.warning("%s does not say how to run its averaged networks (ema_forward), so their BatchNorm "
+                        "statistics are copied from the live ones", type(algorithm).__name__)
+            bn_batches = 0
+        return ema, bn_batches
 
     @property
     def batch_size(self) -> int:
@@ -224,89 +230,85 @@ class Trainer:
         return batch
 
     def fit(self, stop_after: int | None = None) -> dict:
-        """Train to `steps` (or `stop_after`, for tests); returns a plain summary."""
-        t0, images = time.perf_counter(), 0
-        world = self.world
-        metrics = (MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step if self.step else None)
-                   if world.main else NullMetricsLog())
-        acc: dict[str, torch.Tensor] = {}
-        window_steps, window_images, window_t = 0, 0, time.perf_counter()
-        algorithm, ema, next_batch = self.algorithm, self.ema, self._next_batch
-        callbacks = self.callbacks if world.main else CallbackRunner({})   # callbacks run on rank 0 only
-        optimizers = algorithm.optimizers
-        algorithm.train_mode(True)
+        """Train to `steps` (or `stop_after`, for tests); returns a plain summary. Each step is one update, then
+        its log line when due, then the callbacks due (periodic.py lists them: grids, the NaN guard, checkpoints,
+        the user's, evaluation); a signal, or stop_after, ends the loop early."""
+        t0, world = time.perf_counter(), self.world
+        self.metrics = (MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step or None)
+                        if world.main else NullMetricsLog())
+        self.window = LogWindow(world)
+        callbacks = self.callbacks.for_rank(world.main)
+        self.algorithm.train_mode(True)
         callbacks.start(self)
-        status = "finished"
+        status, signum = "finished", None
         try:
             with StopOnSignal() as stop, TrainProgress(self.total, self.step, self.progress_mode if world.main else False) \
                     as bar, StepProfiler(self.profile and world.main, self.run_dir / "profile", self.device) as profiler:
                 while self.step < self.total:
-                    if algorithm.phase_at(self.step) != algorithm.phase:
-                        self.enter_phase(algorithm.phase_at(self.step))
-                        optimizers = algorithm.optimizers
-                    if self.graphs:   # a new iteration: CUDA graphs may reuse the last one's outputs
-                        torch.compiler.cudagraph_mark_step_begin()
-                    logs = algorithm.train_step(next_batch, self.step)
-                    if ema is not None:
-                        ema.update(algorithm.nets, self.step)
-                    self.step += 1
-                    self.schedule.apply(optimizers.values(), self.step)
-                    accumulate(acc, logs)
-                    window_steps += 1
-                    window_images += self.stream.batch_size
+                    self._advance()
                     bar.advance()
                     profiler.step()
-                    step = self.step
-                    if step % self.log_every == 0 or step == self.total:
-                        now = time.perf_counter()
-                        scalars = self._read(acc, window_steps, window_images, now - window_t)
-                        images += window_images
-                        acc, window_steps, window_images, window_t = {}, 0, 0, now
-                        if self._diverged(scalars, step, metrics):
-                            optimizers = algorithm.optimizers
-                            continue
-                        metrics.write(step, scalars)
-                        bar.update(step, scalars, algorithm.status())
-                    if step % self.sample_every == 0 and step < self.total:
-                        self.save_grid(self.run_dir / "samples" / f"step_{step:07d}.png")
-                    if step % self.ckpt_every == 0 and step < self.total:
-                        if acc and self._diverged(self._sums_finite(acc), step, metrics):   # never save NaN weights
-                            acc, window_steps, window_images = {}, 0, 0
-                            optimizers = algorithm.optimizers
-                            continue
-                        self.save_checkpoint()
-                    if callbacks:
-                        extra = callbacks.interval(self, step)
-                        if extra:
-                            metrics.write(step, extra)
-                    # under torchrun the ranks agree at log steps, so a signal stops them all at one step
-                    signalled = stop.requested if not world.distributed else \
-                        step % self.log_every == 0 and world.any(stop.requested, self.device)
-                    if signalled or (stop_after is not None and step >= stop_after):
+                    try:
+                        self._after_step(callbacks, bar)
+                    except StepUndone:      # the NaN guard restored the last checkpoint: this step never happened
+                        continue
+                    signalled = self._signalled(stop)
+                    if signalled or (stop_after is not None and self.step >= stop_after):
                         status = "interrupted" if signalled else "stopped"
                         break
                 signum = stop.signum
         finally:
-            metrics.close()
-        if window_steps:  # losses of a partial window (interrupted runs)
-            self.last_scalars = self._read(acc, window_steps, window_images, time.perf_counter() - window_t)
-            images += window_images
-            bad = [k for k, v in self.last_scalars.items() if not math.isfinite(v)]
+            self.metrics.close()
+        return self._finish(status, signum, callbacks, t0)
+
+    def _advance(self) -> None:
+        """One step: the phase it belongs to, the algorithm's update, the EMA, the learning rates."""
+        algorithm = self.algorithm
+        if algorithm.phase_at(self.step) != algorithm.phase:
+            self.enter_phase(algorithm.phase_at(self.step))
+        if self.graphs:   # a new iteration: CUDA graphs may reuse the last one's outputs
+            torch.compiler.cudagraph_mark_step_begin()
+        logs = algorithm.train_step(self._next_batch, self.step)
+        if self.ema is not None:
+            self.ema.update(algorithm.nets, self.step)
+        self.step += 1
+        self.schedule.apply(algorithm.optimizers.values(), self.step)
+        self.window.add(logs, self.stream.batch_size)
+
+    def _after_step(self, callbacks: CallbackRunner, bar: TrainProgress) -> None:
+        """The step's log line when due (callbacks see its means first), then the callbacks due. StepUndone
+        from an essential callback leaves the rest undone."""
+        step = self.step
+        if step % self.log_every == 0 or step == self.total:
+            self.last_scalars = scalars = self.window.read()
+            callbacks.log(self, scalars)
+            self.metrics.write(step, scalars)
+            bar.update(step, scalars, self.algorithm.status())
+        extra = callbacks.interval(self, step)
+        if extra:
+            self.metrics.write(step, extra)
+
+    def _signalled(self, stop: StopOnSignal) -> bool:
+        """Ctrl-C or SIGTERM; under torchrun the ranks agree at log steps, so a signal stops them all at one step."""
+        if not self.world.distributed:
+            return stop.requested
+        return self.step % self.log_every == 0 and self.world.any(stop.requested, self.device)
+
+    def _finish(self, status: str, signum: int | None, callbacks: CallbackRunner, t0: float) -> dict:
+        """After the loop: the losses of a partial window (an interrupted run's), the last checkpoint, the final
+        grid of a finished run, the summary."""
+        if self.window.steps:
+            self.last_scalars = self.window.read()
+            bad = nonfinite(self.last_scalars)
             if bad:
-                raise self._divergence(bad, self.last_scalars, self.step)
+                raise divergence(self, bad, self.last_scalars)
         ckpt = self.save_checkpoint()
-        grid = None
-        if status == "finished" and world.main:
-            grid = self.save_grid(self.run_dir / "samples" / f"step_{self.step:07d}.png")
-            final = self.run_dir / "final.png"
-            final.unlink(missing_ok=True)
-            final.write_bytes(grid.read_bytes())
-            grid = final
+        grid = self._final_grid() if status == "finished" and self.world.main else None
         seconds = time.perf_counter() - t0
         summary = {
             "status": status, "signal": signum if status == "interrupted" else None,
             "step": self.step, "steps": self.total, "seconds": seconds,
-            "img_per_s": images / max(seconds, 1e-9),
+            "img_per_s": self.window.images_read / max(seconds, 1e-9),
             "final_losses": {k: v for k, v in self.last_scalars.items() if k.startswith("loss/")},
             "scalars": self.last_scalars, "checkpoint": str(ckpt), "final_grid": str(grid) if grid else None,
             "run_dir": str(self.run_dir),
@@ -316,47 +318,10 @@ class Trainer:
         summary["callback_errors"] = list(callbacks.errors)
         return summary
 
-    # -- divergence -------------------------------------------------------------------------------
-    def _sums_finite(self, acc: dict[str, torch.Tensor]) -> dict[str, float]:
-        """The window's sums so far (one host sync): before a checkpoint, to keep NaN weights off disk."""
-        keys = list(acc)
-        return dict(zip(keys, self.world.mean_(torch.stack([acc[k].float() for k in keys])).tolist()))
-
-    def _divergence(self, bad: list[str], scalars: dict, step: int) -> GanError:
-        last = self.checkpoints.last
-        kept = (f"The last good checkpoint, {last} (step {load_checkpoint(last)['step']}), is intact."
-                if last.is_file() else "No checkpoint was written before it.")
-        return GanError(f"{bad[0]} became {scalars[bad[0]]} by step {step} (logged over the last "
-                        f"{self.log_every} steps{', with ' + ', '.join(bad[1:]) if bad[1:] else ''}): training "
-                        f"diverged and stopped. {kept} Train again with a lower optimizer.lr, or with "
-                        "trainer.nan=skip, which restores the last checkpoint and goes on at half the learning rate.")
-
-    def _diverged(self, scalars: dict[str, float], step: int, metrics: MetricsLog) -> bool:
-        """False if every scalar is finite. Otherwise stop (trainer.nan=stop), or restore the last checkpoint
-        with halved learning rates and return True (trainer.nan=skip; at most 3 times in a row)."""
-        bad = [k for k, v in scalars.items() if not math.isfinite(v)]
-        if not bad:
-            self.nan_restores = 0
-            return False
-        last = self.checkpoints.last
-        if self.nan_policy != "skip" or not last.is_file() or self.nan_restores >= 3:
-            raise self._divergence(bad, scalars, step)
-        self.nan_restores += 1
-        self.load_state_dict(load_checkpoint(last))
-        for opt in self.algorithm.optimizers.values():
-            for group in opt.param_groups:
-                group["initial_lr"] = group.get("initial_lr", group["lr"]) * 0.5
-                group["lr"] *= 0.5
-        metrics.rewind(self.step)
-        log.warning("%s became %s by step %d: restored step %d and halved the learning rates (trainer.nan=skip)",
-                    bad[0], scalars[bad[0]], step, self.step)
-        return True
-
-    def _read(self, acc: dict[str, torch.Tensor], n: int, images: int, seconds: float) -> dict[str, float]:
-        """The one host sync of a log window: mean of each logged scalar over the window."""
-        keys = list(acc)
-        values = self.world.mean_(torch.stack([acc[k].float() for k in keys]).div_(n)).tolist() if keys else []
-        scalars = dict(zip(keys, values))
-        scalars["img_per_s"] = images / max(seconds, 1e-9)
-        self.last_scalars = scalars
-        return scalars
+    def _final_grid(self) -> Path:
+        """The last step's grid, and a copy of it as final.png."""
+        grid = self.save_grid(self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        final = self.run_dir / "final.png"
+        final.unlink(missing_ok=True)
+        final.write_bytes(grid.read_bytes())
+        return final
