@@ -22,16 +22,19 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import benchlib
 import torch
 
-import benchlib
 from gancli.metrics.points import mode_stats
 
 MODELS = ["gan", "dcgan", "lsgan", "wgan", "wgan_gp", "hinge", "sngan", "pacgan"]
 # Precision matters at σ = 0.01: a constant learning rate leaves the generator jittering around the modes.
 PROTOCOL = ["optimizer.lr_schedule=linear_decay", "optimizer.lr_decay_start=0.5"]
-CONVERGE = ["dataset.networks.z_dim=2", "dataset.networks.generator.hidden=[256,256,256,256]",
-            "dataset.networks.discriminator.hidden=[256,256,256]"]
+CONVERGE = [
+    "dataset.networks.z_dim=2",
+    "dataset.networks.generator.hidden=[256,256,256,256]",
+    "dataset.networks.discriminator.hidden=[256,256,256]",
+]
 CONVERGE_UPDATES = {"ring8": 24_000, "grid25": 60_000}
 
 
@@ -42,12 +45,22 @@ def converge_overrides(dataset: str) -> list[str]:
 
 def run(model: str, dataset: str, seed: int, extra: list[str], n: int = 2500) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        trainer, seconds = benchlib.train([f"model={model}", f"dataset={dataset}", f"seed={seed}",
-                                           "trainer.sample_every=0", "trainer.ckpt_every=0", *PROTOCOL, *extra],
-                                          Path(tmp))
+        trainer, seconds = benchlib.train(
+            [
+                f"model={model}",
+                f"dataset={dataset}",
+                f"seed={seed}",
+                "trainer.sample_every=0",
+                "trainer.ckpt_every=0",
+                *PROTOCOL,
+                *extra,
+            ],
+            Path(tmp),
+        )
         algo = trainer.algorithm
-        pts = algo.generate(algo.sample_inputs(n, torch.Generator().manual_seed(10_000 + seed)),
-                            trainer.sampling_nets()).cpu()
+        pts = algo.generate(
+            algo.sample_inputs(n, torch.Generator().manual_seed(10_000 + seed)), trainer.sampling_nets()
+        ).cpu()
     spec = trainer.spec
     centres = torch.tensor(spec["x"].extras["centres"])
     stats = mode_stats(pts, centres, spec["x"].extras["std"])
@@ -70,10 +83,18 @@ def main() -> None:
         for dataset in args.datasets:
             extra = [*(converge_overrides(dataset) if args.converge else []), *args.overrides]
             rs = [run(model, dataset, s, extra) for s in args.seeds]
-            cell = lambda key, fmt, scale=1, unit="": benchlib.median_range(  # noqa: E731
-                [scale * r[key] for r in rs], fmt, unit)
-            table.add(model, dataset, cell("modes", "{:.0f}", unit=f"/{rs[0]['n_modes']}"), cell("hq", "{:.1f}", 100, " %"),
-                      cell("rev_kl", "{:.3f}"), rs[0]["steps"], cell("seconds", "{:.0f}"))
+            cell = lambda key, fmt, scale=1, unit="", rs=rs: benchlib.median_range(  # noqa: E731
+                [scale * r[key] for r in rs], fmt, unit
+            )
+            table.add(
+                model,
+                dataset,
+                cell("modes", "{:.0f}", unit=f"/{rs[0]['n_modes']}"),
+                cell("hq", "{:.1f}", 100, " %"),
+                cell("rev_kl", "{:.3f}"),
+                rs[0]["steps"],
+                cell("seconds", "{:.0f}"),
+            )
     table.write(args.out)
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import benchlib
 import torch
 
-import benchlib
 from gancli.metrics.features import fit_classifier, predict
 
 HELD_OUT = {  # real data the classifier is scored on: never seen in its training
@@ -50,8 +50,9 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="extra config overrides for every run, e.g. trainer.steps=2000")
     args = benchlib.parse_args(ap, {"models": "model", "datasets": "dataset"})
 
-    table = benchlib.Table("model", "dataset", "class accuracy of samples", "worst class", "real held-out accuracy",
-                           "steps", "time (s)")
+    table = benchlib.Table(
+        "model", "dataset", "class accuracy of samples", "worst class", "real held-out accuracy", "steps", "time (s)"
+    )
     for dataset in args.datasets:
         x, y = benchlib.labelled_tensors([f"dataset={dataset}"])
         num_classes = int(y.max()) + 1
@@ -60,13 +61,21 @@ def main() -> None:
         real_acc = (predict(classifier, xt) == yt).float().mean().item()
         for model in args.models:
             run_dir = Path(args.runs) / f"{model}-{dataset}-{args.seed}"
-            trainer, seconds = benchlib.train([f"model={model}", f"dataset={dataset}", f"seed={args.seed}",
-                                               *args.overrides], run_dir)
+            trainer, seconds = benchlib.train(
+                [f"model={model}", f"dataset={dataset}", f"seed={args.seed}", *args.overrides], run_dir
+            )
             acc, per = evaluate(trainer, classifier, num_classes, args.per_class, args.seed)
             worst = min(range(num_classes), key=per.__getitem__)
             names = trainer.spec["y"].class_names
-            table.add(model, dataset, f"{100 * acc:.1f} %", f"{names[worst] if names else worst} {100 * per[worst]:.0f} %",
-                      f"{100 * real_acc:.1f} %", trainer.total, f"{seconds:.0f}")
+            table.add(
+                model,
+                dataset,
+                f"{100 * acc:.1f} %",
+                f"{names[worst] if names else worst} {100 * per[worst]:.0f} %",
+                f"{100 * real_acc:.1f} %",
+                trainer.total,
+                f"{seconds:.0f}",
+            )
     table.write(args.out)
 
 

@@ -28,10 +28,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import benchlib
 import torch
 import torch.nn.functional as F
 
-import benchlib
 from gancli.data.base import split_reference
 from gancli.metrics.latent import cluster_error, nearest_neighbour_accuracy
 from gancli.metrics.points import mode_stats
@@ -39,8 +39,13 @@ from gancli.metrics.points import mode_stats
 TASKS = {"nn": ["bigan", "ali"], "grid": ["ali", "gan"], "cluster": ["aae_cluster"], "semi": ["aae_semi"]}
 # on the 2-D grid every model trains the dataset's MLPs; ALI's joint D gets layers as narrow as theirs and, as in
 # the reference's mixture run, no dropout
-GRID = {"ali": ["model.discriminator.z_hidden=[128]", "model.discriminator.joint_hidden=[128]",
-                "model.discriminator.dropout=0"]}
+GRID = {
+    "ali": [
+        "model.discriminator.z_hidden=[128]",
+        "model.discriminator.joint_hidden=[128]",
+        "model.discriminator.dropout=0",
+    ]
+}
 
 
 def mnist(root: str) -> list[str]:
@@ -48,7 +53,7 @@ def mnist(root: str) -> list[str]:
 
 
 def splits(cfg) -> tuple[dict, dict]:
-    return split_reference(cfg.dataset, 10 ** 7, "train"), split_reference(cfg.dataset, 10 ** 7, "test")
+    return split_reference(cfg.dataset, 10**7, "train"), split_reference(cfg.dataset, 10**7, "test")
 
 
 def nn_row(model: str, overrides: list[str], run_dir: Path) -> tuple[float, float, float]:
@@ -90,8 +95,13 @@ def kmeans_error(overrides: list[str], k: int, seed: int) -> float:
     cfg = benchlib.compose(["model=aae_cluster", *overrides])
     train, test = splits(cfg)
     km = KMeans(k, n_init=3, random_state=seed).fit(train["x"].flatten(1).numpy())
-    return cluster_error(torch.from_numpy(km.labels_), train["y"], torch.from_numpy(km.predict(test["x"].flatten(1).numpy())),
-                         test["y"], k)
+    return cluster_error(
+        torch.from_numpy(km.labels_),
+        train["y"],
+        torch.from_numpy(km.predict(test["x"].flatten(1).numpy())),
+        test["y"],
+        k,
+    )
 
 
 def semi_row(overrides: list[str], run_dir: Path) -> tuple[float, float]:
@@ -129,10 +139,12 @@ def main() -> None:
     models = args.models or TASKS[args.task]
     data = [] if args.task == "grid" else mnist(args.root)
     runs = Path(args.runs or tempfile.mkdtemp(prefix="bench_encoders-"))
-    columns = {"nn": ("model", "seed", "1-NN acc. (trained)", "1-NN acc. (random encoder)", "train s"),
-               "grid": ("model", "seed", "modes of 25", "high-quality share"),
-               "cluster": ("model", "seed", "cluster error", "k-means (16, pixels)", "test MSE", "clusters used"),
-               "semi": ("model", "seed", "test error (1000 labels)", "encoder on the labels alone")}[args.task]
+    columns = {
+        "nn": ("model", "seed", "1-NN acc. (trained)", "1-NN acc. (random encoder)", "train s"),
+        "grid": ("model", "seed", "modes of 25", "high-quality share"),
+        "cluster": ("model", "seed", "cluster error", "k-means (16, pixels)", "test MSE", "clusters used"),
+        "semi": ("model", "seed", "test error (1000 labels)", "encoder on the labels alone"),
+    }[args.task]
     table = benchlib.Table(*columns)
     for model in models:
         for seed in args.seeds:
@@ -146,8 +158,14 @@ def main() -> None:
                 table.add(model, seed, f"{modes:.0f}", f"{100 * hq:.1f} %")
             elif args.task == "cluster":
                 err, rec, used = cluster_row(over, where)
-                table.add(model, seed, f"{100 * err:.2f} %", f"{100 * kmeans_error(over, 16, int(seed)):.2f} %",
-                          f"{rec:.4f}", f"{used:.0f}")
+                table.add(
+                    model,
+                    seed,
+                    f"{100 * err:.2f} %",
+                    f"{100 * kmeans_error(over, 16, int(seed)):.2f} %",
+                    f"{rec:.4f}",
+                    f"{used:.0f}",
+                )
             else:
                 err, base = semi_row(over, where)
                 table.add(model, seed, f"{100 * err:.2f} %", f"{100 * base:.2f} %")

@@ -18,15 +18,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import benchlib
 import torch
 
-import benchlib
+from gancli.commands.sample import load_for_sampling
 from gancli.core.errors import GanError
 from gancli.metrics.classes import code_accuracy
-from gancli.commands.sample import load_for_sampling
 
 
-def score(algo, train: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float, int]:
+def score(
+    algo, train: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[float, float, int]:
     """(held-out accuracy, train accuracy, digits covered): c1 mapped to the majority digit of the train part
     (gancli.metrics' code_acc, which `gan eval metrics=[code_acc]` reports too)."""
     return code_accuracy(algo, train, held_out, 10)
@@ -47,9 +49,11 @@ def from_checkpoint(path: str, shape: tuple[int, ...]):
     if not hasattr(algo, "predict_codes"):
         raise GanError(f"{path} was written by model '{state['config']['model']['name']}', not infogan.")
     if tuple(spec["x"].shape) != shape:
-        raise GanError(f"{path} was trained on {state['config']['dataset']['name']} images of shape "
-                       f"{tuple(spec['x'].shape)}; this benchmark's MNIST images are {shape}.")
-    algo.load_state_dict(state, with_optimizers=False, nets=("D",))   # Q lives on D's features
+        raise GanError(
+            f"{path} was trained on {state['config']['dataset']['name']} images of shape "
+            f"{tuple(spec['x'].shape)}; this benchmark's MNIST images are {shape}."
+        )
+    algo.load_state_dict(state, with_optimizers=False, nets=("D",))  # Q lives on D's features
     algo.train_mode(False)
     return algo, int(state["step"])
 
@@ -62,8 +66,12 @@ def main() -> None:
     ap.add_argument("--held-out", nargs=2, type=int, default=[8000, 10000], metavar=("START", "STOP"))
     ap.add_argument("--held-out-split", help="the split the held-out images come from (default: --split)")
     ap.add_argument("--seeds", nargs="+", default=["0"])
-    ap.add_argument("--checkpoints", nargs="+", default=[],
-                    help="score these saved checkpoints (e.g. a run's step_*.pt) instead of training")
+    ap.add_argument(
+        "--checkpoints",
+        nargs="+",
+        default=[],
+        help="score these saved checkpoints (e.g. a run's step_*.pt) instead of training",
+    )
     ap.add_argument("--runs", default="bench_runs")
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides, e.g. trainer.steps=5000")
@@ -71,9 +79,16 @@ def main() -> None:
     root = str(Path(args.root).expanduser().resolve())
     data = ["dataset=mnist", f"dataset.root={root}", f"dataset.split={args.split}", "dataset.download=false"]
     train_part = [*data, f"dataset.subset=[{args.train[0]},{args.train[1]}]"]
-    parts = (benchlib.labelled_tensors(train_part),
-             benchlib.labelled_tensors([*data, f"dataset.split={args.held_out_split or args.split}",
-                                        f"dataset.subset=[{args.held_out[0]},{args.held_out[1]}]"]))
+    parts = (
+        benchlib.labelled_tensors(train_part),
+        benchlib.labelled_tensors(
+            [
+                *data,
+                f"dataset.split={args.held_out_split or args.split}",
+                f"dataset.subset=[{args.held_out[0]},{args.held_out[1]}]",
+            ]
+        ),
+    )
     columns = ("held-out accuracy (c1 → majority digit)", "train accuracy", "digits covered", "steps")
 
     if args.checkpoints:
@@ -86,17 +101,24 @@ def main() -> None:
     table = benchlib.Table("seed", *columns, "time (s)")
     results = []
     for seed in args.seeds:
-        trainer, seconds = benchlib.train(["model=infogan", *train_part, f"seed={seed}", *args.overrides],
-                                          Path(args.runs) / f"infogan-mnist-{seed}")
+        trainer, seconds = benchlib.train(
+            ["model=infogan", *train_part, f"seed={seed}", *args.overrides], Path(args.runs) / f"infogan-mnist-{seed}"
+        )
         algo = trainer.algorithm
         for k, m in trainer.sampling_nets().items():  # score with the nets that sample (EMA when on)
             algo.nets[k].load_state_dict(m.state_dict())
         results.append(score(algo, *parts))
         table.add(seed, *cells(*results[-1]), trainer.total, f"{seconds:.0f}")
-    if len(results) > 1:   # one run says little: InfoGAN's seeds spread by 20 points (README)
+    if len(results) > 1:  # one run says little: InfoGAN's seeds spread by 20 points (README)
         held, train, digits = zip(*results)
-        table.add(f"median of {len(results)}", spread(list(held)), spread(list(train)),
-                  f"{min(digits)}–{max(digits)}/10", "", "")
+        table.add(
+            f"median of {len(results)}",
+            spread(list(held)),
+            spread(list(train)),
+            f"{min(digits)}–{max(digits)}/10",
+            "",
+            "",
+        )
     table.write(args.out)
 
 

@@ -15,16 +15,16 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import benchlib
 import yaml
 from omegaconf import OmegaConf
 
-import benchlib
 from gancli.cli.app import conf_dir
 from gancli.metrics import EvalContext, evaluate, resolve
-from gancli.metrics.suite import model_context
 from gancli.metrics.reference import RealData
+from gancli.metrics.suite import model_context
 
-GAN_FAMILY = {"gan", "acgan", "infogan"}   # noise (and a class) → image with the GAN family's networks
+GAN_FAMILY = {"gan", "acgan", "infogan"}  # noise (and a class) → image with the GAN family's networks
 
 
 def algorithm_of(preset: str) -> str:
@@ -40,9 +40,21 @@ METRICS = ["fid", "kid", "pr"]
 
 
 def settings(args) -> OmegaConf:
-    return OmegaConf.create({"metrics": METRICS, "n": args.n, "features": args.features, "reference_n": args.reference_n,
-                             "kid_subsets": 100, "kid_subset_size": 1000, "inception_weights": None,
-                             "cache_dir": args.cache, "classifier_epochs": 3, "batch_size": 250, "seed": 0})
+    return OmegaConf.create(
+        {
+            "metrics": METRICS,
+            "n": args.n,
+            "features": args.features,
+            "reference_n": args.reference_n,
+            "kid_subsets": 100,
+            "kid_subset_size": 1000,
+            "inception_weights": None,
+            "cache_dir": args.cache,
+            "classifier_epochs": 3,
+            "batch_size": 250,
+            "seed": 0,
+        }
+    )
 
 
 def main() -> None:
@@ -68,23 +80,61 @@ def main() -> None:
             runs = []
             for seed in args.seeds:
                 with tempfile.TemporaryDirectory() as tmp:
-                    trainer, seconds = benchlib.train([f"model={model}", *data, f"seed={seed}",
-                                                       f"trainer.steps={args.steps}", "trainer.sample_every=0",
-                                                       "trainer.ckpt_every=0", *args.overrides], Path(tmp))
-                    ctx = model_context(trainer.algorithm, trainer.config["dataset"], s, trainer.device,
-                                        nets=trainer.sampling_nets(), shared=features)
+                    trainer, seconds = benchlib.train(
+                        [
+                            f"model={model}",
+                            *data,
+                            f"seed={seed}",
+                            f"trainer.steps={args.steps}",
+                            "trainer.sample_every=0",
+                            "trainer.ckpt_every=0",
+                            *args.overrides,
+                        ],
+                        Path(tmp),
+                    )
+                    ctx = model_context(
+                        trainer.algorithm,
+                        trainer.config["dataset"],
+                        s,
+                        trainer.device,
+                        nets=trainer.sampling_nets(),
+                        shared=features,
+                    )
                     report = evaluate(ctx, with_floor=False)
                     features = ctx._shared
                     runs.append({**report.values, "img/s": trainer.total * trainer.default_batch / seconds})
-            cell = lambda k, fmt: benchlib.median_range([r[k] for r in runs], fmt)  # noqa: E731
-            table.add(model, dataset, cell("fid", "{:.3f}"), cell("kid", "{:.4f}"), cell("precision", "{:.3f}"),
-                      cell("recall", "{:.3f}"), cell("img/s", "{:.0f}"), args.steps)
+            cell = lambda k, fmt, runs=runs: benchlib.median_range([r[k] for r in runs], fmt)  # noqa: E731
+            table.add(
+                model,
+                dataset,
+                cell("fid", "{:.3f}"),
+                cell("kid", "{:.4f}"),
+                cell("precision", "{:.3f}"),
+                cell("recall", "{:.3f}"),
+                cell("img/s", "{:.0f}"),
+                args.steps,
+            )
         real = RealData(benchlib.compose([*data, *args.overrides]).dataset, args.reference_n)
-        floor = EvalContext(resolve(METRICS), OmegaConf.merge(s, {"n": min(args.n, len(real.test.samples))}),
-                            real.train.field, real, trainer.device, samples=real.test.samples[:args.n], shared=features)
+        floor = EvalContext(
+            resolve(METRICS),
+            OmegaConf.merge(s, {"n": min(args.n, len(real.test.samples))}),
+            real.train.field,
+            real,
+            trainer.device,
+            samples=real.test.samples[: args.n],
+            shared=features,
+        )
         v = evaluate(floor, with_floor=False).values
-        table.add(f"floor: real images of {real.test.name}", dataset, f"{v['fid']:.3f}", f"{v['kid']:.4f}",
-                  f"{v['precision']:.3f}", f"{v['recall']:.3f}", "", "")
+        table.add(
+            f"floor: real images of {real.test.name}",
+            dataset,
+            f"{v['fid']:.3f}",
+            f"{v['kid']:.4f}",
+            f"{v['precision']:.3f}",
+            f"{v['recall']:.3f}",
+            "",
+            "",
+        )
         print(f"features: {floor.extractor.description}", flush=True)
     table.write(args.out)
 

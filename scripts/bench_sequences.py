@@ -32,27 +32,30 @@ import json
 import tempfile
 from pathlib import Path
 
+import benchlib
 import numpy as np
 from omegaconf import OmegaConf
 
-import benchlib
 from gancli.core.errors import GanError
 from gancli.metrics import evaluate
 from gancli.metrics.suite import model_context
 
-SINES_EVAL_N = 4984           # the authors' evaluation size: (5000 // batch 28) · 28
-EPOCH = 132                   # iterations in one of their MNIST epochs (11174 sequences, 3 batches an iteration)
+SINES_EVAL_N = 4984  # the authors' evaluation size: (5000 // batch 28) · 28
+EPOCH = 132  # iterations in one of their MNIST epochs (11174 sequences, 3 batches an iteration)
 
 
-def fit_sines(x: np.ndarray, freqs=np.linspace(0.5, 5.5, 501)) -> tuple[np.ndarray, np.ndarray]:
+FIT_FREQS = np.linspace(0.5, 5.5, 501)
+
+
+def fit_sines(x: np.ndarray, freqs=FIT_FREQS) -> tuple[np.ndarray, np.ndarray]:
     """Per sequence (first channel): the (f, A) of the best least-squares fit a·sin + b·cos at each f."""
     seqs = x[:, :, 0].astype(np.float64)
     steps = seqs.shape[1]
     t = np.arange(steps)
     best_f, best_a, best_err = np.zeros(len(seqs)), np.zeros(len(seqs)), np.full(len(seqs), np.inf)
     for f in freqs:
-        basis = np.stack([np.sin(2 * np.pi * f * t / steps), np.cos(2 * np.pi * f * t / steps)], 1)   # (T, 2)
-        coef, *_ = np.linalg.lstsq(basis, seqs.T, rcond=None)                                            # (2, N)
+        basis = np.stack([np.sin(2 * np.pi * f * t / steps), np.cos(2 * np.pi * f * t / steps)], 1)  # (T, 2)
+        coef, *_ = np.linalg.lstsq(basis, seqs.T, rcond=None)  # (2, N)
         err = ((basis @ coef - seqs.T) ** 2).sum(0)
         better = err < best_err
         best_f[better], best_a[better], best_err[better] = f, np.hypot(*coef)[better], err[better]
@@ -68,25 +71,48 @@ def ks_uniform(values: np.ndarray, lo: float, hi: float) -> float:
 
 
 def settings(metrics, n, cache):
-    return OmegaConf.create({"metrics": metrics, "n": n, "reference_n": 20000, "seed": 0, "batch_size": 250,
-                             "features": "auto", "cache_dir": cache, "inception_weights": None,
-                             "classifier_epochs": 3, "kid_subsets": 1, "kid_subset_size": 2})
+    return OmegaConf.create(
+        {
+            "metrics": metrics,
+            "n": n,
+            "reference_n": 20000,
+            "seed": 0,
+            "batch_size": 250,
+            "features": "auto",
+            "cache_dir": cache,
+            "inception_weights": None,
+            "classifier_epochs": 3,
+            "kid_subsets": 1,
+            "kid_subset_size": 2,
+        }
+    )
 
 
 def selection_overrides(every: int, cache: str) -> list[str]:
     """Evaluation during training that keeps the checkpoint with the best validation TSTR (weighted F1)."""
-    return [f"eval.every={every}", "eval.metrics=[tstr_vali,tstr,mmd]", "eval.best=tstr_vali_f1", "eval.n=1000",
-            "eval.reference_n=20000", f"eval.cache_dir={cache}"]
+    return [
+        f"eval.every={every}",
+        "eval.metrics=[tstr_vali,tstr,mmd]",
+        "eval.best=tstr_vali_f1",
+        "eval.n=1000",
+        "eval.reference_n=20000",
+        f"eval.cache_dir={cache}",
+    ]
 
 
 def evaluations(run_dir: Path) -> list[dict]:
     """The evaluations logged during training, in order: {"step", "tstr_vali_f1", "tstr", ...}."""
     lines = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln.strip()]
-    found = [{"step": ln["step"], **{k.split("/", 1)[1]: v for k, v in ln.items() if k.startswith("eval/")}}
-             for ln in lines if "eval/tstr_vali_f1" in ln]
+    found = [
+        {"step": ln["step"], **{k.split("/", 1)[1]: v for k, v in ln.items() if k.startswith("eval/")}}
+        for ln in lines
+        if "eval/tstr_vali_f1" in ln
+    ]
     if not found:
-        raise GanError(f"no evaluation reached {run_dir / 'metrics.jsonl'}: was --select-every above the run's "
-                       "length, or did the evaluation fail (see the log)?")
+        raise GanError(
+            f"no evaluation reached {run_dir / 'metrics.jsonl'}: was --select-every above the run's "
+            "length, or did the evaluation fail (see the log)?"
+        )
     return found
 
 
@@ -101,8 +127,12 @@ def main() -> None:
     ap.add_argument("--root", default="../shared/data/MNIST/raw")
     ap.add_argument("--seeds", nargs="+", default=["0"])
     ap.add_argument("--n", type=int, default=SINES_EVAL_N, help="sines: sequences drawn for the measures")
-    ap.add_argument("--select-every", type=int, default=10 * EPOCH,
-                    help="mnist: iterations between validation TSTRs (default: 10 of the authors' epochs)")
+    ap.add_argument(
+        "--select-every",
+        type=int,
+        default=10 * EPOCH,
+        help="mnist: iterations between validation TSTRs (default: 10 of the authors' epochs)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="CPU cores for each random forest")
     ap.add_argument("--cache", default="~/.cache/gancli")
     ap.add_argument("--out")
@@ -110,31 +140,61 @@ def main() -> None:
     args = benchlib.parse_args(ap, {"seeds": int})
     if args.task == "sines":
         data = ["model=rgan", "dataset=sines"]
-        table = benchlib.Table("seed", "MMD²", "floor MMD²", "tuned MMD²", "floor tuned MMD²", "KS f", "KS A",
-                               "real KS f", "real KS A", "steps", "time (s)")
+        table = benchlib.Table(
+            "seed",
+            "MMD²",
+            "floor MMD²",
+            "tuned MMD²",
+            "floor tuned MMD²",
+            "KS f",
+            "KS A",
+            "real KS f",
+            "real KS A",
+            "steps",
+            "time (s)",
+        )
     else:
         root = str(Path(args.root).expanduser().resolve())
-        data = ["model=rcgan", "dataset=mnist_seq", f"dataset.root={root}", "dataset.download=false",
-                *selection_overrides(args.select_every, args.cache)]
-        table = benchlib.Table("seed", "picked step", "vali F1", "TSTR", "TRTS", "TRTR", "MMD²", "last-step TSTR",
-                               "steps", "time (s)")
+        data = [
+            "model=rcgan",
+            "dataset=mnist_seq",
+            f"dataset.root={root}",
+            "dataset.download=false",
+            *selection_overrides(args.select_every, args.cache),
+        ]
+        table = benchlib.Table(
+            "seed", "picked step", "vali F1", "TSTR", "TRTS", "TRTR", "MMD²", "last-step TSTR", "steps", "time (s)"
+        )
     rows = []
     import joblib
 
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp, joblib.parallel_config(n_jobs=args.jobs):
-            trainer, seconds = benchlib.train([*data, f"seed={seed}", "trainer.sample_every=0",
-                                               "trainer.ckpt_every=0", *args.overrides], Path(tmp))
+            trainer, seconds = benchlib.train(
+                [*data, f"seed={seed}", "trainer.sample_every=0", "trainer.ckpt_every=0", *args.overrides], Path(tmp)
+            )
             if args.task == "sines":
-                ctx = model_context(trainer.algorithm, trainer.config["dataset"],
-                                    settings(["mmd", "mmd_tuned"], args.n, args.cache), trainer.device,
-                                    nets=trainer.sampling_nets())
+                ctx = model_context(
+                    trainer.algorithm,
+                    trainer.config["dataset"],
+                    settings(["mmd", "mmd_tuned"], args.n, args.cache),
+                    trainer.device,
+                    nets=trainer.sampling_nets(),
+                )
                 report = evaluate(ctx)
                 v, low = report.values, report.floor
                 f, a = fit_sines(ctx.samples.numpy())
-                rf, ra = fit_sines(ctx.real.test.samples[:args.n].numpy())
-                row = [v["mmd"], low["mmd"], v["mmd_tuned"], low["mmd_tuned"], ks_uniform(f, 1, 5),
-                       ks_uniform(a, 0.1, 0.9), ks_uniform(rf, 1, 5), ks_uniform(ra, 0.1, 0.9)]
+                rf, ra = fit_sines(ctx.real.test.samples[: args.n].numpy())
+                row = [
+                    v["mmd"],
+                    low["mmd"],
+                    v["mmd_tuned"],
+                    low["mmd_tuned"],
+                    ks_uniform(f, 1, 5),
+                    ks_uniform(a, 0.1, 0.9),
+                    ks_uniform(rf, 1, 5),
+                    ks_uniform(ra, 0.1, 0.9),
+                ]
                 cells = [f"{c:.4f}" for c in row]
             else:
                 found = evaluations(Path(tmp))

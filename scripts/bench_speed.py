@@ -29,22 +29,31 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchlib
 import torch
 
-import benchlib
-
-SETTINGS = {   # gancli's side; the hand loop is always eager fp32
+SETTINGS = {  # gancli's side; the hand loop is always eager fp32
     "default": [],
     "compile": ["trainer.compile=true"],
     "fast": ["trainer.compile=true", "trainer.amp=true", "trainer.channels_last=true"],
 }
-PEAK_TFLOPS = {"H100": (989, 67), "H200": (989, 67), "A100": (312, 19.5)}   # dense bf16, fp32 (vendor sheets)
+PEAK_TFLOPS = {"H100": (989, 67), "H200": (989, 67), "A100": (312, 19.5)}  # dense bf16, fp32 (vendor sheets)
 
 
 def overrides(model: str, batch: int, resolution: int, steps: int, log_every: int) -> list[str]:
-    return [f"model={model}", "dataset=shapes", f"dataset.resolution={resolution}", "dataset.n=4096",
-            f"trainer.batch_size={batch}", f"trainer.steps={steps}", f"trainer.log_every={log_every}",
-            "trainer.sample_every=0", "trainer.ckpt_every=0", "trainer.keep=0", "trainer.num_workers=0"]
+    return [
+        f"model={model}",
+        "dataset=shapes",
+        f"dataset.resolution={resolution}",
+        "dataset.n=4096",
+        f"trainer.batch_size={batch}",
+        f"trainer.steps={steps}",
+        f"trainer.log_every={log_every}",
+        "trainer.sample_every=0",
+        "trainer.ckpt_every=0",
+        "trainer.keep=0",
+        "trainer.num_workers=0",
+    ]
 
 
 def sync(device: torch.device) -> None:
@@ -86,10 +95,12 @@ def hand_stylegan2(algorithm, loader, steps: int, warmup: int, device):
 
     G, D, m = algorithm.G, algorithm.D, algorithm.cfg.model
     r1_every, pl_every, gamma, pl_weight = int(m.r1_every), int(m.pl_every), float(m.r1_gamma), float(m.pl_weight)
-    opt_d = torch.optim.Adam(D.parameters(), lr=0.002 * r1_every / (r1_every + 1),
-                             betas=(0.0, 0.99 ** (r1_every / (r1_every + 1))), eps=1e-8)
-    opt_g = torch.optim.Adam(G.parameters(), lr=0.002 * pl_every / (pl_every + 1),
-                             betas=(0.0, 0.99 ** (pl_every / (pl_every + 1))), eps=1e-8)
+    opt_d = torch.optim.Adam(
+        D.parameters(), lr=0.002 * r1_every / (r1_every + 1), betas=(0.0, 0.99 ** (r1_every / (r1_every + 1))), eps=1e-8
+    )
+    opt_g = torch.optim.Adam(
+        G.parameters(), lr=0.002 * pl_every / (pl_every + 1), betas=(0.0, 0.99 ** (pl_every / (pl_every + 1))), eps=1e-8
+    )
     softplus = torch.nn.functional.softplus
     pl_mean, counter = torch.zeros((), device=device), [0]
 
@@ -145,8 +156,13 @@ def loader_for(algorithm, batch: int):
     source = build_dataset(algorithm.cfg.dataset)
     stream = source.stream(batch, torch.device("cpu"), 0)
     images = stream.tensors["x"]
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images), batch_size=batch, shuffle=True,
-                                       drop_last=True, pin_memory=torch.cuda.is_available())
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(images),
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
 def timed_loop(step, loader, steps: int, warmup: int, device):
@@ -187,7 +203,7 @@ def measure(args) -> dict:
             device = trainer.device
             windows = [json.loads(ln) for ln in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
             speeds = [w["img_per_s"] for w in windows if w["step"] > args.warmup]
-            img_s = len(speeds) / sum(1 / s for s in speeds)     # the same images in each window
+            img_s = len(speeds) / sum(1 / s for s in speeds)  # the same images in each window
             flops = None
         else:
             algorithm = benchlib.build_only(ov, Path(tmp))
@@ -197,16 +213,42 @@ def measure(args) -> dict:
             steps_s, step = HAND[args.models[0]](algorithm, loader, steps, args.warmup, device)
             img_s = steps_s * batch
             flops = count_flops(step, loader)
-    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"img_s": img_s, "ms_step": 1000 * batch / img_s, "peak_mb": peak / 2**20, "flops": flops,
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores, "
-                      f"{torch.get_num_threads()} threads)"}
+    peak = (
+        torch.cuda.max_memory_allocated(device)
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    return {
+        "img_s": img_s,
+        "ms_step": 1000 * batch / img_s,
+        "peak_mb": peak / 2**20,
+        "flops": flops,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)",
+    }
 
 
 def child(impl: str, model: str, batch: int, res: int, setting: str, args) -> dict:
-    cmd = [sys.executable, __file__, "--one", impl, "--models", model, "--batch", str(batch), "--resolution", str(res),
-           "--settings", setting, "--steps", str(args.steps), "--warmup", str(args.warmup), *args.overrides]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        impl,
+        "--models",
+        model,
+        "--batch",
+        str(batch),
+        "--resolution",
+        str(res),
+        "--settings",
+        setting,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        *args.overrides,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode or not lines:
@@ -219,9 +261,22 @@ def torchrun_speed(model: str, batch: int, res: int, procs: int, args) -> float:
     """img/s of `gan train` under torchrun (the global batch shared by `procs` processes), from its log."""
     with tempfile.TemporaryDirectory() as tmp:
         ov = overrides(model, batch, res, args.warmup + args.steps, args.warmup) + [
-            f"hydra.run.dir={tmp}/run", "trainer.progress=false", "trainer.tensorboard=false", *args.overrides]
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
-               "-m", "gancli", "train", *ov]
+            f"hydra.run.dir={tmp}/run",
+            "trainer.progress=false",
+            "trainer.tensorboard=false",
+            *args.overrides,
+        ]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={procs}",
+            "-m",
+            "gancli",
+            "train",
+            *ov,
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         if out.returncode:
             raise SystemExit(out.stderr[-2000:])
@@ -242,13 +297,23 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["dcgan", "stylegan2"])
     ap.add_argument("--batch", nargs="+", default=["64", "512"])
     ap.add_argument("--resolution", nargs="+", default=["32"])
-    ap.add_argument("--settings", nargs="+", default=None, help=f"gancli's settings: {', '.join(SETTINGS)} "
-                    "(default: default and compile on the CPU, default and fast on a GPU)")
+    ap.add_argument(
+        "--settings",
+        nargs="+",
+        default=None,
+        help=f"gancli's settings: {', '.join(SETTINGS)} "
+        "(default: default and compile on the CPU, default and fast on a GPU)",
+    )
     ap.add_argument("--steps", type=int, default=30, help="timed steps (after the warm-up)")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--scaling", action="store_true", help="gancli alone over every --batch × --resolution")
-    ap.add_argument("--ddp", type=int, default=0, help="gancli under torchrun with this many processes (CPU: gloo, "
-                    "one thread each) against one process with one thread")
+    ap.add_argument(
+        "--ddp",
+        type=int,
+        default=0,
+        help="gancli under torchrun with this many processes (CPU: gloo, "
+        "one thread each) against one process with one thread",
+    )
     ap.add_argument("--one", choices=["gancli", "hand"], dest="impl", help=argparse.SUPPRESS)
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides for gancli's runs (and the networks)")
@@ -277,27 +342,44 @@ def main() -> None:
                     table.add(model, res, batch, *_cells(r, "img_s", "ms_step", "peak_mb"), r.get("device", ""))
         table.write(args.out)
         return
-    table = benchlib.Table("model", "batch", "loop", "img/s", "ms/step", "peak MB", "× hand loop", "TFLOP/s",
-                           "device peak", "device")
+    table = benchlib.Table(
+        "model", "batch", "loop", "img/s", "ms/step", "peak MB", "× hand loop", "TFLOP/s", "device peak", "device"
+    )
     for model in args.models:
         for batch in args.batch:
             res = args.resolution[0]
             hand = child("hand", model, batch, res, "default", args)
             flops = hand.get("flops")
-            table.add(model, batch, "hand-written", *_cells(hand, "img_s", "ms_step", "peak_mb"), "1.00",
-                      _tflops(flops, hand), "", hand.get("device", ""))
+            table.add(
+                model,
+                batch,
+                "hand-written",
+                *_cells(hand, "img_s", "ms_step", "peak_mb"),
+                "1.00",
+                _tflops(flops, hand),
+                "",
+                hand.get("device", ""),
+            )
             for setting in args.settings:
                 r = child("gancli", model, batch, res, setting, args)
                 ratio = f"{r['img_s'] / hand['img_s']:.2f}" if "img_s" in r and "img_s" in hand else ""
-                table.add(model, batch, f"gancli {setting}", *_cells(r, "img_s", "ms_step", "peak_mb"), ratio,
-                          _tflops(flops, r), peak_tflops(r.get("device", ""), setting), r.get("device", ""))
+                table.add(
+                    model,
+                    batch,
+                    f"gancli {setting}",
+                    *_cells(r, "img_s", "ms_step", "peak_mb"),
+                    ratio,
+                    _tflops(flops, r),
+                    peak_tflops(r.get("device", ""), setting),
+                    r.get("device", ""),
+                )
     table.write(args.out)
 
 
 def _cells(r: dict, *keys) -> list[str]:
     if "error" in r:
         return [f"failed: {r['error']}"] + [""] * (len(keys) - 1)
-    return [f"{r['img_s']:.0f}", f"{r['ms_step']:.1f}", f"{r['peak_mb']:.0f}"][:len(keys)]
+    return [f"{r['img_s']:.0f}", f"{r['ms_step']:.1f}", f"{r['peak_mb']:.0f}"][: len(keys)]
 
 
 def _tflops(flops, r: dict) -> str:

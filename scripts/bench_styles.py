@@ -16,26 +16,41 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import benchlib
 import torch
 from omegaconf import OmegaConf
 
-import benchlib
 from gancli.metrics import EvalContext, evaluate, resolve
-from gancli.metrics.suite import model_context
 from gancli.metrics.reference import RealData, to_uint8
+from gancli.metrics.suite import model_context
 
 METRICS = ["fid", "kid", "pr", "swd"]
 GROWING = {"progan", "stylegan"}
 STYLE = {"stylegan", "stylegan2"}
 # the papers' G averages (StyleGAN2-ADA: a ramp-up of 5 % of the images seen)
-EMA = {"progan": ["trainer.ema=0.999"], "stylegan": ["trainer.ema=0.999"],
-       "stylegan2": ["trainer.ema=0.999", "trainer.ema_rampup=0.05"]}
+EMA = {
+    "progan": ["trainer.ema=0.999"],
+    "stylegan": ["trainer.ema=0.999"],
+    "stylegan2": ["trainer.ema=0.999", "trainer.ema_rampup=0.05"],
+}
 
 
 def settings(args) -> OmegaConf:
-    return OmegaConf.create({"metrics": METRICS, "n": args.n, "features": args.features, "reference_n": args.reference_n,
-                             "kid_subsets": 100, "kid_subset_size": min(1000, args.n), "inception_weights": None,
-                             "cache_dir": args.cache, "classifier_epochs": 3, "batch_size": 250, "seed": 0})
+    return OmegaConf.create(
+        {
+            "metrics": METRICS,
+            "n": args.n,
+            "features": args.features,
+            "reference_n": args.reference_n,
+            "kid_subsets": 100,
+            "kid_subset_size": min(1000, args.n),
+            "inception_weights": None,
+            "cache_dir": args.cache,
+            "classifier_epochs": 3,
+            "batch_size": 250,
+            "seed": 0,
+        }
+    )
 
 
 def budget_overrides(model: str, images: int, batch: int, resolution: int) -> list[str]:
@@ -43,7 +58,7 @@ def budget_overrides(model: str, images: int, batch: int, resolution: int) -> li
     stabilise per level, each stage the same number of images."""
     steps = [f"trainer.steps={max(1, images // batch)}"]
     if model in GROWING:
-        levels = resolution.bit_length() - 3            # 32 px: 4, 8, 16, 32
+        levels = resolution.bit_length() - 3  # 32 px: 4, 8, 16, 32
         stage = max(1, images // (2 * levels - 1))
         steps += [f"model.fade_images={stage}", f"model.stable_images={stage}"]
     return steps
@@ -67,40 +82,107 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="extra config overrides for every run")
     args = benchlib.parse_args(ap, {"models": "model", "seeds": int, "psi": float})
     s = settings(args)
-    data = [f"dataset={args.dataset}", f"dataset.resolution={args.resolution}",
-            *([f"dataset.root={args.root}", "dataset.download=false"] if args.root else [])]
+    data = [
+        f"dataset={args.dataset}",
+        f"dataset.resolution={args.resolution}",
+        *([f"dataset.root={args.root}", "dataset.download=false"] if args.root else []),
+    ]
     table = benchlib.Table("model", "ψ", "FID", "KID", "precision", "recall", "SWD ×10³", "img/s", "images")
     shared = None
     for model in args.models:
         for seed in args.seeds:
             with tempfile.TemporaryDirectory() as tmp:
                 trainer, seconds = benchlib.train(
-                    [f"model={model}", *data, f"seed={seed}", f"trainer.batch_size={args.batch}",
-                     *budget_overrides(model, args.images, args.batch, args.resolution), *EMA.get(model, []),
-                     "trainer.sample_every=0", "trainer.ckpt_every=0", *args.overrides], Path(tmp))
+                    [
+                        f"model={model}",
+                        *data,
+                        f"seed={seed}",
+                        f"trainer.batch_size={args.batch}",
+                        *budget_overrides(model, args.images, args.batch, args.resolution),
+                        *EMA.get(model, []),
+                        "trainer.sample_every=0",
+                        "trainer.ckpt_every=0",
+                        *args.overrides,
+                    ],
+                    Path(tmp),
+                )
                 speed = trainer.total * trainer.default_batch / seconds
-                ctx = model_context(trainer.algorithm, trainer.config["dataset"], s, trainer.device,
-                                    nets=trainer.sampling_nets(), shared=shared)
+                ctx = model_context(
+                    trainer.algorithm,
+                    trainer.config["dataset"],
+                    s,
+                    trainer.device,
+                    nets=trainer.sampling_nets(),
+                    shared=shared,
+                )
                 v = evaluate(ctx, with_floor=False).values
                 shared = ctx._shared
-                table.add(model, "1", f"{v['fid']:.3f}", f"{v['kid']:.4f}", f"{v['precision']:.3f}",
-                          f"{v['recall']:.3f}", f"{v['swd']:.1f}", f"{speed:.0f}", args.images)
+                table.add(
+                    model,
+                    "1",
+                    f"{v['fid']:.3f}",
+                    f"{v['kid']:.4f}",
+                    f"{v['precision']:.3f}",
+                    f"{v['recall']:.3f}",
+                    f"{v['swd']:.1f}",
+                    f"{speed:.0f}",
+                    args.images,
+                )
                 if model not in STYLE:
                     continue
                 for psi in (p for p in args.psi if p != 1.0):
-                    x = trainer.algorithm.sample({"trunc": psi}, args.n, 8, torch.Generator().manual_seed(1), 250,
-                                                 grid=False, nets=trainer.sampling_nets())["samples"].data
-                    tctx = EvalContext(resolve(["pr", "swd"]), s, ctx.field, ctx.real, trainer.device,
-                                       samples=to_uint8(x), shared=shared)
+                    x = trainer.algorithm.sample(
+                        {"trunc": psi},
+                        args.n,
+                        8,
+                        torch.Generator().manual_seed(1),
+                        250,
+                        grid=False,
+                        nets=trainer.sampling_nets(),
+                    )["samples"].data
+                    tctx = EvalContext(
+                        resolve(["pr", "swd"]),
+                        s,
+                        ctx.field,
+                        ctx.real,
+                        trainer.device,
+                        samples=to_uint8(x),
+                        shared=shared,
+                    )
                     t = evaluate(tctx, with_floor=False).values
-                    table.add(model, f"{psi:g}", "", "", f"{t['precision']:.3f}", f"{t['recall']:.3f}",
-                              f"{t['swd']:.1f}", "", args.images)
+                    table.add(
+                        model,
+                        f"{psi:g}",
+                        "",
+                        "",
+                        f"{t['precision']:.3f}",
+                        f"{t['recall']:.3f}",
+                        f"{t['swd']:.1f}",
+                        "",
+                        args.images,
+                    )
     real = RealData(benchlib.compose(data).dataset, args.reference_n)
-    floor = EvalContext(resolve(METRICS), OmegaConf.merge(s, {"n": min(args.n, len(real.test.samples))}),
-                        real.train.field, real, torch.device("cpu"), samples=real.test.samples[:args.n], shared=shared)
+    floor = EvalContext(
+        resolve(METRICS),
+        OmegaConf.merge(s, {"n": min(args.n, len(real.test.samples))}),
+        real.train.field,
+        real,
+        torch.device("cpu"),
+        samples=real.test.samples[: args.n],
+        shared=shared,
+    )
     v = evaluate(floor, with_floor=False).values
-    table.add(f"floor: real images of {real.test.name}", "", f"{v['fid']:.3f}", f"{v['kid']:.4f}",
-              f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['swd']:.1f}", "", "")
+    table.add(
+        f"floor: real images of {real.test.name}",
+        "",
+        f"{v['fid']:.3f}",
+        f"{v['kid']:.4f}",
+        f"{v['precision']:.3f}",
+        f"{v['recall']:.3f}",
+        f"{v['swd']:.1f}",
+        "",
+        "",
+    )
     print(f"features: {floor.extractor.description}", flush=True)
     table.write(args.out)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from gancli.cli.app import as_user_error, conf_dir, print_error, register_resolvers, validate_overrides
-from gancli.data.base import build_dataset
 from gancli.core.errors import GanError
+from gancli.data.base import build_dataset
 from gancli.training.run import build_trainer, plain_config
 
 QUIET = ["trainer.progress=false", "trainer.tensorboard=false"]
@@ -58,7 +58,7 @@ def run(main) -> None:
         main()
     except Exception as exc:
         error = as_user_error(exc)
-        if error is None:   # a bug: keep the traceback
+        if error is None:  # a bug: keep the traceback
             raise
         print_error(str(error))
         raise SystemExit(error.exit_code) from None
@@ -79,9 +79,11 @@ def train(overrides: list[str], run_dir: Path):
     t0 = time.perf_counter()
     summary = trainer.fit()
     seconds = time.perf_counter() - t0
-    if summary["status"] != "finished":   # a signal ends training gracefully; a short run is no measurement
-        raise GanError(f"the run stopped at step {summary['step']} of {summary['steps']} ({summary['status']}); "
-                       "a benchmark scores only runs that finished, so nothing of it is reported.")
+    if summary["status"] != "finished":  # a signal ends training gracefully; a short run is no measurement
+        raise GanError(
+            f"the run stopped at step {summary['step']} of {summary['steps']} ({summary['status']}); "
+            "a benchmark scores only runs that finished, so nothing of it is reported."
+        )
     trainer.algorithm.train_mode(False)
     return trainer, seconds
 
@@ -98,7 +100,7 @@ def labelled_tensors(dataset_overrides: list[str], n: int | None = None) -> tupl
     cfg = compose(dataset_overrides)
     source = build_dataset(cfg.dataset)
     size = source.stream(1, torch.device("cpu"), 0).n
-    batch = next(source.stream(size, torch.device("cpu"), 0))   # one batch = every sample exactly once
+    batch = next(source.stream(size, torch.device("cpu"), 0))  # one batch = every sample exactly once
     return batch["x"][:n], batch["y"][:n]
 
 

@@ -44,7 +44,7 @@ LAMBDA = 0.1
 CRITIC_ITERS = 5
 BATCH_SIZE = 256
 LR, BETAS = 1e-4, (0.5, 0.9)
-DATASETS = {"ring8": (ring8, 0.01), "grid25": (grid25, 0.05)}   # builder, σ of conf/dataset/<name>.yaml
+DATASETS = {"ring8": (ring8, 0.01), "grid25": (grid25, 0.05)}  # builder, σ of conf/dataset/<name>.yaml
 
 
 def linear(n_in: int, n_out: int, relu: bool) -> nn.Linear:
@@ -59,15 +59,22 @@ def linear(n_in: int, n_out: int, relu: bool) -> nn.Linear:
 
 def mlp(n_in: int, n_out: int) -> nn.Sequential:
     """n_in → 3 × (Linear DIM, ReLU) → Linear n_out: their Generator and Discriminator alike."""
-    return nn.Sequential(linear(n_in, DIM, True), nn.ReLU(), linear(DIM, DIM, True), nn.ReLU(),
-                         linear(DIM, DIM, True), nn.ReLU(), linear(DIM, n_out, False))
+    return nn.Sequential(
+        linear(n_in, DIM, True),
+        nn.ReLU(),
+        linear(DIM, DIM, True),
+        nn.ReLU(),
+        linear(DIM, DIM, True),
+        nn.ReLU(),
+        linear(DIM, n_out, False),
+    )
 
 
 def critic_cost(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     cost = D(fake).mean() - D(real).mean()
     alpha = torch.rand(real.shape[0], 1)
     interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    grads, = torch.autograd.grad(D(interpolates).sum(), interpolates, create_graph=True)
+    (grads,) = torch.autograd.grad(D(interpolates).sum(), interpolates, create_graph=True)
     slopes = grads.pow(2).sum(1).sqrt()
     return cost + LAMBDA * (slopes - 1).pow(2).mean()
 
@@ -86,7 +93,7 @@ def iteration(G: nn.Module, D: nn.Module, opt_g, opt_d, next_real) -> None:
         opt_d.zero_grad(set_to_none=True)
         critic_cost(D, real, fake).backward()
         opt_d.step()
-    for p in D.parameters():     # gen_cost's gradient goes to G's variables only
+    for p in D.parameters():  # gen_cost's gradient goes to G's variables only
         p.requires_grad_(False)
     opt_g.zero_grad(set_to_none=True)
     (-D(G(torch.randn(real.shape[0], 2))).mean()).backward()
@@ -104,14 +111,16 @@ def score(G: nn.Module, field, seed: int, n: int = 2500) -> dict:
 
 
 def line(r: dict) -> str:
-    return (f"{r['dataset']}  seed {r['seed']}  {r['steps']} G steps: modes {r['modes']:.0f}/{r['n_modes']}  "
-            f"high quality {100 * r['hq']:.1f} %  reverse KL {r['rev_kl']:.3f}  ({r['seconds']:.0f} s)")
+    return (
+        f"{r['dataset']}  seed {r['seed']}  {r['steps']} G steps: modes {r['modes']:.0f}/{r['n_modes']}  "
+        f"high quality {100 * r['hq']:.1f} %  reverse KL {r['rev_kl']:.3f}  ({r['seconds']:.0f} s)"
+    )
 
 
 def train(dataset: str, steps: int, seed: int, eval_every: int = 0) -> dict:
     torch.manual_seed(seed)
     build, std = DATASETS[dataset]
-    source = build(n=100000, seed=1234, std=std)   # conf/dataset/<name>.yaml's points
+    source = build(n=100000, seed=1234, std=std)  # conf/dataset/<name>.yaml's points
     batches = source.stream(BATCH_SIZE, torch.device("cpu"), seed)
     G, D = mlp(2, 2), mlp(2, 1)
     opt_g, opt_d = adam(G), adam(D)
@@ -119,11 +128,26 @@ def train(dataset: str, steps: int, seed: int, eval_every: int = 0) -> dict:
     for step in range(1, steps + 1):
         iteration(G, D, opt_g, opt_d, lambda: next(batches)["x"])
         if eval_every and step % eval_every == 0 and step < steps:
-            print(line({"dataset": dataset, "seed": seed, "steps": step, **score(G, source.spec["x"], seed),
-                        "seconds": time.perf_counter() - t0}), flush=True)
+            print(
+                line(
+                    {
+                        "dataset": dataset,
+                        "seed": seed,
+                        "steps": step,
+                        **score(G, source.spec["x"], seed),
+                        "seconds": time.perf_counter() - t0,
+                    }
+                ),
+                flush=True,
+            )
     seconds = time.perf_counter() - t0
-    return {"dataset": dataset, "seed": seed, "steps": steps, **score(G, source.spec["x"], seed),
-            "seconds": round(seconds, 1)}
+    return {
+        "dataset": dataset,
+        "seed": seed,
+        "steps": steps,
+        **score(G, source.spec["x"], seed),
+        "seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ torch.set_num_threads(1)
 
 TINY_OVERRIDES = [
     "dataset.n=256",
-    "dataset.resolution=16",          # DCGAN pyramid: 4 → 8 → 16
+    "dataset.resolution=16",  # DCGAN pyramid: 4 → 8 → 16
     "model.generator.width=8",
     "model.discriminator.width=8",
     "trainer.batch_size=16",
@@ -34,7 +34,15 @@ TINY_OVERRIDES = [
 ]
 
 
-OWN_TESTS = {"aae", "aae_categorical", "aae_dimred", "bigan", "progan", "stylegan", "stylegan2"}   # test_encoders / progressive / stylegan
+OWN_TESTS = {
+    "aae",
+    "aae_categorical",
+    "aae_dimred",
+    "bigan",
+    "progan",
+    "stylegan",
+    "stylegan2",
+}  # test_encoders / progressive / stylegan
 
 
 def image_presets() -> list[str]:
@@ -45,13 +53,16 @@ def image_presets() -> list[str]:
 
     model_dir = gancli.cli.app.conf_dir() / "model"
 
-    def algorithm(name: str) -> str:                 # follows `defaults:` to the preset that names it
+    def algorithm(name: str) -> str:  # follows `defaults:` to the preset that names it
         node = yaml.safe_load((model_dir / f"{name}.yaml").read_text())
         parents = [d for d in node.get("defaults", []) if isinstance(d, str) and d != "_self_"]
         return node.get("algorithm") or algorithm(parents[0])
 
-    return [p.stem for p in sorted(model_dir.glob("*.yaml"))
-            if algorithm(p.stem) not in {"rgan", "pix2pix", "cyclegan", *OWN_TESTS}]
+    return [
+        p.stem
+        for p in sorted(model_dir.glob("*.yaml"))
+        if algorithm(p.stem) not in {"rgan", "pix2pix", "cyclegan", *OWN_TESTS}
+    ]
 
 
 def compose_train(overrides: list[str] | None = None, config_name: str = "train"):

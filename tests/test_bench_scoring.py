@@ -11,6 +11,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import bench_infogan  # noqa: E402
 import benchlib  # noqa: E402
+
 from gancli.core.errors import GanError  # noqa: E402
 
 
@@ -31,7 +32,7 @@ def test_score_maps_on_the_train_part_and_measures_both_parts():
     # train: categories 0,0,0,1,1,2 for digits 5,5,6,2,2,1 → map 0→5, 1→2, 2→1; 5 of 6 right
     algo = _StubInfoGAN([0, 0, 0, 1, 1, 2, 0, 2])
     train = (x[:6], torch.tensor([5, 5, 6, 2, 2, 1]))
-    held = (x[6:], torch.tensor([5, 2]))                 # held-out: 0→5 right, 2→1 wrong
+    held = (x[6:], torch.tensor([5, 2]))  # held-out: 0→5 right, 2→1 wrong
     held_acc, train_acc, digits = bench_infogan.score(algo, train, held)
     assert (held_acc, digits) == (0.5, 3) and train_acc == pytest.approx(5 / 6)
     assert bench_infogan.cells(held_acc, train_acc, digits) == ["50.0 %", "83.3 %", "3/10"]
@@ -70,7 +71,7 @@ def test_compose_gives_the_spec_gan_train_would_and_refuses_a_sweep():
 
 def test_a_table_prints_its_header_with_its_first_row_and_writes_all_of_it(capsys, tmp_path):
     table = benchlib.Table("seed", "accuracy")
-    assert capsys.readouterr().out == ""          # a run that fails before a result prints only its error
+    assert capsys.readouterr().out == ""  # a run that fails before a result prints only its error
     table.add(0, "88.2 %")
     assert capsys.readouterr().out.splitlines() == ["| seed | accuracy |", "|---|---|", "| 0 | 88.2 % |"]
     table.add(1, "87.4 %")
@@ -85,6 +86,9 @@ def test_a_run_stopped_by_a_signal_is_not_scored(tmp_path, monkeypatch):
 
     fit = Trainer.fit
     monkeypatch.setattr(Trainer, "fit", lambda self: {**fit(self, stop_after=2), "status": "interrupted"})
-    with pytest.raises(GanError, match="stopped at step 2 of 6 .interrupted.; a benchmark scores only runs that finished"):
-        benchlib.train(["model=gan", "dataset=ring8", "dataset.n=256", "trainer.batch_size=32", "trainer.steps=6"],
-                       tmp_path)
+    with pytest.raises(
+        GanError, match="stopped at step 2 of 6 .interrupted.; a benchmark scores only runs that finished"
+    ):
+        benchlib.train(
+            ["model=gan", "dataset=ring8", "dataset.n=256", "trainer.batch_size=32", "trainer.steps=6"], tmp_path
+        )

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import gancli.core.checkpoint as ckpt_mod
-from gancli.core.errors import GanError
 from gancli.core.checkpoint import FORMAT, VERSION, CheckpointDir, load_checkpoint
+from gancli.core.errors import GanError
 
 
 def state(step: int) -> dict:
@@ -53,7 +53,7 @@ def test_roundtrip(tmp_path):
 
 def test_load_from_run_dir(tmp_path):
     CheckpointDir(tmp_path / "checkpoints", keep=1).save(state(3), 3)
-    assert load_checkpoint(tmp_path)["step"] == 3                       # <run dir> → checkpoints/last.pt
+    assert load_checkpoint(tmp_path)["step"] == 3  # <run dir> → checkpoints/last.pt
 
 
 def test_keep_prunes_and_last_is_newest(tmp_path):
@@ -69,7 +69,7 @@ def test_keep_prunes_and_last_is_newest(tmp_path):
 
 def test_prune_orders_numerically_not_by_name(tmp_path):
     d = CheckpointDir(tmp_path / "ck", keep=2)
-    for step in (9, 10, 11, 12000000):   # 12000000 has 8 digits: wider than the 7-digit padding
+    for step in (9, 10, 11, 12000000):  # 12000000 has 8 digits: wider than the 7-digit padding
         d.save(state(step), step)
     assert numbered(d.folder) == ["step_0000011.pt", "step_12000000.pt"]
     assert load_checkpoint(d.last)["step"] == 12000000
@@ -109,14 +109,20 @@ def test_newer_format_refused(tmp_path):
 
 def _failing_save(exc: BaseException):
     def fake_save(obj, f, *args, **kwargs):
-        f.write(b"PK\x03\x04 half a zip archive")          # a torn write: a few bytes, then the failure
+        f.write(b"PK\x03\x04 half a zip archive")  # a torn write: a few bytes, then the failure
         raise exc
 
     return fake_save
 
 
-@pytest.mark.parametrize("exc", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device"),
-                                 RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        KeyboardInterrupt(),
+        OSError(errno.ENOSPC, "No space left on device"),
+        RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"),
+    ],
+)
 def test_failed_write_leaves_previous_checkpoint(tmp_path, monkeypatch, exc):
     d = CheckpointDir(tmp_path / "ck", keep=3)
     d.save(state(1), 1)
@@ -171,11 +177,12 @@ CRASH_SNIPPET = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("keep", [3, 0])                  # keep=0 writes last.pt itself, not a numbered file
+@pytest.mark.parametrize("keep", [3, 0])  # keep=0 writes last.pt itself, not a numbered file
 def test_sigkill_mid_write_keeps_last(tmp_path, keep):
     folder = tmp_path / "ck"
-    proc = subprocess.run([sys.executable, "-c", CRASH_SNIPPET, str(folder), str(keep)], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH_SNIPPET, str(folder), str(keep)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert "unreachable" not in proc.stdout
     # the torn temp file is there (nobody could clean it up) but nothing points at it
@@ -269,14 +276,14 @@ def test_bit_flipped_tensor_data_is_detected(tmp_path):
     data = bytearray(src.read_bytes())
     with zipfile.ZipFile(src) as z:
         info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
-    h = info.header_offset                      # local header: name and extra lengths at bytes 26..29
-    start = h + 30 + int.from_bytes(data[h + 26:h + 28], "little") + int.from_bytes(data[h + 28:h + 30], "little")
+    h = info.header_offset  # local header: name and extra lengths at bytes 26..29
+    start = h + 30 + int.from_bytes(data[h + 26 : h + 28], "little") + int.from_bytes(data[h + 28 : h + 30], "little")
     assert info.file_size >= 64
     for i in range(start + 16, start + 48):
         data[i] ^= 0xFF
     p = tmp_path / "flipped.pt"
     p.write_bytes(bytes(data))
     torn, orig = torch.load(p, weights_only=True)["nets"]["G"], state(5)["nets"]["G"]
-    assert any(not torch.equal(torn[k], orig[k]) for k in orig)    # the flip did hit tensor bytes
+    assert any(not torch.equal(torn[k], orig[k]) for k in orig)  # the flip did hit tensor bytes
     with pytest.raises(GanError, match="corrupt"):
         load_checkpoint(p)

@@ -13,16 +13,31 @@ import numpy as np
 import pytest
 import torch
 
-TINY = ["dataset.n=128", "dataset.resolution=16", "model.generator.width=8", "model.discriminator.width=8",
-        "trainer.batch_size=16", "trainer.log_every=2", "trainer.sample_every=2", "trainer.ckpt_every=2",
-        "trainer.tensorboard=false", "trainer.sample_n=16"]
+TINY = [
+    "dataset.n=128",
+    "dataset.resolution=16",
+    "model.generator.width=8",
+    "model.discriminator.width=8",
+    "trainer.batch_size=16",
+    "trainer.log_every=2",
+    "trainer.sample_every=2",
+    "trainer.ckpt_every=2",
+    "trainer.tensorboard=false",
+    "trainer.sample_n=16",
+]
 
 
 def gan(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-m", "gancli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "gancli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def test_top_level_help_lists_subcommands():
@@ -37,12 +52,15 @@ def test_unknown_subcommand_suggests_the_right_one():
     assert "unknown command 'trian'" in r.stderr and "train" in r.stderr
 
 
-@pytest.mark.parametrize("override, must_say", [
-    ("trainer.stpes=10", ["trainer.stpes", "steps", "batch_size"]),
-    ("model=wgangp", ["model 'wgangp'", "wgan_gp", "dcgan", "lsgan"]),
-    ("dataset=cifar", ["dataset 'cifar'", "cifar10", "shapes"]),
-    ("trainer.steps=abc", ["trainer.steps", "abc"]),
-])
+@pytest.mark.parametrize(
+    "override, must_say",
+    [
+        ("trainer.stpes=10", ["trainer.stpes", "steps", "batch_size"]),
+        ("model=wgangp", ["model 'wgangp'", "wgan_gp", "dcgan", "lsgan"]),
+        ("dataset=cifar", ["dataset 'cifar'", "cifar10", "shapes"]),
+        ("trainer.steps=abc", ["trainer.steps", "abc"]),
+    ],
+)
 def test_config_mistakes_fail_before_work_with_one_clear_message(tmp_path, override, must_say):
     r = gan("train", override, f"hydra.run.dir={tmp_path / 'run'}")
     assert r.returncode == 2
@@ -68,8 +86,16 @@ def test_train_writes_the_run_dir_then_sample_writes_every_format(tmp_path):
     run = tmp_path / "run"
     r = gan("train", *TINY, "trainer.steps=4", f"hydra.run.dir={run}")
     assert r.returncode == 0, r.stderr
-    for f in ("config.yaml", "metrics.jsonl", "final.png", "train.log", "summary.json",
-              "checkpoints/last.pt", "checkpoints/step_0000004.pt", "samples/step_0000002.png"):
+    for f in (
+        "config.yaml",
+        "metrics.jsonl",
+        "final.png",
+        "train.log",
+        "summary.json",
+        "checkpoints/last.pt",
+        "checkpoints/step_0000004.pt",
+        "samples/step_0000002.png",
+    ):
         assert (run / f).exists(), f
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [2, 4] and "loss/D" in lines[0] and "loss/G" in lines[0]
@@ -95,8 +121,16 @@ def test_train_writes_the_run_dir_then_sample_writes_every_format(tmp_path):
 
 def test_points_sample_to_npy_of_shape_n_by_2(tmp_path):
     run = tmp_path / "ring"
-    r = gan("train", "model=gan", "dataset=ring8", "dataset.n=512", "trainer.steps=4", "trainer.batch_size=32",
-            "trainer.tensorboard=false", f"hydra.run.dir={run}")
+    r = gan(
+        "train",
+        "model=gan",
+        "dataset=ring8",
+        "dataset.n=512",
+        "trainer.steps=4",
+        "trainer.batch_size=32",
+        "trainer.tensorboard=false",
+        f"hydra.run.dir={run}",
+    )
     assert r.returncode == 0, r.stderr
     assert (run / "final.png").exists()
     r = gan("sample", f"ckpt={run}/checkpoints/last.pt", "n=100", "format=npy", f"out={tmp_path}/p.npy")
@@ -130,8 +164,15 @@ def test_conditional_model_on_unlabelled_data_is_one_clear_line(tmp_path):
     folder.mkdir()
     for i in range(20):
         Image.fromarray(np.full((16, 16, 3), i * 10, np.uint8)).save(folder / f"{i}.png")
-    r = gan("train", "model=acgan", "dataset=image_folder", f"dataset.root={folder}", "dataset.resolution=16",
-            "trainer.steps=1", f"hydra.run.dir={tmp_path / 'run'}")
+    r = gan(
+        "train",
+        "model=acgan",
+        "dataset=image_folder",
+        f"dataset.root={folder}",
+        "dataset.resolution=16",
+        "trainer.steps=1",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert r.returncode == 2 and "no class labels" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -149,9 +190,23 @@ def test_multirun_gives_each_job_its_own_dir_and_a_table(tmp_path):
 def test_sigint_saves_a_checkpoint_and_resume_finishes_the_run(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ}
-    proc = subprocess.Popen([sys.executable, "-m", "gancli", "train", *TINY, "trainer.steps=100000",
-                             "trainer.ckpt_every=100000", "trainer.log_every=1", f"hydra.run.dir={run}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gancli",
+            "train",
+            *TINY,
+            "trainer.steps=100000",
+            "trainer.ckpt_every=100000",
+            "trainer.log_every=1",
+            f"hydra.run.dir={run}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").stat().st_size):
         time.sleep(0.2)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import image_presets
 
 import gancli.cli.app
-from conftest import image_presets
 from gancli.cli.app import validate_overrides
 from gancli.core.errors import GanError
 from gancli.nets.conditional import ConditionalGenerator
@@ -17,7 +17,9 @@ MODELS = image_presets()
 
 
 def test_models_found():
-    assert {"dcgan", "gan", "lsgan", "wgan", "wgan_gp", "hinge", "cgan", "cdcgan", "acgan", "sngan", "infogan"} <= set(MODELS)
+    assert {"dcgan", "gan", "lsgan", "wgan", "wgan_gp", "hinge", "cgan", "cdcgan", "acgan", "sngan", "infogan"} <= set(
+        MODELS
+    )
 
 
 def test_defaults(compose_cfg):
@@ -75,14 +77,14 @@ def test_command_line_loss_beats_preset(compose_cfg, order):
     cfg = compose_cfg(order)
     assert cfg.model.name == "wgan_gp"
     assert cfg.loss.name == "hinge" and cfg.loss.gp_weight == 0.0
-    assert cfg.optimizer.lr == pytest.approx(1e-4)        # the rest of the preset still applies
+    assert cfg.optimizer.lr == pytest.approx(1e-4)  # the rest of the preset still applies
 
 
 def test_dataset_suggests_the_conv_width_and_the_command_line_wins(compose_cfg):
     shapes = compose_cfg([])
     assert shapes.model.generator.width == shapes.model.discriminator.width == shapes.dataset.net_width == 32
     assert compose_cfg(["dataset=cifar10"]).model.generator.width == 64
-    assert compose_cfg(["dataset=ring8"]).model.generator.width == 64           # no suggestion: the preset's 64
+    assert compose_cfg(["dataset=ring8"]).model.generator.width == 64  # no suggestion: the preset's 64
     assert compose_cfg(["model=wgan_gp", "dataset.net_width=48"]).model.discriminator.width == 48
     assert compose_cfg(["model.generator.width=128"]).model.generator.width == 128
 
@@ -92,12 +94,12 @@ def test_command_line_optimizer_beats_preset(compose_cfg):
     assert cfg.optimizer.name == "adam" and cfg.loss.name == "wgan" and cfg.loss.clip == 0.01
 
 
-PRESET_DATASETS = {   # presets that cannot train on shapes: the dataset each names in its defaults list
+PRESET_DATASETS = {  # presets that cannot train on shapes: the dataset each names in its defaults list
     "pix2pix": {"name": "shapes_paired", "resolution": 32},
-    "pix2pixhd": {"name": "shapes_paired", "resolution": 128},      # shapes_paired_128: its three D scales
+    "pix2pixhd": {"name": "shapes_paired", "resolution": 128},  # shapes_paired_128: its three D scales
     "cyclegan": {"name": "shapes_unpaired"},
     "rgan": {"name": "sines", "bands": 0},
-    "rcgan": {"name": "sines", "bands": 3},                          # sines_labelled: classes to condition on
+    "rcgan": {"name": "sines", "bands": 3},  # sines_labelled: classes to condition on
 }
 
 
@@ -108,13 +110,15 @@ def test_presets_train_on_shapes_unless_they_name_their_own_dataset(compose_cfg)
         assert {k: dataset[k] for k in expected} == expected, preset
 
 
-@pytest.mark.parametrize("order", [["model=pix2pixhd", "dataset=shapes_paired"], ["dataset=shapes_paired", "model=pix2pixhd"]])
+@pytest.mark.parametrize(
+    "order", [["model=pix2pixhd", "dataset=shapes_paired"], ["dataset=shapes_paired", "model=pix2pixhd"]]
+)
 def test_command_line_dataset_beats_the_presets(compose_cfg, order):
     cfg = compose_cfg(order)
-    assert cfg.model.name == "pix2pixhd" and cfg.dataset.resolution == 32       # shapes_paired as it is
+    assert cfg.model.name == "pix2pixhd" and cfg.dataset.resolution == 32  # shapes_paired as it is
     assert compose_cfg(["model=rcgan", "dataset=sines"]).dataset.bands == 0
     assert compose_cfg(["model=rgan", "dataset=smooth"]).dataset.name == "smooth"
-    assert compose_cfg(["model=cyclegan", "dataset.n=8"]).dataset.n == 8        # keys of the preset's dataset
+    assert compose_cfg(["model=cyclegan", "dataset.n=8"]).dataset.n == 8  # keys of the preset's dataset
 
 
 def test_a_preset_extending_another_can_name_another_dataset(compose_cfg, tmp_path):
@@ -122,7 +126,8 @@ def test_a_preset_extending_another_can_name_another_dataset(compose_cfg, tmp_pa
     command line still wins over both."""
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "rcgan_smooth.yaml").write_text(
-        "defaults:\n  - rcgan\n  - override /dataset@_global_.dataset: smooth\n  - _self_\nname: rcgan_smooth\n")
+        "defaults:\n  - rcgan\n  - override /dataset@_global_.dataset: smooth\n  - _self_\nname: rcgan_smooth\n"
+    )
     searchpath = f"hydra.searchpath=[file://{tmp_path}]"
     assert compose_cfg(["model=rcgan_smooth", searchpath]).dataset.name == "smooth"
     assert compose_cfg(["model=rcgan_smooth", searchpath, "dataset=sines_labelled"]).dataset.bands == 3
@@ -135,10 +140,17 @@ def test_wgan_preset(compose_cfg):
     assert cfg.model.n_critic == 5
 
 
-@pytest.mark.parametrize("model,loss,optimizer", [
-    ("dcgan", "nonsat", "adam"), ("gan", "nonsat", "adam"), ("lsgan", "lsgan", "adam"),
-    ("hinge", "hinge", "adam"), ("wgan", "wgan", "rmsprop"), ("wgan_gp", "wgan", "adam"),
-])
+@pytest.mark.parametrize(
+    "model,loss,optimizer",
+    [
+        ("dcgan", "nonsat", "adam"),
+        ("gan", "nonsat", "adam"),
+        ("lsgan", "lsgan", "adam"),
+        ("hinge", "hinge", "adam"),
+        ("wgan", "wgan", "rmsprop"),
+        ("wgan_gp", "wgan", "adam"),
+    ],
+)
 def test_preset_loss_and_optimizer(compose_cfg, model, loss, optimizer):
     cfg = compose_cfg([f"model={model}"])
     assert (cfg.loss.name, cfg.optimizer.name) == (loss, optimizer)
@@ -160,8 +172,13 @@ def _tiny_model_overrides(compose_cfg, model: str) -> list[str]:
     return out
 
 
-COMMON = ["trainer.batch_size=16", "trainer.steps=2", "trainer.tensorboard=false", "trainer.progress=false",
-          "trainer.sample_n=16"]
+COMMON = [
+    "trainer.batch_size=16",
+    "trainer.steps=2",
+    "trainer.tensorboard=false",
+    "trainer.progress=false",
+    "trainer.sample_n=16",
+]
 
 
 def _check_one_step(trainer, spec_shape):
@@ -175,8 +192,9 @@ def _check_one_step(trainer, spec_shape):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_builds_on_shapes(compose_cfg, tmp_path, model):
-    cfg = compose_cfg([f"model={model}", "dataset.n=64", "dataset.resolution=16", *COMMON,
-                       *_tiny_model_overrides(compose_cfg, model)])
+    cfg = compose_cfg(
+        [f"model={model}", "dataset.n=64", "dataset.resolution=16", *COMMON, *_tiny_model_overrides(compose_cfg, model)]
+    )
     trainer = build_trainer(plain_config(cfg), tmp_path)
     assert trainer.spec["x"].shape == (3, 16, 16)
     assert trainer.algorithm.n_critic == cfg.model.n_critic
@@ -185,12 +203,20 @@ def test_every_model_builds_on_shapes(compose_cfg, tmp_path, model):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_builds_on_ring8(compose_cfg, tmp_path, model):
-    cfg = compose_cfg([f"model={model}", "dataset=ring8", "dataset.n=512", *COMMON,
-                       "dataset.networks.generator.hidden=[16,16]", "dataset.networks.discriminator.hidden=[16,16]"])
+    cfg = compose_cfg(
+        [
+            f"model={model}",
+            "dataset=ring8",
+            "dataset.n=512",
+            *COMMON,
+            "dataset.networks.generator.hidden=[16,16]",
+            "dataset.networks.discriminator.hidden=[16,16]",
+        ]
+    )
     trainer = build_trainer(plain_config(cfg), tmp_path)
     G, D = trainer.algorithm.nets["G"], trainer.algorithm.nets["D"].body
-    G = G.net if isinstance(G, ConditionalGenerator) else G                   # conditional: the wrapped G
-    assert isinstance(G, MLPGenerator) and isinstance(D, MLPDiscriminator)     # pinned, whatever the preset
+    G = G.net if isinstance(G, ConditionalGenerator) else G  # conditional: the wrapped G
+    assert isinstance(G, MLPGenerator) and isinstance(D, MLPDiscriminator)  # pinned, whatever the preset
     assert [m.out_features for m in G.modules() if isinstance(m, torch.nn.Linear)] == [16, 16, 2]
     _check_one_step(trainer, (2,))
 
@@ -208,7 +234,7 @@ def test_unknown_key_names_key_and_valid_keys():
         validate_overrides("train", ["trainer.stpes=10"])
     msg = str(info.value)
     assert "trainer.stpes" in msg
-    assert "steps" in msg and "batch_size" in msg                 # the valid keys under trainer
+    assert "steps" in msg and "batch_size" in msg  # the valid keys under trainer
     assert "Did you mean 'trainer.steps'" in msg
 
 
@@ -228,12 +254,15 @@ def test_bad_type_names_key():
     assert "abc" in str(info.value)
 
 
-@pytest.mark.parametrize("overrides,needle", [
-    (["model=dcgan,wgangp"], "wgangp"),
-    (["model=wgangp,dcgan"], "wgangp"),
-    (["trainer.steps=10,abc"], "trainer.steps"),
-    (["model=dcgan,wgan", "trainer.stpes=3"], "trainer.stpes"),
-])
+@pytest.mark.parametrize(
+    "overrides,needle",
+    [
+        (["model=dcgan,wgangp"], "wgangp"),
+        (["model=wgangp,dcgan"], "wgangp"),
+        (["trainer.steps=10,abc"], "trainer.steps"),
+        (["model=dcgan,wgan", "trainer.stpes=3"], "trainer.stpes"),
+    ],
+)
 def test_sweep_values_are_validated(overrides, needle):
     with pytest.raises(GanError, match=needle):
         validate_overrides("train", overrides)
@@ -251,12 +280,13 @@ def test_validation_leaves_hydra_clear(compose_cfg):
     with pytest.raises(GanError):
         validate_overrides("train", ["model=wgangp"])
     assert not GlobalHydra.instance().is_initialized()
-    assert compose_cfg(["model=wgan"]).model.name == "wgan"       # composing still works afterwards
+    assert compose_cfg(["model=wgan"]).model.name == "wgan"  # composing still works afterwards
 
 
-
-@pytest.mark.parametrize("model, d_has", [("sngan", "spectral"), ("hinge", "spectral"), ("wgan", "batch"),
-                                          ("dcgan", "batch"), ("gan", "none")])
+@pytest.mark.parametrize(
+    "model, d_has",
+    [("sngan", "spectral"), ("hinge", "spectral"), ("wgan", "batch"), ("dcgan", "batch"), ("gan", "none")],
+)
 def test_2d_networks_keep_what_the_preset_says_about_normalisation(compose_cfg, tmp_path, model, d_has):
     """The 2-D datasets pin the MLP pair's shape; the preset's norms still apply (sngan's D is spectrally
     normalised on ring8 too, a WGAN-GP critic has no BatchNorm)."""
@@ -269,7 +299,7 @@ def test_2d_networks_keep_what_the_preset_says_about_normalisation(compose_cfg, 
     batch_norm = any(isinstance(m, torch.nn.BatchNorm1d) for m in algo.D.modules())
     assert all(spectral) == (d_has == "spectral") and any(spectral) == (d_has == "spectral")
     assert batch_norm == (d_has == "batch")
-    assert [m.out_features for m in layers][:3] == [128, 128, 128]     # still the dataset's pinned shape
+    assert [m.out_features for m in layers][:3] == [128, 128, 128]  # still the dataset's pinned shape
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in algo.G.modules())
 
 
@@ -293,24 +323,28 @@ def test_wgan_gp_on_points_takes_the_authors_toy_settings(compose_cfg, tmp_path,
         assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.LayerNorm)) for m in net.modules())
         assert sum(isinstance(m, torch.nn.ReLU) for m in net.modules()) == 3
         assert not any(isinstance(m, torch.nn.LeakyReLU) for m in net.modules())
-        for m in linears[:-1]:   # He-uniform: U(±√(6 / fan_in)); biases 0
-            assert m.weight.abs().max() <= (6 / m.in_features) ** 0.5 and m.weight.abs().max() > 0.9 * (6 / m.in_features) ** 0.5
+        for m in linears[:-1]:  # He-uniform: U(±√(6 / fan_in)); biases 0
+            assert (
+                m.weight.abs().max() <= (6 / m.in_features) ** 0.5
+                and m.weight.abs().max() > 0.9 * (6 / m.in_features) ** 0.5
+            )
             assert not m.bias.any()
-        out = linears[-1]         # Glorot-uniform
+        out = linears[-1]  # Glorot-uniform
         bound = (6 / (out.in_features + out.out_features)) ** 0.5
         assert bound * 0.9 < out.weight.abs().max() <= bound and not out.bias.any()
 
 
 def test_pair_settings_yield_to_the_command_line_and_other_choices(compose_cfg):
-    cfg = compose_cfg(["model=wgan_gp", "dataset=ring8", "loss.gp_weight=3", "dataset.networks.z_dim=8",
-                       "optimizer.betas=[0.0,0.9]"])
+    cfg = compose_cfg(
+        ["model=wgan_gp", "dataset=ring8", "loss.gp_weight=3", "dataset.networks.z_dim=8", "optimizer.betas=[0.0,0.9]"]
+    )
     assert cfg.loss.gp_weight == 3 and cfg.dataset.networks.z_dim == 8 and list(cfg.optimizer.betas) == [0.0, 0.9]
-    assert cfg.dataset.networks.generator.hidden == [512, 512, 512]         # the rest of the pair's settings stay
+    assert cfg.dataset.networks.generator.hidden == [512, 512, 512]  # the rest of the pair's settings stay
     dropped = compose_cfg(["model=wgan_gp", "dataset=ring8", "~model_dataset"])
-    assert dropped.loss.gp_weight == 10 and dropped.dataset.networks.z_dim == 8   # the preset and dataset alone
-    images = compose_cfg(["model=wgan_gp", "dataset=cifar10"])                 # no such pair: the image preset
+    assert dropped.loss.gp_weight == 10 and dropped.dataset.networks.z_dim == 8  # the preset and dataset alone
+    images = compose_cfg(["model=wgan_gp", "dataset=cifar10"])  # no such pair: the image preset
     assert images.loss.gp_weight == 10 and list(images.optimizer.betas) == [0.0, 0.9]
-    other = compose_cfg(["model=wgan", "dataset=ring8"])                       # another model on the ring
+    other = compose_cfg(["model=wgan", "dataset=ring8"])  # another model on the ring
     assert other.dataset.networks.z_dim == 8 and other.dataset.networks.generator.hidden == [128, 128, 128]
 
 

@@ -9,11 +9,10 @@ import math
 
 import pytest
 import torch
+from test_distributed import POINTS, two_ranks_against_one
 
 from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
-
-from test_distributed import POINTS, two_ranks_against_one
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 two_gpus = pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
@@ -31,7 +30,7 @@ def exact_fp32(monkeypatch):
 
 def test_the_fast_settings_train_on_the_gpu_and_the_checkpoint_loads_on_the_cpu(tmp_path, compose_cfg, tiny_overrides):
     trainer = build_trainer(plain_config(compose_cfg([*tiny_overrides, *FAST, "trainer.steps=6"])), tmp_path)
-    assert trainer.device.type == "cuda" and trainer.stream.tensors["x"].is_cuda   # data resident on the GPU
+    assert trainer.device.type == "cuda" and trainer.stream.tensors["x"].is_cuda  # data resident on the GPU
     assert trainer.algorithm.precision.dtype in (torch.bfloat16, torch.float16)
     s = trainer.fit()
     assert s["status"] == "finished" and all(math.isfinite(v) for v in s["final_losses"].values())
@@ -39,17 +38,32 @@ def test_the_fast_settings_train_on_the_gpu_and_the_checkpoint_loads_on_the_cpu(
     assert all(t.device.type == "cpu" for t in state["nets"]["G"].values())
 
 
-@pytest.mark.parametrize("model, mode", [("dcgan", "true"), ("wgan_gp", "true"), ("dcgan", "reduce-overhead"),
-                                         ("stylegan2", "true")])
-def test_compiled_updates_give_the_eager_losses_on_the_gpu(tmp_path, compose_cfg, tiny_overrides, exact_fp32,
-                                                           model, mode):
-    extra = ["model.width=8", "model.max_width=16", "model.r1_every=2", "model.pl_every=2"] if model == "stylegan2" else []
+@pytest.mark.parametrize(
+    "model, mode", [("dcgan", "true"), ("wgan_gp", "true"), ("dcgan", "reduce-overhead"), ("stylegan2", "true")]
+)
+def test_compiled_updates_give_the_eager_losses_on_the_gpu(
+    tmp_path, compose_cfg, tiny_overrides, exact_fp32, model, mode
+):
+    extra = (
+        ["model.width=8", "model.max_width=16", "model.r1_every=2", "model.pl_every=2"] if model == "stylegan2" else []
+    )
     base = [o for o in tiny_overrides if not o.startswith("model.")] if extra else tiny_overrides
     runs = []
     for compile_mode in ("false", mode):
         torch._dynamo.reset()
-        cfg = plain_config(compose_cfg([f"model={model}", *base, *extra, "trainer.device=cuda", "trainer.steps=6",
-                                        "trainer.log_every=1", f"trainer.compile={compile_mode}"]))
+        cfg = plain_config(
+            compose_cfg(
+                [
+                    f"model={model}",
+                    *base,
+                    *extra,
+                    "trainer.device=cuda",
+                    "trainer.steps=6",
+                    "trainer.log_every=1",
+                    f"trainer.compile={compile_mode}",
+                ]
+            )
+        )
         runs.append(build_trainer(cfg, tmp_path / compile_mode).fit())
     eager, compiled = runs
     for k, v in eager["final_losses"].items():
@@ -65,5 +79,4 @@ def test_two_gpus_with_nccl_match_one_on_the_whole_batch(tmp_path):
 def test_sync_batch_norm_makes_two_gpus_match_one(tmp_path):
     """G keeps its BatchNorm here: SyncBatchNorm takes its statistics over the global batch."""
     points = [o for o in POINTS if o != "model.generator.norm=none"]
-    two_ranks_against_one(tmp_path, [*points, "trainer.device=auto", "trainer.sync_bn=true"],
-                          rtol=1e-3, atol=1e-4)
+    two_ranks_against_one(tmp_path, [*points, "trainer.device=auto", "trainer.sync_bn=true"], rtol=1e-3, atol=1e-4)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from gancli.core.errors import GanError
 from gancli.data import build_dataset
 from gancli.data.base import TensorStream
 from gancli.data.shapes import SHAPES, render_shapes
-from gancli.core.errors import GanError
 
 CPU = torch.device("cpu")
 
@@ -47,15 +47,17 @@ def test_shapes_images_and_labels(compose_cfg):
     assert x.shape == (200, 3, 16, 16) and x.dtype == torch.float32
     assert x.min() >= -1 and x.max() <= 1
     assert y.min() >= 0 and y.max() < 5
-    assert len(y.unique()) == 5                                       # 200 draws hit every class
-    lit = (x > -1).flatten(1).float().mean(1)                         # fraction of non-black pixels per image
-    assert (lit > 0.02).all() and (lit < 0.98).all()                  # one shape on a background, always
+    assert len(y.unique()) == 5  # 200 draws hit every class
+    lit = (x > -1).flatten(1).float().mean(1)  # fraction of non-black pixels per image
+    assert (lit > 0.02).all() and (lit < 0.98).all()  # one shape on a background, always
 
 
 def test_shapes_through_config_is_deterministic(compose_cfg):
     a = build_dataset(compose_cfg(["dataset.n=64", "dataset.resolution=16"]).dataset).reference(64)["x"]
     b = build_dataset(compose_cfg(["dataset.n=64", "dataset.resolution=16"]).dataset).reference(64)["x"]
-    c = build_dataset(compose_cfg(["dataset.n=64", "dataset.resolution=16", "dataset.seed=99"]).dataset).reference(64)["x"]
+    c = build_dataset(compose_cfg(["dataset.n=64", "dataset.resolution=16", "dataset.seed=99"]).dataset).reference(64)[
+        "x"
+    ]
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
@@ -107,7 +109,7 @@ def test_mixture_centres_and_spread(compose_cfg, name, centres, std):
     nearest = torch.cdist(x, centres).argmin(1)
     counts = torch.bincount(nearest, minlength=len(centres))
     k = len(centres)
-    assert (counts > 0.8 * n / k).all() and (counts < 1.2 * n / k).all()      # every mode, evenly
+    assert (counts > 0.8 * n / k).all() and (counts < 1.2 * n / k).all()  # every mode, evenly
     for i in range(k):
         pts = x[nearest == i]
         assert torch.allclose(pts.mean(0), centres[i], atol=5 * std / math.sqrt(len(pts)) + 1e-6), i
@@ -123,7 +125,9 @@ def test_mixture_centres_and_spread(compose_cfg, name, centres, std):
 @pytest.mark.parametrize("name", ["ring8", "grid25"])
 def test_mixture_deterministic_by_seed(compose_cfg, name):
     def pts(seed):
-        return build_dataset(compose_cfg([f"dataset={name}", "dataset.n=500", f"dataset.seed={seed}"]).dataset).reference(500)["x"]
+        return build_dataset(
+            compose_cfg([f"dataset={name}", "dataset.n=500", f"dataset.seed={seed}"]).dataset
+        ).reference(500)["x"]
 
     assert torch.equal(pts(1), pts(1))
     assert not torch.equal(pts(1), pts(2))
@@ -140,13 +144,13 @@ def make_stream(seed=0, n=10, batch_size=3):
 def test_tensor_stream_static_shapes_and_pairing():
     s = make_stream()
     seen = []
-    for _ in range(20):                                      # crosses several epochs (10 = 3·3 + 1)
+    for _ in range(20):  # crosses several epochs (10 = 3·3 + 1)
         b = next(s)
         assert b["x"].shape == (3,) and b["y"].shape == (3,)
-        assert torch.equal(b["y"], b["x"].long() * 2)        # x and y stay paired
+        assert torch.equal(b["y"], b["x"].long() * 2)  # x and y stay paired
         seen.append(b["x"])
-    for e in range(6):                                       # within an epoch: 9 distinct samples
-        epoch = torch.cat(seen[3 * e:3 * e + 3])
+    for e in range(6):  # within an epoch: 9 distinct samples
+        epoch = torch.cat(seen[3 * e : 3 * e + 3])
         assert len(epoch.unique()) == 9
 
 
@@ -159,18 +163,18 @@ def test_tensor_stream_seeded():
     assert not torch.equal(order(1), order(2))
 
 
-@pytest.mark.parametrize("consumed", [0, 2, 3, 5])        # fresh, mid-epoch, at an epoch end, later epoch
+@pytest.mark.parametrize("consumed", [0, 2, 3, 5])  # fresh, mid-epoch, at an epoch end, later epoch
 def test_tensor_stream_resume(consumed):
     a = make_stream(seed=7)
     for _ in range(consumed):
         next(a)
-    buf = io.BytesIO()                                       # through a real checkpoint's save/load
+    buf = io.BytesIO()  # through a real checkpoint's save/load
     torch.save(a.state_dict(), buf)
     buf.seek(0)
     state = torch.load(buf, weights_only=True)
     expected = [next(a)["x"] for _ in range(8)]
 
-    b = make_stream(seed=12345)                              # a different seed: the state must win
+    b = make_stream(seed=12345)  # a different seed: the state must win
     b.load_state_dict(state)
     got = [next(b)["x"] for _ in range(8)]
     for e, g in zip(expected, got):
@@ -204,8 +208,10 @@ def two_groups(n_b: int = 10):
     """Fields a (with its pair a2 = −a) in one order, b in another: a paired group and an unpaired one."""
     from gancli.data.base import DataSpec, Field, in_memory_source
 
-    spec = DataSpec({"a": Field("points", (1,)), "a2": Field("points", (1,)), "b": Field("points", (1,))},
-                    groups=(("a", "a2"), ("b",)))
+    spec = DataSpec(
+        {"a": Field("points", (1,)), "a2": Field("points", (1,)), "b": Field("points", (1,))},
+        groups=(("a", "a2"), ("b",)),
+    )
     a = torch.arange(10, dtype=torch.float32)[:, None]
     b = torch.arange(n_b, dtype=torch.float32)[:, None] + 100
     return in_memory_source(spec, [{"a": a, "a2": -a}, {"b": b}], "two groups")
@@ -215,15 +221,15 @@ def test_paired_fields_stay_together_and_unpaired_groups_are_shuffled_independen
     stream = two_groups().stream(4, CPU, 5)
     batches = [next(stream) for _ in range(10)]
     for batch in batches:
-        assert torch.equal(batch["a2"], -batch["a"])                       # a pair is never split
+        assert torch.equal(batch["a2"], -batch["a"])  # a pair is never split
     a = torch.cat([b["a"] for b in batches]).flatten()
     b = torch.cat([b["b"] for b in batches]).flatten() - 100
-    assert not torch.equal(a, b)                                            # two orders, not one
-    for e in range(5):                                                      # each an epoch of its own (8 of 10)
-        assert len(a[8 * e:8 * e + 8].unique()) == 8 and len(b[8 * e:8 * e + 8].unique()) == 8
+    assert not torch.equal(a, b)  # two orders, not one
+    for e in range(5):  # each an epoch of its own (8 of 10)
+        assert len(a[8 * e : 8 * e + 8].unique()) == 8 and len(b[8 * e : 8 * e + 8].unique()) == 8
 
 
-@pytest.mark.parametrize("n_b", [10, 7])                     # domains of equal and of different sizes
+@pytest.mark.parametrize("n_b", [10, 7])  # domains of equal and of different sizes
 def test_independent_groups_resume_exactly(n_b):
     source = two_groups(n_b)
     s = source.stream(3, CPU, 1)
@@ -268,9 +274,9 @@ def test_file_backed_domains_stream_independently_and_resume(tmp_path):
     source = file_source(spec, groups, "domains", 0, False, 0, num_workers=0)
     s = source.stream(2, CPU, 0)
     first = next(s)
-    assert (first["a"][:, 1] > 0.9).all() and (first["b"][:, 1] < -0.9).all()   # each field from its own folder
+    assert (first["a"][:, 1] > 0.9).all() and (first["b"][:, 1] < -0.9).all()  # each field from its own folder
     state = s.state_dict()
-    expected = [next(s) for _ in range(4)]                                      # both cross an epoch
+    expected = [next(s) for _ in range(4)]  # both cross an epoch
     t = source.stream(2, CPU, 0)
     t.load_state_dict(state)
     for e in expected:
@@ -328,7 +334,7 @@ def test_mnist_idx(compose_cfg, tmp_path, gz_images, gz_labels):
     ref = source.reference(12)["x"]
     assert torch.allclose(ref, images[:, None].float() / 127.5 - 1)
     (batch,) = draw(source, 12, 1)
-    for x, y in zip(batch["x"], batch["y"]):                   # each image keeps its own label
+    for x, y in zip(batch["x"], batch["y"]):  # each image keeps its own label
         i = next(i for i in range(12) if torch.equal(ref[i], x))
         assert y.item() == labels[i].item()
 
@@ -372,7 +378,7 @@ def test_mnist_other_split_hint(compose_cfg, tmp_path):
 def test_mnist_bad_idx(compose_cfg, tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     fake_mnist(raw, "t10k", 4, 0, False, False)
-    (raw / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x0d\x03" + b"\x00" * 20)   # float IDX, not bytes
+    (raw / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x0d\x03" + b"\x00" * 20)  # float IDX, not bytes
     with pytest.raises(GanError, match="cannot read IDX"):
         build_dataset(mnist_cfg(compose_cfg, tmp_path, "dataset.split=test"))
 
@@ -394,7 +400,7 @@ def test_fashion_mnist_system_copy(compose_cfg, tmp_path):
     source = build_dataset(cfg)
     assert source.spec["x"].shape == (1, 28, 28)
     assert len(source.spec["y"].class_names) == 10
-    ref = source.reference(10 ** 6)["x"]
+    ref = source.reference(10**6)["x"]
     assert ref.shape == (60000, 1, 28, 28)
     assert ref.min() == -1 and ref.max() == 1
 
@@ -410,7 +416,7 @@ def make_tree(root: Path, size=(40, 30)) -> None:
 
     for cls, colour, count in (("cats", (255, 0, 0), 3), ("dogs", (0, 0, 255), 2)):
         (root / cls).mkdir(parents=True)
-        for i in range(count):                                 # the green channel tells images apart
+        for i in range(count):  # the green channel tells images apart
             Image.new("RGB", size, (colour[0], 40 * i, colour[2])).save(root / cls / f"{i}.png")
 
 
@@ -432,14 +438,15 @@ def test_image_folder(compose_cfg, tmp_path):
 def test_image_folder_streamed_and_resumable(compose_cfg, tmp_path):
     root = tmp_path / "imgs"
     make_tree(root)
-    cfg = compose_cfg(["dataset=image_folder", f"dataset.root={root}", "dataset.resolution=16",
-                       "dataset.in_memory=false"]).dataset
+    cfg = compose_cfg(
+        ["dataset=image_folder", f"dataset.root={root}", "dataset.resolution=16", "dataset.in_memory=false"]
+    ).dataset
     source = build_dataset(cfg)
     assert source.spec["x"].shape == (3, 16, 16) and source.spec["y"].num_classes == 2
     a = source.stream(2, CPU, 3)
-    first = next(a)                                            # 5 images, batch 2: 2 batches per epoch
+    first = next(a)  # 5 images, batch 2: 2 batches per epoch
     state = a.state_dict()
-    expected = [next(a) for _ in range(3)]                     # crosses into the next epoch
+    expected = [next(a) for _ in range(3)]  # crosses into the next epoch
     for b in [first, *expected]:
         assert b["x"].shape == (2, 3, 16, 16)
         for x, y in zip(b["x"], b["y"]):

@@ -12,19 +12,28 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-from gancli.data.base import TensorStream, rank_share
-from gancli.core.errors import GanError
-from gancli.training import distributed
-from gancli.core.checkpoint import load_checkpoint
-from gancli.training.run import build_trainer, plain_config
-
 from conftest import compose_train
 
+from gancli.core.checkpoint import load_checkpoint
+from gancli.core.errors import GanError
+from gancli.data.base import TensorStream, rank_share
+from gancli.training import distributed
+from gancli.training.run import build_trainer, plain_config
+
 # an MLP pair on points with G's BatchNorm off, so two half batches make exactly the gradient of the whole one
-POINTS = ["model=gan", "model.generator.norm=none", "dataset=ring8", "dataset.n=1024", "trainer.batch_size=32", "trainer.log_every=2",
-          "trainer.sample_every=0", "trainer.ckpt_every=0", "trainer.tensorboard=false", "trainer.progress=false",
-          "trainer.steps=4"]
+POINTS = [
+    "model=gan",
+    "model.generator.norm=none",
+    "dataset=ring8",
+    "dataset.n=1024",
+    "trainer.batch_size=32",
+    "trainer.log_every=2",
+    "trainer.sample_every=0",
+    "trainer.ckpt_every=0",
+    "trainer.tensorboard=false",
+    "trainer.progress=false",
+    "trainer.steps=4",
+]
 
 
 def free_port() -> int:
@@ -43,14 +52,15 @@ def fixed_noise(algorithm, world: int, rank: int):
             return original(n, labels, generator)
         draws[0] += 1
         z = torch.randn(n * world, algorithm.z_dim, generator=torch.Generator().manual_seed(draws[0]))
-        return {"z": z[rank * n:(rank + 1) * n].to(algorithm.device)}
+        return {"z": z[rank * n : (rank + 1) * n].to(algorithm.device)}
 
     algorithm.latent = latent
 
 
 def _worker(rank: int, world: int, port: int, config: dict, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     distributed.init()
     trainer = build_trainer(copy.deepcopy(config), Path(out) / "run")
@@ -71,9 +81,14 @@ def two_ranks_against_one(tmp_path, overrides: list[str], rtol: float, atol: flo
     for net, module in single.algorithm.nets.items():
         for key, value in module.state_dict().items():
             assert torch.equal(ranks[0][net][key], ranks[1][net][key]), f"ranks differ at {net}.{key}"
-            torch.testing.assert_close(ranks[0][net][key], value.cpu(), rtol=rtol, atol=atol,
-                                       msg=f"{net}.{key}: two ranks on half batches ≠ one process on the whole")
-    assert (tmp_path / "two" / "run" / "checkpoints" / "last.pt").is_file()   # rank 0 wrote it
+            torch.testing.assert_close(
+                ranks[0][net][key],
+                value.cpu(),
+                rtol=rtol,
+                atol=atol,
+                msg=f"{net}.{key}: two ranks on half batches ≠ one process on the whole",
+            )
+    assert (tmp_path / "two" / "run" / "checkpoints" / "last.pt").is_file()  # rank 0 wrote it
 
 
 def test_two_ranks_match_one_process_on_the_whole_batch(tmp_path):
@@ -86,13 +101,16 @@ def test_shards_of_a_global_batch_are_its_rows(tmp_path):
     shards = [TensorStream(data, 8, seed=3) for _ in range(4)]
     for r, s in enumerate(shards):
         s.shard(r, 4)
-    for _ in range(7):   # across an epoch boundary
+    for _ in range(7):  # across an epoch boundary
         assert torch.equal(next(whole)["x"], torch.cat([next(s)["x"] for s in shards]))
 
 
 def test_a_world_size_that_does_not_divide_the_batch_is_named():
-    with pytest.raises(GanError, match=r"trainer.batch_size=65 is the global batch, shared by 2 processes.*"
-                                       r"trainer.batch_size=64 or 66"):
+    with pytest.raises(
+        GanError,
+        match=r"trainer.batch_size=65 is the global batch, shared by 2 processes.*"
+        r"trainer.batch_size=64 or 66",
+    ):
         rank_share(65, 2)
     stream = TensorStream({"x": torch.zeros(100, 1)}, 64, seed=0)
     stream.shard(0, 2)
@@ -116,18 +134,42 @@ def test_resume_with_another_world_size_is_refused():
 
 def torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "gancli", "train", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "gancli",
+            "train",
+            *args,
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_torchrun_trains_in_one_run_dir_and_resumes_exactly(tmp_path):
     """WGAN-GP: the critic's gradient penalty takes a double backward on each rank."""
-    common = ["model=wgan_gp", "dataset=ring8", "dataset.n=1024", "trainer.batch_size=32", "trainer.log_every=5",
-              "trainer.ckpt_every=10", "trainer.sample_every=10", "trainer.progress=false", "trainer.tensorboard=false"]
+    common = [
+        "model=wgan_gp",
+        "dataset=ring8",
+        "dataset.n=1024",
+        "trainer.batch_size=32",
+        "trainer.log_every=5",
+        "trainer.ckpt_every=10",
+        "trainer.sample_every=10",
+        "trainer.progress=false",
+        "trainer.tensorboard=false",
+    ]
     straight = torchrun([*common, "trainer.steps=20", "hydra.run.dir=straight"], tmp_path)
     assert straight.returncode == 0, straight.stderr[-3000:]
-    first = torchrun([*common, "trainer.steps=10"], tmp_path)            # rank 0 stamps the run dir
+    first = torchrun([*common, "trainer.steps=10"], tmp_path)  # rank 0 stamps the run dir
     assert first.returncode == 0, first.stderr[-3000:]
     runs = list((tmp_path / "outputs").glob("*/*"))
     assert len(runs) == 1, f"one run dir for both ranks, got {runs}"
@@ -141,10 +183,15 @@ def test_torchrun_trains_in_one_run_dir_and_resumes_exactly(tmp_path):
     for net in a["nets"]:
         for key in a["nets"][net]:
             assert torch.equal(a["nets"][net][key], b["nets"][net][key]), f"resume differs at {net}.{key}"
-    one = subprocess.run([sys.executable, "-m", "gancli", "train", f"resume={run}", "trainer.steps=30"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    one = subprocess.run(
+        [sys.executable, "-m", "gancli", "train", f"resume={run}", "trainer.steps=30"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode != 0 and "torchrun --nproc_per_node=2" in one.stderr and "Traceback" not in one.stderr
-    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 20   # the refused resume lost nothing
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 20  # the refused resume lost nothing
 
 
 def test_profile_writes_a_trace(tmp_path):

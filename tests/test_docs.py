@@ -12,14 +12,22 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image as PILImage
 import pytest
+from PIL import Image as PILImage
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs" / "guide").glob("*.md"))]
 NEEDS_DOWNLOAD = ("cifar10", "celeba", "mnist", "fashion_mnist")
-TINY_IMAGES = ["model.generator.width=8", "model.discriminator.width=8", "trainer.batch_size=8", "trainer.steps=2",
-               "trainer.sample_every=1", "trainer.tensorboard=false", "trainer.progress=false", "trainer.sample_n=8"]
+TINY_IMAGES = [
+    "model.generator.width=8",
+    "model.discriminator.width=8",
+    "trainer.batch_size=8",
+    "trainer.steps=2",
+    "trainer.sample_every=1",
+    "trainer.tensorboard=false",
+    "trainer.progress=false",
+    "trainer.sample_n=8",
+]
 
 
 ENV = re.compile(r"^((?:[A-Z_]+=\S+\s+)*)(gan .*)$")
@@ -42,15 +50,20 @@ def commands(path: Path) -> list[tuple[dict, str]]:
 
 
 def runnable(cmd: str) -> bool:
-    return not any(word in cmd for word in NEEDS_DOWNLOAD) and "cuda" not in cmd and "hydra/launcher" not in cmd \
-        and "fetch=" not in cmd \
-        and "hydra/sweeper" not in cmd          # optional extras
+    return (
+        not any(word in cmd for word in NEEDS_DOWNLOAD)
+        and "cuda" not in cmd
+        and "hydra/launcher" not in cmd
+        and "fetch=" not in cmd
+        and "hydra/sweeper" not in cmd
+    )  # optional extras
 
 
 def gan(args: list[str], cwd: Path, extra_env: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200", **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "gancli", *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gancli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 TINY_EVAL = ["n=64", "kid_subset_size=16", "kid_subsets=2", "reference_n=512", "classifier_epochs=1"]
@@ -62,7 +75,7 @@ def tiny(args: list[str], run_dir: Path) -> list[str]:
     if args[0] == "eval":
         data = ["dataset.resolution=16", "dataset.n=512"] if "dataset=shapes" in args else []
         return [*args, *TINY_EVAL, cache, *data]
-    if any(a.startswith("resume=") for a in args):      # extending a run: a few steps more than it had
+    if any(a.startswith("resume=") for a in args):  # extending a run: a few steps more than it had
         return [re.sub(r"^trainer.steps=\d+$", "trainer.steps=4", a) for a in args]
     if args[0] != "train" or any(a.startswith(("--help", "--cfg")) for a in args):
         return args
@@ -79,7 +92,12 @@ def tiny(args: list[str], run_dir: Path) -> list[str]:
         extra = [e for e in extra if ".width=" not in e] + ["dataset.n=512"]
     elif any(a in ("model=progan", "model=stylegan", "model=stylegan2") for a in args):
         extra = [e for e in extra if ".width=" not in e] + [
-            "dataset.n=64", "dataset.resolution=16", "model.width=4", "model.max_width=8", "model.z_dim=8"]
+            "dataset.n=64",
+            "dataset.resolution=16",
+            "model.width=4",
+            "model.max_width=8",
+            "model.z_dim=8",
+        ]
         if "model=progan" not in args:
             extra += ["model.w_dim=8", "model.mapping_layers=2"]
         if "model=stylegan2" not in args:
@@ -87,8 +105,12 @@ def tiny(args: list[str], run_dir: Path) -> list[str]:
     elif any(a.startswith(("model=aae", "model=bigan")) for a in args):
         g = "generator" if "model=bigan" in args else "decoder"
         extra = [e for e in extra if ".width=" not in e] + [
-            "dataset.n=64", "dataset.resolution=16", "model.encoder.hidden=[16]", f"model.{g}.hidden=[16]",
-            "model.discriminator.hidden=[16]"]
+            "dataset.n=64",
+            "dataset.resolution=16",
+            "model.encoder.hidden=[16]",
+            f"model.{g}.hidden=[16]",
+            "model.discriminator.hidden=[16]",
+        ]
     elif any(a == "model=toy_aae" for a in args):
         extra = [e for e in extra if ".width=" not in e] + ["dataset.n=64", "dataset.resolution=8"]
     elif not folder:
@@ -96,7 +118,10 @@ def tiny(args: list[str], run_dir: Path) -> list[str]:
     else:
         extra += ["dataset.resolution=16"]
     if any(a.startswith("model=") and a.split("=")[1] in ("gan", "cgan") for a in args):
-        extra = [e for e in extra if ".width=" not in e] + ["model.generator.hidden=[16]", "model.discriminator.hidden=[16]"]
+        extra = [e for e in extra if ".width=" not in e] + [
+            "model.generator.hidden=[16]",
+            "model.discriminator.hidden=[16]",
+        ]
     if any(a.startswith("eval.") for a in args):
         extra += [f"eval.{e}" for e in TINY_EVAL] + [f"eval.{cache}"]
     where = f"hydra.sweep.dir={run_dir}-sweep" if "-m" in args else f"hydra.run.dir={run_dir}"
@@ -121,15 +146,15 @@ def test_every_command_in_the_docs_runs_as_written(doc, tmp_path):
         pytest.skip(f"{doc.name} shows no command that runs offline on a CPU")
     photos = photo_folder(tmp_path / "photos")
     run = tmp_path / "run"
-    first = gan(tiny(["train"], run), tmp_path)            # the <run> the commands refer to
+    first = gan(tiny(["train"], run), tmp_path)  # the <run> the commands refer to
     assert first.returncode == 0, first.stderr
     assert gan(["sample", f"ckpt={run}", "n=64", "format=npz", "out=samples.npz"], tmp_path).returncode == 0
-    np.savez(tmp_path / "series.npz", x=np.random.default_rng(0).standard_normal((40, 12, 2)))    # the guides' files
+    np.savez(tmp_path / "series.npz", x=np.random.default_rng(0).standard_normal((40, 12, 2)))  # the guides' files
     (tmp_path / "sensor.csv").write_text("\n".join(f"{t},{t % 7}" for t in range(200)) + "\n")
     (tmp_path / "outlines").mkdir()
     for i in range(2):
         PILImage.new("L", (32, 32), 255 * i).save(tmp_path / "outlines" / f"o{i}.png")
-    current = run                                           # <run>: the last run a command of the page trained
+    current = run  # <run>: the last run a command of the page trained
     for i, (env, cmd) in enumerate(cmds):
         text = cmd.replace("<run>", str(current)).replace("~/photos", str(photos))
         text = re.sub(r"outputs/<date>/<time>-<id>", str(current), text)
@@ -151,8 +176,9 @@ def test_the_readme_shows_the_two_fresh_machine_commands():
 LINK = re.compile(r"\]\(([^)#\s]+)(#[^)]*)?\)")
 
 
-@pytest.mark.parametrize("doc", [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))],
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "doc", [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))], ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_every_relative_link_resolves(doc):
     for target, _ in LINK.findall(doc.read_text()):
         if target.startswith(("http://", "https://", "mailto:")):
@@ -161,6 +187,7 @@ def test_every_relative_link_resolves(doc):
 
 
 def test_the_generated_reference_is_up_to_date():
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_reference.py"), "--check"], capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_reference.py"), "--check"], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr

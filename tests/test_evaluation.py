@@ -14,20 +14,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_OVERRIDES, compose_train
 
 from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
-from conftest import TINY_OVERRIDES, compose_train
-
-EVAL = ["eval.features=classifier", "eval.classifier_epochs=1", "eval.reference_n=512", "eval.n=256",
-        "eval.kid_subset_size=100", "eval.kid_subsets=5"]
+EVAL = [
+    "eval.features=classifier",
+    "eval.classifier_epochs=1",
+    "eval.reference_n=512",
+    "eval.n=256",
+    "eval.kid_subset_size=100",
+    "eval.kid_subsets=5",
+]
 
 
 def gan(*args, cwd=None):
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "gancli", *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "gancli", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )
 
 
 @pytest.fixture
@@ -37,22 +43,49 @@ def cache(tmp_path_factory):
 
 def test_real_test_images_score_far_better_than_a_200_step_dcgan(tmp_path, cache):
     """The floor: shapes drawn with another seed, against the training reference, scored as samples."""
-    from gancli.data import build_dataset
     from omegaconf import OmegaConf
 
-    common = ["dataset.n=2000", "dataset.resolution=16", f"cache_dir={cache}", "features=classifier",
-              "classifier_epochs=1", "reference_n=2000", "kid_subset_size=500", "kid_subsets=10",
-              "metrics=[fid,kid,pr]"]
+    from gancli.data import build_dataset
+
+    common = [
+        "dataset.n=2000",
+        "dataset.resolution=16",
+        f"cache_dir={cache}",
+        "features=classifier",
+        "classifier_epochs=1",
+        "reference_n=2000",
+        "kid_subset_size=500",
+        "kid_subsets=10",
+        "metrics=[fid,kid,pr]",
+    ]
     run = tmp_path / "run"
-    r = gan("train", "dataset.n=2000", "dataset.resolution=16", "model.generator.width=8", "model.discriminator.width=8",
-            "trainer.batch_size=32", "trainer.steps=200", "trainer.tensorboard=false", f"hydra.run.dir={run}")
+    r = gan(
+        "train",
+        "dataset.n=2000",
+        "dataset.resolution=16",
+        "model.generator.width=8",
+        "model.discriminator.width=8",
+        "trainer.batch_size=32",
+        "trainer.steps=200",
+        "trainer.tensorboard=false",
+        f"hydra.run.dir={run}",
+    )
     assert r.returncode == 0, r.stderr
     r = gan("eval", f"ckpt={run}/checkpoints/last.pt", "n=1000", "dataset=shapes", *common)
     assert r.returncode == 0, r.stderr
     model = json.loads((run / "checkpoints" / "last.eval.json").read_text())
-    cfg = OmegaConf.create({"name": "shapes", "resolution": 16, "n": 2000, "seed": 1234 + 1_000_003,
-                            "classes": ["circle", "square", "triangle", "cross", "star"], "rotation": 15, "root": None})
-    real = build_dataset(cfg).reference(2000)["x"][:1000]               # the test part's first 1000: the floor's
+    cfg = OmegaConf.create(
+        {
+            "name": "shapes",
+            "resolution": 16,
+            "n": 2000,
+            "seed": 1234 + 1_000_003,
+            "classes": ["circle", "square", "triangle", "cross", "star"],
+            "rotation": 15,
+            "root": None,
+        }
+    )
+    real = build_dataset(cfg).reference(2000)["x"][:1000]  # the test part's first 1000: the floor's
     images = ((real + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     np.savez(tmp_path / "real.npz", images=images)
     r = gan("eval", f"samples={tmp_path / 'real.npz'}", "dataset=shapes", *common, "floor=false")
@@ -60,17 +93,20 @@ def test_real_test_images_score_far_better_than_a_200_step_dcgan(tmp_path, cache
     floor = json.loads((tmp_path / "real.eval.json").read_text())["values"]
     v = model["values"]
     assert floor["fid"] < v["fid"] / 5 and floor["kid"] < v["kid"] / 5 and floor["precision"] > v["precision"]
-    assert model["floor"]["fid"] == pytest.approx(floor["fid"], rel=1e-6)    # the floor column is the same measure
+    assert model["floor"]["fid"] == pytest.approx(floor["fid"], rel=1e-6)  # the floor column is the same measure
     assert "classifier features" in model["protocol"]["features"] and model["protocol"]["n"] == 1000
     assert "fid" in r.stdout and "floor" in r.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["metrics=[fdi]"], "unknown metric 'fdi'"),
-    (["metrics=[modes]"], "metric 'modes' measures points samples"),
-    (["metrics=[kid]", "n=50"], "kid_subset_size=1000"),
-    (["metrics=[class_acc]"], "conditioned on them"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["metrics=[fdi]"], "unknown metric 'fdi'"),
+        (["metrics=[modes]"], "metric 'modes' measures points samples"),
+        (["metrics=[kid]", "n=50"], "kid_subset_size=1000"),
+        (["metrics=[class_acc]"], "conditioned on them"),
+    ],
+)
 def test_gan_eval_refuses_what_does_not_fit_in_one_paragraph(tmp_path, cache, args, message):
     run = tmp_path / "run"
     assert gan("train", *TINY_OVERRIDES, "trainer.steps=1", f"hydra.run.dir={run}").returncode == 0
@@ -83,15 +119,22 @@ def test_gan_eval_needs_one_source_and_a_dataset_for_samples(tmp_path):
     assert "either a checkpoint" in gan("eval").stderr
     np.savez(tmp_path / "s.npz", images=np.zeros((4, 8, 8, 3), np.uint8))
     assert "dataset=" in gan("eval", f"samples={tmp_path / 's.npz'}").stderr
-    r = gan("eval", f"samples={tmp_path / 's.npz'}", "dataset=shapes", "dataset.n=64", "reference_n=64",
-            "features=classifier", f"cache_dir={tmp_path}")
+    r = gan(
+        "eval",
+        f"samples={tmp_path / 's.npz'}",
+        "dataset=shapes",
+        "dataset.n=64",
+        "reference_n=64",
+        "features=classifier",
+        f"cache_dir={tmp_path}",
+    )
     assert r.returncode == 2 and "(N, 32, 32, 3) uint8" in r.stderr, r.stderr
 
 
 def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_the_best(tmp_path, cache, monkeypatch):
     """best.pt is replaced only when the chosen value improves; after a resume the run's best so far counts."""
 
-    scripted = iter([5.0, 3.0, 4.0, 6.0, 2.0])          # FIDs the evaluations "measure", in order
+    scripted = iter([5.0, 3.0, 4.0, 6.0, 2.0])  # FIDs the evaluations "measure", in order
     real_evaluate = __import__("gancli.metrics", fromlist=["evaluate"]).evaluate
 
     def fake_evaluate(ctx, with_floor=True):
@@ -100,20 +143,32 @@ def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_t
         return report
 
     monkeypatch.setattr("gancli.metrics.evaluate", fake_evaluate)
-    cfg = plain_config(compose_train([*TINY_OVERRIDES, *EVAL, "trainer.steps=10", "trainer.ckpt_every=2",
-                                      "eval.every=2", "eval.metrics=[fid]", "eval.best=fid", f"eval.cache_dir={cache}"]))
+    cfg = plain_config(
+        compose_train(
+            [
+                *TINY_OVERRIDES,
+                *EVAL,
+                "trainer.steps=10",
+                "trainer.ckpt_every=2",
+                "eval.every=2",
+                "eval.metrics=[fid]",
+                "eval.best=fid",
+                f"eval.cache_dir={cache}",
+            ]
+        )
+    )
     saves = []
     trainer = build_trainer(copy.deepcopy(cfg), tmp_path)
     original = trainer.save_checkpoint
     trainer.save_checkpoint = lambda name=None: saves.append((trainer.step, name)) or original(name)
-    trainer.fit(stop_after=6)                                        # evaluations at 2, 4, 6: 5, 3, 4
+    trainer.fit(stop_after=6)  # evaluations at 2, 4, 6: 5, 3, 4
     assert [s for s in saves if s[1] == "best.pt"] == [(2, "best.pt"), (4, "best.pt")]
     assert load_checkpoint(tmp_path / "checkpoints" / "best.pt")["step"] == 4
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert state["callbacks"]["eval"] == {"best": 3.0, "best_step": 4}
     resumed = build_trainer(state["config"], tmp_path)
     resumed.load_state_dict(state)
-    summary = resumed.fit()                                          # evaluations at 8, 10: 6 (no), 2 (yes)
+    summary = resumed.fit()  # evaluations at 8, 10: 6 (no), 2 (yes)
     assert load_checkpoint(tmp_path / "checkpoints" / "best.pt")["step"] == 10
     assert summary["best"] == {"key": "fid", "value": 2.0, "step": 10}
     lines = [json.loads(ln) for ln in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -123,22 +178,52 @@ def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_t
 def test_eval_best_must_be_a_value_of_the_metrics(tmp_path, cache):
     from gancli.core.errors import GanError
 
-    cfg = plain_config(compose_train([*TINY_OVERRIDES, *EVAL, "eval.every=2", "eval.metrics=[fid]",
-                                      "eval.best=precision", f"eval.cache_dir={cache}"]))
+    cfg = plain_config(
+        compose_train(
+            [
+                *TINY_OVERRIDES,
+                *EVAL,
+                "eval.every=2",
+                "eval.metrics=[fid]",
+                "eval.best=precision",
+                f"eval.cache_dir={cache}",
+            ]
+        )
+    )
     with pytest.raises(GanError, match="eval.best=precision is not a value of eval.metrics"):
         build_trainer(cfg, tmp_path)
-    cfg = plain_config(compose_train(["dataset=ring8", "dataset.n=512", "trainer.batch_size=32", "eval.every=2",
-                                      "eval.metrics=[fid]", f"eval.cache_dir={cache}"]))
+    cfg = plain_config(
+        compose_train(
+            [
+                "dataset=ring8",
+                "dataset.n=512",
+                "trainer.batch_size=32",
+                "eval.every=2",
+                "eval.metrics=[fid]",
+                f"eval.cache_dir={cache}",
+            ]
+        )
+    )
     with pytest.raises(GanError, match="metric 'fid' measures image samples; this model makes points"):
         build_trainer(cfg, tmp_path / "points")
 
 
 def test_a_sweep_shows_the_metric_and_its_report_opens_in_a_browser(tmp_path, cache):
     sweep = tmp_path / "sweep"
-    r = gan("train", "-m", "model=dcgan,lsgan", *TINY_OVERRIDES, *EVAL, "eval.every=3", "eval.metrics=[fid,pr]",
-            "eval.best=fid", f"eval.cache_dir={cache}", f"hydra.sweep.dir={sweep}")
+    r = gan(
+        "train",
+        "-m",
+        "model=dcgan,lsgan",
+        *TINY_OVERRIDES,
+        *EVAL,
+        "eval.every=3",
+        "eval.metrics=[fid,pr]",
+        "eval.best=fid",
+        f"eval.cache_dir={cache}",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert r.returncode == 0, r.stderr
-    assert "fid" in r.stdout and "(best, step" in r.stdout                   # the sweep table's metric column
+    assert "fid" in r.stdout and "(best, step" in r.stdout  # the sweep table's metric column
     r = gan("report", f"run={sweep}")
     assert r.returncode == 0, r.stderr
     page = sweep / "report.html"
@@ -161,14 +246,23 @@ def browse(page: Path) -> tuple[list[tuple[str, bool]], int]:
 
     options = Options()
     options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     try:
         driver.get(page.resolve().as_uri())
         images = driver.execute_script(
-            "return [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+            "return [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"
+        )
         rows = driver.execute_script("return document.querySelectorAll('#leaderboard tr.job').length")
     finally:
         driver.quit()

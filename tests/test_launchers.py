@@ -7,14 +7,20 @@ import importlib.util
 import json
 
 import pytest
+from test_cli import gan
 
 from gancli.cli import app
 from gancli.core.errors import GanError
 
-from test_cli import gan
-
-POINTS = ["dataset=ring8", "dataset.n=512", "trainer.steps=6", "trainer.batch_size=32", "trainer.log_every=2",
-          "trainer.progress=false", "trainer.tensorboard=false"]
+POINTS = [
+    "dataset=ring8",
+    "dataset.n=512",
+    "trainer.steps=6",
+    "trainer.batch_size=32",
+    "trainer.log_every=2",
+    "trainer.progress=false",
+    "trainer.tensorboard=false",
+]
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
@@ -22,12 +28,19 @@ def test_sweep_through_a_launcher_runs_every_job(tmp_path, launcher):
     module, _ = app.LAUNCHERS[launcher]
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"the {launcher} launcher is not installed (pip install 'gancli[launchers]')")
-    out = gan("train", "-m", "model=gan,lsgan", *POINTS, f"hydra/launcher={launcher}",
-              f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    out = gan(
+        "train",
+        "-m",
+        "model=gan,lsgan",
+        *POINTS,
+        f"hydra/launcher={launcher}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     summaries = sorted((tmp_path / "sweep").glob("*/summary.json"))
     assert [json.loads(p.read_text())["status"] for p in summaries] == ["finished", "finished"]
-    assert "model=lsgan" in out.stdout and "no summary" not in out.stdout   # the launcher's own folders are no jobs
+    assert "model=lsgan" in out.stdout and "no summary" not in out.stdout  # the launcher's own folders are no jobs
 
 
 def test_a_launcher_that_is_not_installed_names_the_extra(monkeypatch):

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gancli.data.base import Field
 from gancli.core.errors import GanError
+from gancli.data.base import Field
 from gancli.losses import LOSSES, build_loss, clip_weights, gradient_penalty, r1_penalty
 from gancli.nets.dcgan import DCGANDiscriminator
 from gancli.training.run import build_trainer, plain_config
@@ -23,8 +23,9 @@ def sig(t):
 
 
 def close(a, b):
-    return torch.allclose(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64),
-                          rtol=1e-6, atol=1e-6)
+    return torch.allclose(
+        torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64), rtol=1e-6, atol=1e-6
+    )
 
 
 # ------------------------------------------------------------------------------------------ formulas
@@ -43,12 +44,12 @@ def test_cross_entropy_d_loss(name):
 
 
 def test_minimax_g_loss():
-    expected = torch.log(1 - sig(FAKE)).mean()          # G minimises log(1 − D(G(z)))
+    expected = torch.log(1 - sig(FAKE)).mean()  # G minimises log(1 − D(G(z)))
     assert close(build_loss("minimax").g_loss(FAKE), expected)
 
 
 def test_nonsat_g_loss():
-    expected = -torch.log(sig(FAKE)).mean()             # G minimises −log D(G(z))
+    expected = -torch.log(sig(FAKE)).mean()  # G minimises −log D(G(z))
     assert close(build_loss("nonsat").g_loss(FAKE), expected)
 
 
@@ -129,11 +130,14 @@ class LinearCritic(nn.Module):
         return x.flatten(1) @ self.w
 
 
-@pytest.mark.parametrize("w,expected", [
-    ([3.0, 4.0, 0.0, 0.0], 16.0),                 # ‖w‖ = 5 → (5 − 1)²
-    ([0.6, 0.0, 0.0, 0.8], 0.0),                  # ‖w‖ = 1 → 0
-    ([0.0, 0.5, 0.0, 0.0], 0.25),                 # ‖w‖ = 0.5 → 0.25
-])
+@pytest.mark.parametrize(
+    "w,expected",
+    [
+        ([3.0, 4.0, 0.0, 0.0], 16.0),  # ‖w‖ = 5 → (5 − 1)²
+        ([0.6, 0.0, 0.0, 0.8], 0.0),  # ‖w‖ = 1 → 0
+        ([0.0, 0.5, 0.0, 0.0], 0.25),  # ‖w‖ = 0.5 → 0.25
+    ],
+)
 def test_gradient_penalty_linear_critic(w, expected):
     torch.manual_seed(0)
     real, fake = torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2)
@@ -172,7 +176,7 @@ class QuadraticCritic(nn.Module):
         self.a = nn.Parameter(torch.tensor(a))
 
     def forward(self, x):
-        return self.a * (x ** 2).flatten(1).sum(1)
+        return self.a * (x**2).flatten(1).sum(1)
 
 
 def test_gradient_penalty_quadratic_critic_reproduces_eps():
@@ -180,7 +184,7 @@ def test_gradient_penalty_quadratic_critic_reproduces_eps():
     real, fake = torch.randn(5, 3, 2, 2, generator=g), torch.randn(5, 3, 2, 2, generator=g)
     a = 0.3
     torch.manual_seed(123)
-    eps = torch.rand(5, 1, 1, 1)                   # the function's first draw
+    eps = torch.rand(5, 1, 1, 1)  # the function's first draw
     x_hat = eps * real + (1 - eps) * fake
     expected = ((2 * a * x_hat.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
@@ -199,7 +203,7 @@ def test_gradient_penalty_is_differentiable_wrt_critic():
     critic = QuadraticCritic(5.0)
     gp = gradient_penalty(critic, real, fake)
     (grad,) = torch.autograd.grad(gp, critic.a)
-    assert grad.item() > 0                          # a too large → the penalty wants it smaller
+    assert grad.item() > 0  # a too large → the penalty wants it smaller
 
 
 def test_gradient_penalty_does_not_backprop_into_inputs():
@@ -244,13 +248,13 @@ def test_r1_is_lazy_and_scaled(compose_cfg, tiny_overrides, tmp_path, every):
     own after the adversarial one, on D as that left it, weighing γ/2·k; logged ×k, amortised."""
     cfg = compose_cfg([*tiny_overrides, "model=dcgan", "loss.r1_weight=2.0", f"loss.r1_every={every}"])
     algo = build_trainer(plain_config(cfg), tmp_path).algorithm
-    assert algo.compile_blocker() is None   # compiled, R1 and its forward pass run eagerly (core.eager)
+    assert algo.compile_blocker() is None  # compiled, R1 and its forward pass run eagerly (core.eager)
     torch.manual_seed(0)
     real = torch.randn(16, 3, 16, 16).clamp(-1, 1)
     inputs = algo.latent(16)
     steps, step = [], algo.precision.step
 
-    def recording_step(name, loss, optimizer):   # each D optimizer step, with what R1 would be right now
+    def recording_step(name, loss, optimizer):  # each D optimizer step, with what R1 would be right now
         x = real.clone().requires_grad_(True)
         steps.append((loss.item(), r1_penalty(algo.D(x)[0], x).item()))
         step(name, loss, optimizer)
@@ -265,11 +269,11 @@ def test_r1_is_lazy_and_scaled(compose_cfg, tiny_overrides, tmp_path, every):
         seen.append("r1" in logs)
         due = d_index % every == 0
         assert len(updates) == (2 if due and every > 1 else 1)
-        if due and every > 1:   # the R1 step: its whole loss is the weighted penalty on the updated D
+        if due and every > 1:  # the R1 step: its whole loss is the weighted penalty on the updated D
             loss, pen = updates[1]
             assert math.isclose(loss, 0.5 * 2.0 * every * pen, rel_tol=1e-4)
             assert math.isclose(logs["r1"].item(), pen * every, rel_tol=1e-4)
-        elif due:               # one update: the logged penalty is D's before the update
+        elif due:  # one update: the logged penalty is D's before the update
             assert math.isclose(logs["r1"].item(), updates[0][1], rel_tol=1e-4)
     assert seen == [i % every == 0 for i in range(2 * every)]
 
@@ -282,7 +286,7 @@ def test_lazy_r1_rescales_the_d_optimizer_as_stylegan2(compose_cfg, tiny_overrid
     ratio = every / (every + 1) if every > 1 else 1.0
     d, g = algo.optimizers["D"].param_groups[0], algo.optimizers["G"].param_groups[0]
     assert d["lr"] == pytest.approx(1e-4 * ratio) and g["lr"] == pytest.approx(1e-4)
-    assert d["betas"] == pytest.approx((0.0, 0.9 ** ratio)) and g["betas"] == pytest.approx((0.0, 0.9))
+    assert d["betas"] == pytest.approx((0.0, 0.9**ratio)) and g["betas"] == pytest.approx((0.0, 0.9))
 
 
 def test_r1_is_logged_when_it_runs_on_any_critic_update(compose_cfg, tiny_overrides, tmp_path, monkeypatch):
@@ -291,9 +295,11 @@ def test_r1_is_logged_when_it_runs_on_any_critic_update(compose_cfg, tiny_overri
     import gancli.algorithms.gan as gan_module
 
     pens = []
+
     def spy(*args, **kwargs):
         pens.append(r1_penalty(*args, **kwargs))
         return pens[-1]
+
     monkeypatch.setattr(gan_module, "r1_penalty", spy)
     cfg = compose_cfg([*tiny_overrides, "model=dcgan", "model.n_critic=2", "loss.r1_weight=1.0", "loss.r1_every=4"])
     trainer = build_trainer(plain_config(cfg), tmp_path)
@@ -329,16 +335,16 @@ def test_lazy_r1_steps_every_d_parameter_as_stylegan2_ada(compose_cfg, tiny_over
         seen.append((before, bias.detach().clone(), {n: p.grad for n, p in algo.D.named_parameters()}))
 
     algo.precision.step = recording_step
-    algo.d_step(real, fake, inputs, 0.0, algo.r1_due(0))      # the adversarial update, then the lazy R1 one
+    algo.d_step(real, fake, inputs, 0.0, algo.r1_due(0))  # the adversarial update, then the lazy R1 one
     assert len(seen) == 2
     before, after, grads = seen[1]
     assert all(g is not None for g in grads.values()), [n for n, g in grads.items() if g is None]
-    assert grads["out.bias"].eq(0).all()                     # R1 does not reach it: a zero gradient
+    assert grads["out.bias"].eq(0).all()  # R1 does not reach it: a zero gradient
     assert any(g.abs().sum() > 0 for n, g in grads.items() if n != "out.bias")
-    assert int(opt.state[bias]["step"]) == 2                 # Adam counted both steps for the bias
-    assert not torch.equal(before, after)                    # and its momentum moved it in the R1 step
+    assert int(opt.state[bias]["step"]) == 2  # Adam counted both steps for the bias
+    assert not torch.equal(before, after)  # and its momentum moved it in the R1 step
     beta1 = opt.param_groups[0]["betas"][0]
-    first = seen[0][2]["out.bias"]                            # the adversarial step's gradient, then a zero one
+    first = seen[0][2]["out.bias"]  # the adversarial step's gradient, then a zero one
     assert torch.allclose(opt.state[bias]["exp_avg"], beta1 * (1 - beta1) * first)
 
 
@@ -354,13 +360,13 @@ def test_r1_config_is_checked(compose_cfg, tiny_overrides, tmp_path):
 def test_clip_weights_dcgan_discriminator():
     torch.manual_seed(0)
     D = DCGANDiscriminator(Field("image", (3, 16, 16)), width=8, norm="batch")
-    assert max(p.abs().max().item() for p in D.parameters()) > 0.01    # BatchNorm scales start near 1
+    assert max(p.abs().max().item() for p in D.parameters()) > 0.01  # BatchNorm scales start near 1
     before = {k: v.clone() for k, v in D.named_parameters()}
     clip_weights(D, 0.01)
     for name, p in D.named_parameters():
         assert p.min().item() >= -0.01 and p.max().item() <= 0.01, name
         inside = before[name].abs() <= 0.01
-        assert torch.equal(p[inside], before[name][inside]), name    # values inside the box are untouched
+        assert torch.equal(p[inside], before[name][inside]), name  # values inside the box are untouched
 
 
 def test_wgan_preset_clamps_the_critic_before_each_of_its_updates(compose_cfg, tiny_overrides, tmp_path):
@@ -424,10 +430,12 @@ def test_the_gradient_penalty_interpolates_the_views_d_is_shown(compose_cfg, tin
     d_view = algo.d_view
     monkeypatch.setattr(algo, "d_view", lambda x, sigma: views.append(d_view(x, sigma)) or views[-1])
     real_gp = gan_module.gradient_penalty
-    monkeypatch.setattr(gan_module, "gradient_penalty", lambda c, r, f, *a: given.append((r, f)) or real_gp(c, r, f, *a))
+    monkeypatch.setattr(
+        gan_module, "gradient_penalty", lambda c, r, f, *a: given.append((r, f)) or real_gp(c, r, f, *a)
+    )
     torch.manual_seed(0)
     real = torch.rand(16, 3, 16, 16) * 2 - 1
     inputs = algo.latent(16)
     algo.d_step(real, algo.g_forward(algo.G, inputs).detach(), inputs, 0.0)
-    (r, f), = given
+    ((r, f),) = given
     assert r is views[0] and f is views[1] and not torch.equal(r, real)

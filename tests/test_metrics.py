@@ -11,11 +11,17 @@ import scipy.linalg
 import torch
 from omegaconf import OmegaConf
 
-from gancli.data.base import Field
 from gancli.core.errors import GanError
+from gancli.data.base import Field
 from gancli.metrics import EvalContext, evaluate, resolve
 from gancli.metrics.classes import majority_map
-from gancli.metrics.image import density_coverage, fid_from_features, is_from_logits, kid_from_features, precision_recall
+from gancli.metrics.image import (
+    density_coverage,
+    fid_from_features,
+    is_from_logits,
+    kid_from_features,
+    precision_recall,
+)
 from gancli.metrics.points import mode_stats
 from gancli.metrics.reference import RealData
 
@@ -41,18 +47,21 @@ def test_kid_is_the_unbiased_mmd_with_the_cubic_kernel():
     k = lambda a, b: (a @ b.T / a.shape[1] + 1) ** 3  # noqa: E731
     kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
     m = len(x)
-    mmd = ((kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1)) + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
-           - 2 * kxy.mean()).item()
-    mean, std = kid_from_features(x.float(), y.float(), subsets=1, subset_size=m)   # one subset: the whole sets
+    mmd = (
+        (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
+        + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+        - 2 * kxy.mean()
+    ).item()
+    mean, std = kid_from_features(x.float(), y.float(), subsets=1, subset_size=m)  # one subset: the whole sets
     assert math.isclose(mean, mmd, rel_tol=1e-4) and std == 0.0
     same = kid_from_features(x.float(), gaussian(60, 5, 4).float(), subsets=1, subset_size=m)[0]
-    assert abs(same) < mean / 5                           # another draw of x's distribution: near 0, unbiased
+    assert abs(same) < mean / 5  # another draw of x's distribution: near 0, unbiased
 
 
 def test_inception_score_of_uniform_predictions_is_one_and_of_confident_balanced_ones_is_k():
     assert math.isclose(is_from_logits(torch.zeros(100, 10))[0], 1.0, rel_tol=1e-9)
     confident = torch.full((100, 4), -50.0)
-    confident[torch.arange(100), torch.arange(100) % 4] = 50.0               # one class each, all classes equally
+    confident[torch.arange(100), torch.arange(100) % 4] = 50.0  # one class each, all classes equally
     assert math.isclose(is_from_logits(confident, splits=1)[0], 4.0, rel_tol=1e-6)
 
 
@@ -61,12 +70,12 @@ def test_precision_and_recall_on_two_point_clouds():
     (inside), half far away (outside): precision 0.5. The fakes cover only the left half of the grid: a real
     point is inside a fake's ball only near them."""
     real = torch.tensor([[i, j] for i in range(6) for j in range(6)], dtype=torch.float32)
-    near = real[:18] + 0.1                                                    # first three columns, nudged
+    near = real[:18] + 0.1  # first three columns, nudged
     far = torch.full((18, 2), 100.0) + torch.arange(18.0)[:, None] * 10
     p, r = precision_recall(torch.cat([near, far]), real, k=3)
     assert p == pytest.approx(0.5)
     assert 0.0 < r < 1.0
-    p, r = precision_recall(real.clone(), real, k=3)                          # the same set: perfect
+    p, r = precision_recall(real.clone(), real, k=3)  # the same set: perfect
     assert (p, r) == (1.0, 1.0)
 
 
@@ -83,7 +92,7 @@ def test_density_and_coverage_on_known_sets():
 
 def test_mode_statistics():
     centres = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
-    points = torch.tensor([[0.01, 0.0]] * 3 + [[6.0, 5.0]])                 # three at mode 0, one off mode 1
+    points = torch.tensor([[0.01, 0.0]] * 3 + [[6.0, 5.0]])  # three at mode 0, one off mode 1
     stats = mode_stats(points, centres, std=0.1)
     assert stats["modes"] == 1 and stats["hq"] == pytest.approx(0.75)
     assert stats["rev_kl"] == pytest.approx(0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5))
@@ -98,8 +107,15 @@ def test_majority_map():
 # ------------------------------------------------------------------------------- the classifier extractor
 
 
-SHAPES = {"name": "shapes", "resolution": 16, "n": 600, "seed": 5, "classes": ["circle", "square", "cross"],
-          "rotation": 15, "root": None}
+SHAPES = {
+    "name": "shapes",
+    "resolution": 16,
+    "n": 600,
+    "seed": 5,
+    "classes": ["circle", "square", "cross"],
+    "rotation": 15,
+    "root": None,
+}
 
 
 def test_the_classifier_is_trained_once_cached_and_retrained_for_other_data(tmp_path, monkeypatch):
@@ -116,14 +132,18 @@ def test_the_classifier_is_trained_once_cached_and_retrained_for_other_data(tmp_
     x = RealData(SHAPES, 600).test.samples[:8]
     assert torch.equal(first(x).features, again(x).features)
     other = features.ClassifierFeatures(RealData({**SHAPES, "rotation": 90}, 600), cache, torch.device("cpu"), epochs=1)
-    assert other.trained and len(calls) == 2                                # a changed dataset: a new classifier
-    assert first.description == f"classifier features (small CNN, {100 * first.accuracy:.1f} % accuracy on real " \
-                                "images of a fresh draw (another seed))"
+    assert other.trained and len(calls) == 2  # a changed dataset: a new classifier
+    assert (
+        first.description == f"classifier features (small CNN, {100 * first.accuracy:.1f} % accuracy on real "
+        "images of a fresh draw (another seed))"
+    )
 
 
 def test_the_test_part_is_the_test_split_another_draw_or_a_held_out_tenth():
     shapes = RealData(SHAPES, 600)
-    assert shapes.test.name == "a fresh draw (another seed)" and not torch.equal(shapes.test.samples[:4], shapes.train.samples[:4])
+    assert shapes.test.name == "a fresh draw (another seed)" and not torch.equal(
+        shapes.test.samples[:4], shapes.train.samples[:4]
+    )
     ring = RealData({"name": "ring8", "n": 400, "seed": 1, "std": 0.01, "resolution": None, "root": None}, 400)
     assert ring.test.name == "a fresh draw (another seed)" and ring.train.samples.dtype == torch.float32
 
@@ -132,22 +152,35 @@ def test_the_test_part_is_the_test_split_another_draw_or_a_held_out_tenth():
 
 
 def settings(**kw):
-    return OmegaConf.create({"n": 64, "features": "classifier", "cache_dir": "/nonexistent", "inception_weights": None,
-                             "classifier_epochs": 1, "batch_size": 64, "kid_subsets": 10, "kid_subset_size": 1000,
-                             **kw})
+    return OmegaConf.create(
+        {
+            "n": 64,
+            "features": "classifier",
+            "cache_dir": "/nonexistent",
+            "inception_weights": None,
+            "classifier_epochs": 1,
+            "batch_size": 64,
+            "kid_subsets": 10,
+            "kid_subset_size": 1000,
+            **kw,
+        }
+    )
 
 
 def never(options, n):
     raise AssertionError("sampled before every metric was checked")
 
 
-@pytest.mark.parametrize("names, field_, message", [
-    (["fid"], Field("points", (2,)), r"metric 'fid' measures image samples; this model makes points.*modes"),
-    (["kid"], Field("image", (3, 16, 16)), r"eval.kid_subset_size=1000.*n=64"),
-    (["modes"], Field("image", (3, 16, 16)), "measures points samples"),
-    (["class_acc"], Field("image", (3, 16, 16)), "conditioned on them"),
-    (["code_acc"], Field("image", (3, 16, 16)), "infogan"),
-])
+@pytest.mark.parametrize(
+    "names, field_, message",
+    [
+        (["fid"], Field("points", (2,)), r"metric 'fid' measures image samples; this model makes points.*modes"),
+        (["kid"], Field("image", (3, 16, 16)), r"eval.kid_subset_size=1000.*n=64"),
+        (["modes"], Field("image", (3, 16, 16)), "measures points samples"),
+        (["class_acc"], Field("image", (3, 16, 16)), "conditioned on them"),
+        (["code_acc"], Field("image", (3, 16, 16)), "infogan"),
+    ],
+)
 def test_a_metric_that_does_not_fit_is_refused_before_sampling(names, field_, message):
     ctx = EvalContext(resolve(names), settings(), field_, RealData(SHAPES, 600), torch.device("cpu"), sampler=never)
     with pytest.raises(GanError, match=message):
@@ -161,8 +194,14 @@ def test_unknown_metrics_are_named_with_the_choices():
 
 def test_the_classifier_needs_labels(tmp_path):
     unlabelled = {"name": "ring8", "n": 400, "seed": 1, "std": 0.01, "resolution": None, "root": None}
-    ctx = EvalContext(resolve(["pr"]), settings(cache_dir=str(tmp_path)), Field("image", (3, 16, 16)),
-                      RealData(unlabelled, 400), torch.device("cpu"), sampler=never)
+    ctx = EvalContext(
+        resolve(["pr"]),
+        settings(cache_dir=str(tmp_path)),
+        Field("image", (3, 16, 16)),
+        RealData(unlabelled, 400),
+        torch.device("cpu"),
+        sampler=never,
+    )
     with pytest.raises(GanError):
         evaluate(ctx)
 
@@ -178,8 +217,11 @@ def test_inception_offline_names_the_file_and_the_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(tf_inception, "load_state_dict_from_url", offline)
     monkeypatch.setattr(features, "_fid_helper_file", lambda: None)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    with pytest.raises(GanError, match=rf"{features.INCEPTION_FILE}.*{tmp_path / 'hub' / 'checkpoints'}.*"
-                                       r"eval.inception_weights=.*eval.features=classifier"):
+    with pytest.raises(
+        GanError,
+        match=rf"{features.INCEPTION_FILE}.*{tmp_path / 'hub' / 'checkpoints'}.*"
+        r"eval.inception_weights=.*eval.features=classifier",
+    ):
         features.InceptionFeatures(None, features.Cache(tmp_path), torch.device("cpu"))
     with pytest.raises(GanError, match="is not a file"):
         features.InceptionFeatures(None, features.Cache(tmp_path), torch.device("cpu"), weights=str(tmp_path / "x.pth"))

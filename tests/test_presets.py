@@ -5,6 +5,7 @@ shrink it (never the dataset) and then sampled through `gan sample`'s code path.
 from __future__ import annotations
 
 import pytest
+from conftest import compose_train
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -13,8 +14,6 @@ from gancli.cli.app import config_groups_text
 from gancli.commands.sample import sample_from_config
 from gancli.training.run import build_trainer, plain_config
 
-from conftest import compose_train
-
 
 def listed_presets() -> list[str]:
     """The model presets as `gan train --help` lists them (its "model: ..." line)."""
@@ -22,9 +21,17 @@ def listed_presets() -> list[str]:
     return line.removeprefix("model: ").split(", ")
 
 
-RUN = ["trainer.steps=2", "trainer.batch_size=8", "trainer.log_every=1", "trainer.sample_every=2",
-       "trainer.ckpt_every=2", "trainer.tensorboard=false", "trainer.progress=false", "trainer.sample_n=8"]
-KEEP_RESOLUTION = {"pix2pix", "cyclegan"}    # their dataset's own (the U-Net needs ≥ 32 px; pix2pixhd's 3 Ds 128)
+RUN = [
+    "trainer.steps=2",
+    "trainer.batch_size=8",
+    "trainer.log_every=1",
+    "trainer.sample_every=2",
+    "trainer.ckpt_every=2",
+    "trainer.tensorboard=false",
+    "trainer.progress=false",
+    "trainer.sample_n=8",
+]
+KEEP_RESOLUTION = {"pix2pix", "cyclegan"}  # their dataset's own (the U-Net needs ≥ 32 px; pix2pixhd's 3 Ds 128)
 
 
 def net_sizes(prefix: str, net) -> list[str]:
@@ -62,7 +69,7 @@ def sizes(cfg) -> list[str]:
         out.append("model.z_dim=8")
     if m.get("head_hidden"):
         out.append("model.head_hidden=8")
-    if m.get("labelled"):                # labels kept for the semi-supervised phase: a few per class of 32 samples
+    if m.get("labelled"):  # labels kept for the semi-supervised phase: a few per class of 32 samples
         out.append("model.labelled=10")
     return out
 
@@ -79,7 +86,7 @@ def test_every_preset_trains_on_its_default_dataset_and_samples(preset, tmp_path
     ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
     assert ckpt.is_file()
 
-    schema.register_sample()              # as `gan sample` does before composing its config
+    schema.register_sample()  # as `gan sample` does before composing its config
     out = tmp_path / "samples.png"
     sample_from_config(compose_train([f"ckpt={ckpt}", f"out={out}", "n=4", "nrow=2", "device=cpu"], "sample"))
     assert Image.open(out).size[0] > 0

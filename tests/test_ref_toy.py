@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import torch
-
 from conftest import compose_train
+
 from gancli.training.run import build_trainer, plain_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -20,13 +20,23 @@ def _linears(net: torch.nn.Module) -> list[torch.nn.Linear]:
 
 
 def test_gancli_wgan_gp_on_ring8_takes_the_ports_updates(tmp_path):
-    cfg = plain_config(compose_train(["model=wgan_gp", "dataset=ring8", "dataset.n=2048", "trainer.batch_size=64",
-                                      "trainer.tensorboard=false", "trainer.progress=false"]))
+    cfg = plain_config(
+        compose_train(
+            [
+                "model=wgan_gp",
+                "dataset=ring8",
+                "dataset.n=2048",
+                "trainer.batch_size=64",
+                "trainer.tensorboard=false",
+                "trainer.progress=false",
+            ]
+        )
+    )
     trainer = build_trainer(cfg, tmp_path)
     algo = trainer.algorithm
     G, D = ref.mlp(2, 2), ref.mlp(2, 1)
     ours = {"G": _linears(algo.G), "D": _linears(algo.D.body) + [algo.D.out]}
-    with torch.no_grad():          # the port starts from gancli's initial weights
+    with torch.no_grad():  # the port starts from gancli's initial weights
         for net, name in ((G, "G"), (D, "D")):
             for mine, theirs in zip(_linears(net), ours[name], strict=True):
                 mine.weight.copy_(theirs.weight)
@@ -35,7 +45,7 @@ def test_gancli_wgan_gp_on_ring8_takes_the_ports_updates(tmp_path):
     # the port reads the same batches, in the same order, from a stream seeded as the trainer's
     stream = trainer.source.stream(64, torch.device("cpu"), trainer.seed)
     for step in range(3):
-        torch.manual_seed(100 + step)        # the same noise and interpolation draws, in the same order
+        torch.manual_seed(100 + step)  # the same noise and interpolation draws, in the same order
         algo.train_step(trainer._next_batch, step)
         torch.manual_seed(100 + step)
         ref.iteration(G, D, opt_g, opt_d, lambda: next(stream)["x"])

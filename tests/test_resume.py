@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from conftest import assert_same_state, straight_and_resumed
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -13,10 +14,15 @@ from gancli.cli.app import conf_dir, register_resolvers
 from gancli.core.checkpoint import load_checkpoint
 from gancli.training.run import build_trainer, plain_config
 
-from conftest import assert_same_state, straight_and_resumed
-
-TRAINER = ["trainer.batch_size=16", "trainer.log_every=2", "trainer.sample_every=3", "trainer.ckpt_every=100",
-        "trainer.tensorboard=false", "trainer.progress=false", "trainer.sample_n=8"]
+TRAINER = [
+    "trainer.batch_size=16",
+    "trainer.log_every=2",
+    "trainer.sample_every=3",
+    "trainer.ckpt_every=100",
+    "trainer.tensorboard=false",
+    "trainer.progress=false",
+    "trainer.sample_n=8",
+]
 IMAGES = ["dataset.n=128", "dataset.resolution=16", "model.generator.width=8", "model.discriminator.width=8"]
 TINY = TRAINER + IMAGES
 
@@ -28,13 +34,19 @@ def config(overrides: list[str]) -> dict:
         return plain_config(compose("train", overrides=overrides))
 
 
-@pytest.mark.parametrize("overrides", [
-    IMAGES + ["model=dcgan", "trainer.ema=0.9", "trainer.ema_rampup=0.5"],  # EMA (step-dependent decay) + BN buffers
-    IMAGES + ["model=wgan_gp"],                          # n_critic 5 + random interpolates
-    ["model=gan", "dataset=ring8", "dataset.n=512"],     # points, MLP pair
-    IMAGES + ["model=acgan", "tricks=diffaugment", "tricks.instance_noise=0.2"],  # labels, aux head, random augments
-    IMAGES + ["model=infogan"],                          # random codes, Q head
-], ids=["dcgan-ema", "wgan_gp", "gan-ring8", "acgan-diffaugment", "infogan"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        IMAGES
+        + ["model=dcgan", "trainer.ema=0.9", "trainer.ema_rampup=0.5"],  # EMA (step-dependent decay) + BN buffers
+        IMAGES + ["model=wgan_gp"],  # n_critic 5 + random interpolates
+        ["model=gan", "dataset=ring8", "dataset.n=512"],  # points, MLP pair
+        IMAGES
+        + ["model=acgan", "tricks=diffaugment", "tricks.instance_noise=0.2"],  # labels, aux head, random augments
+        IMAGES + ["model=infogan"],  # random codes, Q head
+    ],
+    ids=["dcgan-ema", "wgan_gp", "gan-ring8", "acgan-diffaugment", "infogan"],
+)
 def test_stopped_and_resumed_run_matches_uninterrupted(tmp_path, overrides):
     cfg = config(TRAINER + overrides + ["trainer.steps=9"])
 

@@ -19,8 +19,11 @@ def test_the_pyramid_matches_the_reference_pyr_down_and_pyr_up_and_reconstructs(
     assert np.allclose(pyr_down(torch.from_numpy(x)).numpy(), down, atol=1e-3)
     up = np.zeros((2, 3, 32, 32), np.float32)
     up[:, :, ::2, ::2] = down
-    assert np.allclose(pyr_up(torch.from_numpy(down)).numpy(), scipy.ndimage.convolve(up, 4 * KERNEL[None, None],
-                                                                                       mode="mirror"), atol=1e-3)
+    assert np.allclose(
+        pyr_up(torch.from_numpy(down)).numpy(),
+        scipy.ndimage.convolve(up, 4 * KERNEL[None, None], mode="mirror"),
+        atol=1e-3,
+    )
     levels = laplacian_pyramid(torch.from_numpy(x), 2)
     assert torch.allclose(pyr_up(levels[1]) + levels[0], torch.from_numpy(x), atol=1e-3)
 
@@ -44,8 +47,9 @@ def test_swd_ranks_a_near_set_below_a_far_one():
     rng = np.random.default_rng(0)
     smooth = torch.from_numpy(rng.normal(size=(96, 3, 4, 4))).float()
     real = torch.nn.functional.interpolate(smooth, size=32, mode="bilinear").clamp(-1, 1)
-    near = torch.nn.functional.interpolate(torch.from_numpy(rng.normal(size=(96, 3, 4, 4))).float(), size=32,
-                                           mode="bilinear").clamp(-1, 1)
-    far = torch.from_numpy(rng.uniform(-1, 1, (96, 3, 32, 32))).float()       # white noise: all fine detail
-    assert len(swd(real, near)) == 2                                           # 32 and 16 px
+    near = torch.nn.functional.interpolate(
+        torch.from_numpy(rng.normal(size=(96, 3, 4, 4))).float(), size=32, mode="bilinear"
+    ).clamp(-1, 1)
+    far = torch.from_numpy(rng.uniform(-1, 1, (96, 3, 32, 32))).float()  # white noise: all fine detail
+    assert len(swd(real, near)) == 2  # 32 and 16 px
     assert sum(swd(real, near)) < sum(swd(real, far))

@@ -7,31 +7,44 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import image_presets
 from omegaconf import OmegaConf
 
-import gancli.cli.app
-from conftest import image_presets
-from gancli.core.errors import GanError
 from gancli.commands.sample import sample_from_config
+from gancli.core.errors import GanError
 from gancli.training.ema import EMA
 from gancli.training.run import build_trainer, plain_config
 from gancli.training.schedules import linear_decay
 
 PRESETS = image_presets()
 MLP_PRESETS = ("gan", "cgan")
-CONDITIONAL = {"cgan": 5, "cdcgan": 5, "acgan": 5, "infogan": 10}   # classes on shapes (infogan: its Cat(10) code)
+CONDITIONAL = {"cgan": 5, "cdcgan": 5, "acgan": 5, "infogan": 10}  # classes on shapes (infogan: its Cat(10) code)
 
 
 def _sample_cfg(**kw):
-    base = {"ckpt": "", "n": 6, "seed": 0, "nrow": 3, "out": "", "format": "png", "interpolate": False,
-            "traverse": None, "class": None, "batch_size": 4, "device": "cpu", "ema": True}
+    base = {
+        "ckpt": "",
+        "n": 6,
+        "seed": 0,
+        "nrow": 3,
+        "out": "",
+        "format": "png",
+        "interpolate": False,
+        "traverse": None,
+        "class": None,
+        "batch_size": 4,
+        "device": "cpu",
+        "ema": True,
+    }
     return OmegaConf.create({**base, **kw})
 
 
 def _tiny(model: str, tiny_overrides: list[str]) -> list[str]:
     if model in MLP_PRESETS:  # MLP networks: no conv width keys
-        return [o for o in tiny_overrides if ".width=" not in o] + ["model.generator.hidden=[32,32]",
-                                                                     "model.discriminator.hidden=[32,32]"]
+        return [o for o in tiny_overrides if ".width=" not in o] + [
+            "model.generator.hidden=[32,32]",
+            "model.discriminator.hidden=[32,32]",
+        ]
     return tiny_overrides
 
 
@@ -86,8 +99,11 @@ def test_linear_decay_holds_then_falls_to_zero():
 
 
 def test_lr_schedule_reaches_the_optimizers(tmp_path, compose_cfg, tiny_overrides):
-    cfg = plain_config(compose_cfg([*tiny_overrides, "trainer.steps=4", "optimizer.lr_schedule=linear_decay",
-                                    "optimizer.lr_decay_start=0.5"]))
+    cfg = plain_config(
+        compose_cfg(
+            [*tiny_overrides, "trainer.steps=4", "optimizer.lr_schedule=linear_decay", "optimizer.lr_decay_start=0.5"]
+        )
+    )
     trainer = build_trainer(cfg, tmp_path)
     trainer.fit(stop_after=3)
     lr = cfg["optimizer"]["lr"]
@@ -109,11 +125,11 @@ def test_ema_is_the_exponential_average_and_feeds_sampling():
 
 def test_ema_rampup_caps_the_half_life_at_a_fraction_of_the_steps_tracked():
     net = torch.nn.Linear(3, 2)
-    ema = EMA({"G": net}, decay=0.999, start=10, rampup=0.05)   # constant decay: half-life ≈ 692.8 steps
-    assert ema.decay_at(110) == pytest.approx(0.5 ** (1 / 5.0))          # 100 steps tracked → half-life 5
-    assert ema.decay_at(10 + 20_000) == pytest.approx(0.999)             # the cap: the plain decay
-    assert ema.decay_at(11) == pytest.approx(0.5 ** 20)                  # 1 step tracked: ~a copy
-    assert EMA({"G": net}, decay=0.999).decay_at(5) == 0.999              # no ramp-up: constant
+    ema = EMA({"G": net}, decay=0.999, start=10, rampup=0.05)  # constant decay: half-life ≈ 692.8 steps
+    assert ema.decay_at(110) == pytest.approx(0.5 ** (1 / 5.0))  # 100 steps tracked → half-life 5
+    assert ema.decay_at(10 + 20_000) == pytest.approx(0.999)  # the cap: the plain decay
+    assert ema.decay_at(11) == pytest.approx(0.5**20)  # 1 step tracked: ~a copy
+    assert EMA({"G": net}, decay=0.999).decay_at(5) == 0.999  # no ramp-up: constant
     avg = ema.copies["G"].weight.detach().clone()
     with torch.no_grad():
         net.weight.add_(1.0)
@@ -128,8 +144,11 @@ def test_the_trainer_ramps_the_ema_up_as_stylegan2_ada(tmp_path, compose_cfg, ti
     """training_loop.py: ema_nimg = min(ema_kimg·1000, cur_nimg·ema_rampup); β = 0.5 ** (batch / ema_nimg),
     with cur_nimg the images seen before this batch. In steps: the update after step s (0-based) uses
     β = 0.5 ** (1 / min(half-life, rampup · s)) — so the first one (s = 0) is a plain copy."""
-    cfg = plain_config(compose_cfg([*tiny_overrides, "model=wgan_gp", "trainer.steps=3", "trainer.ema=0.999",
-                                    "trainer.ema_rampup=0.5"]))
+    cfg = plain_config(
+        compose_cfg(
+            [*tiny_overrides, "model=wgan_gp", "trainer.steps=3", "trainer.ema=0.999", "trainer.ema_rampup=0.5"]
+        )
+    )
     trainer = build_trainer(cfg, tmp_path)
     G, avg = trainer.algorithm.nets["G"], trainer.ema.copies["G"]
     half_life = math.log(0.5) / math.log(0.999)
@@ -145,10 +164,9 @@ def test_the_trainer_ramps_the_ema_up_as_stylegan2_ada(tmp_path, compose_cfg, ti
 
 
 def test_trainer_passes_the_ema_rampup(tmp_path, compose_cfg, tiny_overrides):
-    cfg = plain_config(compose_cfg([*tiny_overrides, "trainer.steps=2", "trainer.ema=0.99",
-                                    "trainer.ema_rampup=0.1"]))
+    cfg = plain_config(compose_cfg([*tiny_overrides, "trainer.steps=2", "trainer.ema=0.99", "trainer.ema_rampup=0.1"]))
     trainer = build_trainer(cfg, tmp_path)
-    assert trainer.ema.rampup == 0.1 and trainer.ema.decay_at(20) == pytest.approx(0.5 ** 0.5)
+    assert trainer.ema.rampup == 0.1 and trainer.ema.decay_at(20) == pytest.approx(0.5**0.5)
 
 
 def test_ema_batch_norm_refresh_averages_fresh_batches_and_keeps_weights():
@@ -156,7 +174,7 @@ def test_ema_batch_norm_refresh_averages_fresh_batches_and_keeps_weights():
     ema = EMA({"G": live}, decay=0.9)
     avg = ema.copies["G"]
     with torch.no_grad():
-        avg[0].weight.mul_(3.0)                         # the average no longer matches the live net
+        avg[0].weight.mul_(3.0)  # the average no longer matches the live net
     weights = {k: v.clone() for k, v in avg.named_parameters()}
     batches = [torch.randn(8, 2, generator=torch.Generator().manual_seed(i)) for i in range(2)]
     feed = iter(batches)
@@ -171,8 +189,11 @@ def test_ema_batch_norm_refresh_averages_fresh_batches_and_keeps_weights():
 
 @pytest.mark.parametrize("batches", [0, 2])
 def test_ema_run_refreshes_batch_norm_statistics_when_asked(tmp_path, compose_cfg, tiny_overrides, batches):
-    cfg = plain_config(compose_cfg([*tiny_overrides, "model=dcgan", "trainer.steps=3", "trainer.ema=0.5",
-                                    f"trainer.ema_bn_batches={batches}"]))
+    cfg = plain_config(
+        compose_cfg(
+            [*tiny_overrides, "model=dcgan", "trainer.steps=3", "trainer.ema=0.5", f"trainer.ema_bn_batches={batches}"]
+        )
+    )
     trainer = build_trainer(cfg, tmp_path)
     trainer.fit()
     live, avg = trainer.algorithm.nets["G"].state_dict(), trainer.ema.copies["G"].state_dict()
@@ -202,8 +223,9 @@ def test_torch_compile_trains_on_cpu(tmp_path, compose_cfg, tiny_overrides):
     assert not any("_orig_mod" in k for k in state["nets"]["G"])
 
 
-def test_a_full_disk_mid_run_is_one_clear_error_and_keeps_the_last_checkpoint(tmp_path, compose_cfg, tiny_overrides,
-                                                                               monkeypatch):
+def test_a_full_disk_mid_run_is_one_clear_error_and_keeps_the_last_checkpoint(
+    tmp_path, compose_cfg, tiny_overrides, monkeypatch
+):
     import errno
 
     import gancli.core.checkpoint as ck
@@ -227,12 +249,12 @@ def test_a_full_disk_mid_run_is_one_clear_error_and_keeps_the_last_checkpoint(tm
     assert not list((tmp_path / "checkpoints").glob(".*tmp*"))
 
 
-COMPILED_CASES = {   # name: (model, overrides)
+COMPILED_CASES = {  # name: (model, overrides)
     "dcgan": ("dcgan", []),
-    "reduce_overhead": ("dcgan", []),                # CUDA graphs' mode (graphs only on a GPU)
-    "wgan_gp": ("wgan_gp", []),                      # the penalty: eager, inside a compiled D step
-    "r1_every_step": ("dcgan", ["loss.r1_weight=1.0", "loss.r1_every=1"]),   # D's forward itself eager
-    "acgan": ("acgan", []),                          # a family's extra loss terms
+    "reduce_overhead": ("dcgan", []),  # CUDA graphs' mode (graphs only on a GPU)
+    "wgan_gp": ("wgan_gp", []),  # the penalty: eager, inside a compiled D step
+    "r1_every_step": ("dcgan", ["loss.r1_weight=1.0", "loss.r1_every=1"]),  # D's forward itself eager
+    "acgan": ("acgan", []),  # a family's extra loss terms
     "linear_lr": ("dcgan", ["optimizer.lr_schedule=linear_decay", "optimizer.lr_decay_start=0"]),  # eager optimizer
     "stylegan2": ("stylegan2", ["model.width=8", "model.max_width=16", "model.r1_every=2", "model.pl_every=2"]),
 }
@@ -252,14 +274,18 @@ def test_compiled_steps_give_the_eager_losses(tmp_path, compose_cfg, tiny_overri
         torch._dynamo.reset()
         base = [o for o in tiny_overrides if not o.startswith("model.")] if case == "stylegan2" else tiny_overrides
         mode = ("reduce-overhead" if case == "reduce_overhead" else "true") if compiled else "false"
-        cfg = plain_config(compose_cfg([f"model={model}", *base, *extra, "trainer.steps=4",
-                                        "trainer.log_every=1", f"trainer.compile={mode}"]))
+        cfg = plain_config(
+            compose_cfg(
+                [f"model={model}", *base, *extra, "trainer.steps=4", "trainer.log_every=1", f"trainer.compile={mode}"]
+            )
+        )
         trainer = build_trainer(cfg, tmp_path / str(compiled))
         runs.append((trainer.fit(), trainer))
     (eager, t_eager), (compiled, t_compiled) = runs
     algorithm = t_compiled.algorithm
-    assert algorithm.step_functions and all(hasattr(getattr(algorithm, f), "_torchdynamo_orig_callable")
-                                            for f in algorithm.step_functions)   # the steps, not the modules
+    assert algorithm.step_functions and all(
+        hasattr(getattr(algorithm, f), "_torchdynamo_orig_callable") for f in algorithm.step_functions
+    )  # the steps, not the modules
     assert not any(getattr(m, "_compiled_call_impl", None) for m in algorithm.nets.values())
     assert algorithm.precision.compile_optimizer == (case != "linear_lr")
     for k, v in eager["final_losses"].items():
@@ -301,6 +327,6 @@ def test_nearest_upsampling_generator_has_no_transposed_convs_and_right_shape():
     for r in (28, 32, 64):
         G = build_generator({"arch": "dcgan", "width": 8, "upsample": "nearest"}, Field("image", (3, r, r)), 16)
         assert G(torch.randn(2, 16)).shape == (2, 3, r, r)
-        assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules()) == 1   # only the 1×1 → s0 projection
+        assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules()) == 1  # only the 1×1 → s0 projection
     with pytest.raises(GanError, match="transposed, nearest"):
         build_generator({"arch": "dcgan", "upsample": "bilinear"}, Field("image", (3, 32, 32)), 16)

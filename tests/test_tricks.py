@@ -28,16 +28,16 @@ def test_translation_moves_content_by_at_most_one_eighth_and_fills_with_zeros():
     assert set(y.unique().tolist()) <= {0.0, 1.0} and torch.all(y.sum((1, 2, 3)) == 1)  # shifted, never blended
     pos = y.flatten(1).argmax(1)
     dy, dx = pos // 16 - 8, pos % 16 - 8
-    assert dy.abs().max() <= 2 and dx.abs().max() <= 2          # 16 px × 1/8 = 2
-    assert len(set(zip(dy.tolist(), dx.tolist()))) > 10        # and it does move them
+    assert dy.abs().max() <= 2 and dx.abs().max() <= 2  # 16 px × 1/8 = 2
+    assert len(set(zip(dy.tolist(), dx.tolist()))) > 10  # and it does move them
 
 
 def test_cutout_zeroes_a_square_of_half_the_side():
     torch.manual_seed(0)
     x = torch.ones(256, 3, 16, 16)
-    zeros = (cutout(x) == 0).all(1).sum((1, 2))                 # pixels zeroed per image
-    assert zeros.max() == 64                                   # 8 × 8 when the square is fully inside
-    assert zeros.min() >= 16 and (zeros < 64).any()            # clipped at the borders, never more
+    zeros = (cutout(x) == 0).all(1).sum((1, 2))  # pixels zeroed per image
+    assert zeros.max() == 64  # 8 × 8 when the square is fully inside
+    assert zeros.min() >= 16 and (zeros < 64).any()  # clipped at the borders, never more
 
 
 def test_diffaugment_is_differentiable_and_applies_to_real_and_fake_alike():
@@ -49,7 +49,7 @@ def test_diffaugment_is_differentiable_and_applies_to_real_and_fake_alike():
     a = aug(torch.ones(4, 3, 8, 8))
     torch.manual_seed(3)
     b = aug(torch.ones(4, 3, 8, 8))
-    assert torch.equal(a, b)                                   # the global RNG drives it: resumable
+    assert torch.equal(a, b)  # the global RNG drives it: resumable
 
 
 def test_diffaugment_rejects_unknown_policies_and_non_images():
@@ -84,10 +84,10 @@ def test_one_sided_label_smoothing_changes_only_the_real_target():
     loss.smooth_real(0.1)
     expected = (0.9 * F.softplus(-real) + 0.1 * F.softplus(real)).mean() + F.softplus(fake).mean()
     assert torch.allclose(loss.d_loss(real, fake), expected)
-    assert torch.allclose(loss.g_loss(fake), F.softplus(-fake).mean())       # G's objective untouched
+    assert torch.allclose(loss.g_loss(fake), F.softplus(-fake).mean())  # G's objective untouched
     ls = build_loss("lsgan", a=0.0, b=1.0, c=1.0)
     ls.smooth_real(0.1)
-    assert torch.allclose(ls.d_loss(real, fake), 0.5 * ((real - 0.9) ** 2).mean() + 0.5 * (fake ** 2).mean())
+    assert torch.allclose(ls.d_loss(real, fake), 0.5 * ((real - 0.9) ** 2).mean() + 0.5 * (fake**2).mean())
     with pytest.raises(GanError, match="label_smoothing"):
         build_loss("hinge").smooth_real(0.1)
 
@@ -101,10 +101,13 @@ def test_feature_matching_is_the_squared_distance_of_feature_means():
     assert fake.grad is not None
 
 
-@pytest.mark.parametrize("tricks", [
-    ["tricks=improved"],
-    ["tricks=diffaugment", "tricks.instance_noise=0.1"],
-])
+@pytest.mark.parametrize(
+    "tricks",
+    [
+        ["tricks=improved"],
+        ["tricks=diffaugment", "tricks.instance_noise=0.1"],
+    ],
+)
 def test_trick_bundles_train(tricks, compose_cfg, tiny_overrides, tmp_path):
     from gancli.training.run import build_trainer, plain_config
 
@@ -114,7 +117,7 @@ def test_trick_bundles_train(tricks, compose_cfg, tiny_overrides, tmp_path):
     assert s["status"] == "finished" and all(math.isfinite(v) for v in s["scalars"].values())
     if tricks[0] == "tricks=improved":
         assert "feature_matching" in s["scalars"]
-        assert trainer.algorithm.D.feature_dim == trainer.algorithm.D.body.feature_dim + 1   # the std feature
+        assert trainer.algorithm.D.feature_dim == trainer.algorithm.D.body.feature_dim + 1  # the std feature
 
 
 def test_pack_shows_d_consecutive_samples_side_by_side():
@@ -126,10 +129,10 @@ def test_pack_shows_d_consecutive_samples_side_by_side():
     x = torch.randn(6, 2)
     logits, h = D(x)
     assert logits.shape == (3,) and h.shape == (3, 8)
-    assert torch.allclose(h, D.body(x.reshape(3, 4)))                    # (x0, x1), (x2, x3), (x4, x5)
+    assert torch.allclose(h, D.body(x.reshape(3, 4)))  # (x0, x1), (x2, x3), (x4, x5)
     C = build_discriminator({"arch": "dcgan", "width": 4}, Field("image", (3, 16, 16)), pack=4)
     assert C(torch.randn(8, 3, 16, 16))[0].shape == (2,)
-    assert C.body.body[0].in_channels == 12                               # four RGB images as 12 channels
+    assert C.body.body[0].in_channels == 12  # four RGB images as 12 channels
 
 
 def test_pack_refuses_what_it_cannot_do(compose_cfg, tiny_overrides, tmp_path):
@@ -139,5 +142,7 @@ def test_pack_refuses_what_it_cannot_do(compose_cfg, tiny_overrides, tmp_path):
         build_trainer(plain_config(compose_cfg([*tiny_overrides, "tricks.pack=3"])), tmp_path / "a")
     with pytest.raises(GanError, match="tricks.pack"):
         build_trainer(plain_config(compose_cfg(["model=acgan", *tiny_overrides, "tricks.pack=2"])), tmp_path / "b")
-    s = build_trainer(plain_config(compose_cfg([*tiny_overrides, "tricks.pack=2", "trainer.steps=2"])), tmp_path / "c").fit()
+    s = build_trainer(
+        plain_config(compose_cfg([*tiny_overrides, "tricks.pack=2", "trainer.steps=2"])), tmp_path / "c"
+    ).fit()
     assert s["status"] == "finished" and all(math.isfinite(v) for v in s["scalars"].values())

@@ -15,15 +15,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gancli.core.rules import integer, one_of
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
+from gancli.algorithms.optim import build_optimizer
 from gancli.algorithms.priors import build_prior
 from gancli.core.errors import GanError
+from gancli.core.rules import integer, one_of
 from gancli.losses import plain_loss
 from gancli.nets import build_discriminator, build_generator
 from gancli.nets.encoder import build_encoder, latent_field
-from gancli.algorithms.optim import build_optimizer
 
 LABELLED_DATASETS = "mnist, fashion_mnist, shapes, cifar10, or image_folder with one sub-folder per class"
 
@@ -42,11 +42,13 @@ class LabelledSubset:
         keep = []
         for c in range(num_classes):
             idx = (y == c).nonzero().flatten()
-            keep.append(idx[:per_class + (1 if c < extra else 0)])
+            keep.append(idx[: per_class + (1 if c < extra else 0)])
         keep = torch.cat(keep).sort().values
         if len(keep) < count:
-            raise GanError(f"model.labelled={count}: the dataset has too few samples of some class to keep "
-                           f"{count} labels balanced over {num_classes} classes; lower model.labelled.")
+            raise GanError(
+                f"model.labelled={count}: the dataset has too few samples of some class to keep "
+                f"{count} labels balanced over {num_classes} classes; lower model.labelled."
+            )
         self.x, self.y = x[keep].to(device), y[keep].to(device)
         self.seed = seed
 
@@ -67,8 +69,9 @@ class KeepsLabelledPart:
 
     def subset(self) -> LabelledSubset:
         if self._subset is None:
-            self._subset = LabelledSubset(self.cfg, int(self.labelled), self.num_classes, self.device,
-                                          int(self.cfg.get("seed", 0)))
+            self._subset = LabelledSubset(
+                self.cfg, int(self.labelled), self.num_classes, self.device, int(self.cfg.get("seed", 0))
+            )
         return self._subset
 
 
@@ -81,9 +84,12 @@ def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 class AAE(KeepsLabelledPart, EncodingAlgorithm):
     data_fields = {"x": ("image", "points")}
     data_doc = "encodes a sample field 'x' (images or points)"
-    config_rules = {"model.prior": one_of("normal", "uniform", "mixture", "swiss_roll"),
-                    "model.prior_labels": one_of("false", "true", "False", "True"),
-                    "model.labelled": integer(0, null=True), "model.condition.decoder": one_of("none", "onehot")}
+    config_rules = {
+        "model.prior": one_of("normal", "uniform", "mixture", "swiss_roll"),
+        "model.prior_labels": one_of("false", "true", "False", "True"),
+        "model.labelled": integer(0, null=True),
+        "model.condition.decoder": one_of("none", "onehot"),
+    }
     ema_nets = ("decoder",)
 
     def __init__(self, cfg, spec, device, precision):
@@ -98,19 +104,27 @@ class AAE(KeepsLabelledPart, EncodingAlgorithm):
         self.decoder_labels = str(cond.get("decoder", "none")) != "none"
         self.labels_in_prior = bool(m.get("prior_labels", False))
         if self.labels_in_prior and not self.prior.components:
-            raise GanError(f"model.prior_labels=true lets the label pick a part of the prior, but the {m.prior} "
-                           "prior has no parts: use model.prior=mixture or swiss_roll.")
+            raise GanError(
+                f"model.prior_labels=true lets the label pick a part of the prior, but the {m.prior} "
+                "prior has no parts: use model.prior=mixture or swiss_roll."
+            )
         uses_labels = self.decoder_labels or self.labels_in_prior
         if uses_labels and not self.num_classes:
-            raise GanError(f"model '{m.name}' uses class labels (model.prior_labels or model.condition.decoder), but "
-                           f"dataset '{cfg.dataset.name}' has none; use a labelled dataset ({LABELLED_DATASETS}).")
+            raise GanError(
+                f"model '{m.name}' uses class labels (model.prior_labels or model.condition.decoder), but "
+                f"dataset '{cfg.dataset.name}' has none; use a labelled dataset ({LABELLED_DATASETS})."
+            )
         if self.labels_in_prior and self.num_classes > self.prior.components:
-            raise GanError(f"model.prior_labels=true: the {m.prior} prior has {self.prior.components} parts, fewer "
-                           f"than the dataset's {self.num_classes} classes.")
+            raise GanError(
+                f"model.prior_labels=true: the {m.prior} prior has {self.prior.components} parts, fewer "
+                f"than the dataset's {self.num_classes} classes."
+            )
         self.labelled = m.get("labelled")
         if self.labelled is not None and not self.labels_in_prior:
-            raise GanError(f"model.labelled={self.labelled} keeps some labels for the prior, which only "
-                           "model.prior_labels=true uses; set it, or model.labelled=null.")
+            raise GanError(
+                f"model.labelled={self.labelled} keeps some labels for the prior, which only "
+                "model.prior_labels=true uses; set it, or model.labelled=null."
+            )
         if self.labelled is not None and int(self.labelled) < 1:
             raise GanError(f"model.labelled={self.labelled}: keep at least one label (null: every sample's).")
         self.nets = self.build_nets(cfg)
@@ -125,16 +139,21 @@ class AAE(KeepsLabelledPart, EncodingAlgorithm):
             "encoder": build_encoder(m.encoder, self.field, self.z_dim).to(self.device),
             "decoder": build_generator(m.decoder, self.field, self.z_dim, self.num_classes, dec_cond).to(self.device),
             # D on z; with labels in the prior it also sees the one-hot label, plus one state for "unlabelled"
-            "D": build_discriminator(m.discriminator, latent_field(self.z_dim),
-                                     self.num_classes + 1 if self.labels_in_prior else 0,
-                                     "concat" if self.labels_in_prior else "none").to(self.device),
+            "D": build_discriminator(
+                m.discriminator,
+                latent_field(self.z_dim),
+                self.num_classes + 1 if self.labels_in_prior else 0,
+                "concat" if self.labels_in_prior else "none",
+            ).to(self.device),
         }
 
     def build_optimizers(self, cfg) -> dict:
         E, Dec = self.nets["encoder"], self.nets["decoder"]
-        return {"autoencoder": build_optimizer(cfg.optimizer, [*E.parameters(), *Dec.parameters()], "g"),
-                "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d"),
-                "encoder": build_optimizer(cfg.optimizer, E.parameters(), "g")}
+        return {
+            "autoencoder": build_optimizer(cfg.optimizer, [*E.parameters(), *Dec.parameters()], "g"),
+            "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d"),
+            "encoder": build_optimizer(cfg.optimizer, E.parameters(), "g"),
+        }
 
     @property
     def latent_dim(self) -> int:
@@ -196,8 +215,9 @@ class AAE(KeepsLabelledPart, EncodingAlgorithm):
         return Dec(codes["z"], codes["y"]) if self.decoder_labels else Dec(codes["z"])
 
     def prior_codes(self, n, generator, labels=None):
-        codes = {"z": self.prior.draw((n, self.z_dim), generator=generator,
-                                      labels=labels if self.labels_in_prior else None)}
+        codes = {
+            "z": self.prior.draw((n, self.z_dim), generator=generator, labels=labels if self.labels_in_prior else None)
+        }
         if self.decoder_labels:
             codes["y"] = labels if labels is not None else torch.randint(0, self.num_classes, (n,), generator=generator)
         return codes

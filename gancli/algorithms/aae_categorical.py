@@ -18,38 +18,45 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.core.rules import NONNEG, integer
 from gancli.algorithms.aae import KeepsLabelledPart, reconstruction_loss
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
+from gancli.algorithms.optim import build_optimizer
 from gancli.core.errors import GanError
+from gancli.core.rules import NONNEG, integer
 from gancli.losses import plain_loss
 from gancli.nets import build_discriminator, build_generator
 from gancli.nets.encoder import build_encoder, latent_field
-from gancli.algorithms.optim import build_optimizer
 
 
 @ALGORITHMS.register("aae_categorical")
 class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
     data_fields = {"x": ("image",)}
     data_doc = "encodes images (field 'x')"
-    config_rules = {"model.labelled": integer(0, null=True), "model.clusters": integer(2, null=True),
-                    "model.d_input_noise": NONNEG}
+    config_rules = {
+        "model.labelled": integer(0, null=True),
+        "model.clusters": integer(2, null=True),
+        "model.d_input_noise": NONNEG,
+    }
     ema_nets = ("decoder",)
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         m = cfg.model
         self.z_dim, self.clusters = int(m.z_dim), self.cluster_count(m, cfg.dataset.name)
-        if self.clusters < 2:   # null follows the dataset, which may have a single class
+        if self.clusters < 2:  # null follows the dataset, which may have a single class
             raise GanError(f"model.clusters={self.clusters}: the categorical code needs at least 2 values.")
         labelled = int(m.get("labelled") or 0)
         if labelled and not self.num_classes:
-            raise GanError(f"model.labelled={labelled}: the semi-supervised phase needs class labels, but dataset "
-                           f"'{cfg.dataset.name}' has none; set model.labelled=0 (clustering) or use a labelled dataset.")
+            raise GanError(
+                f"model.labelled={labelled}: the semi-supervised phase needs class labels, but dataset "
+                f"'{cfg.dataset.name}' has none; set model.labelled=0 (clustering) or use a labelled dataset."
+            )
         if labelled and self.clusters != self.num_classes:
-            raise GanError(f"model.clusters={self.clusters}: with model.labelled={labelled}, y is a class and needs "
-                           f"one value per class of the dataset ({self.num_classes}).")
+            raise GanError(
+                f"model.clusters={self.clusters}: with model.labelled={labelled}, y is a class and needs "
+                f"one value per class of the dataset ({self.num_classes})."
+            )
         self.labelled = labelled
         self.nets = {
             "encoder": build_encoder(m.encoder, self.field, self.z_dim, heads={"y": self.clusters}).to(device),
@@ -67,8 +74,10 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
         if m.get("clusters") is not None:
             return int(m.clusters)
         if not self.num_classes:
-            raise GanError(f"model.clusters=null takes one value of y per class of the dataset, but dataset '{dataset}' "
-                           "has no class labels; set model.clusters (e.g. model.clusters=16, aae_cluster's).")
+            raise GanError(
+                f"model.clusters=null takes one value of y per class of the dataset, but dataset '{dataset}' "
+                "has no class labels; set model.clusters (e.g. model.clusters=16, aae_cluster's)."
+            )
         return self.num_classes
 
     # -- hooks for the dimensionality-reduction variant -------------------------------------------
@@ -88,9 +97,11 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
     def build_optimizers(self, cfg) -> dict:
         n = self.nets
         autoencoder = [p for k in ("encoder", "decoder", *self.extra_nets_names()) for p in n[k].parameters()]
-        opts = {"autoencoder": build_optimizer(cfg.optimizer, autoencoder, "g"),
-                "D": build_optimizer(cfg.optimizer, [*n["D_y"].parameters(), *n["D_z"].parameters()], "d"),
-                "encoder": build_optimizer(cfg.optimizer, n["encoder"].parameters(), "g")}
+        opts = {
+            "autoencoder": build_optimizer(cfg.optimizer, autoencoder, "g"),
+            "D": build_optimizer(cfg.optimizer, [*n["D_y"].parameters(), *n["D_z"].parameters()], "d"),
+            "encoder": build_optimizer(cfg.optimizer, n["encoder"].parameters(), "g"),
+        }
         if self.labelled:
             opts["classifier"] = build_optimizer(cfg.optimizer, n["encoder"].parameters(), "g")
         return opts
@@ -103,7 +114,7 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
         return self.z_dim
 
     def sample_classes(self) -> int:
-        return self.clusters          # class= picks the categorical code's value
+        return self.clusters  # class= picks the categorical code's value
 
     def class_names(self) -> tuple[str, ...]:
         names = super().class_names()
@@ -171,7 +182,7 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
 
     def decode_batch(self, codes, nets):
         y = codes["y"]
-        if y.dim() == 1:                       # a class index (prior draws, class=) rather than probabilities
+        if y.dim() == 1:  # a class index (prior draws, class=) rather than probabilities
             y = F.one_hot(y.long(), self.clusters).float()
         return nets["decoder"](self.decoder_code(y.float(), codes["z"], nets))
 
@@ -195,7 +206,7 @@ class DimReductionAAE(CategoricalAAE):
 
     def extra_nets(self, m) -> dict:
         heads = nn.Linear(self.clusters, self.z_dim, bias=False)
-        nn.init.normal_(heads.weight)           # N(0, 1), as the reference reproduction starts the heads
+        nn.init.normal_(heads.weight)  # N(0, 1), as the reference reproduction starts the heads
         self.eta, self.head_weight = float(m.head_distance), float(m.get("head_weight", 1.0))
         return {"heads": heads.to(self.device)}
 
@@ -213,7 +224,7 @@ class DimReductionAAE(CategoricalAAE):
         return {"z": nets["heads"](codes["y"]) + codes["z"], "y": codes["y"], "cluster": codes["cluster"]}
 
     def decode_batch(self, codes, nets):
-        if "y" in codes and codes["y"].dim() == 1:          # prior draws: a head plus a style
+        if "y" in codes and codes["y"].dim() == 1:  # prior draws: a head plus a style
             return super().decode_batch(codes, nets)
         return nets["decoder"](codes["z"])
 

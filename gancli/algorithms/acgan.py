@@ -8,9 +8,9 @@ term with features that only D's view of fakes associates with a class.
 
 from __future__ import annotations
 
-from gancli.core.rules import NONNEG
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.gan import GAN
+from gancli.core.rules import NONNEG
 from gancli.losses import class_nll
 
 

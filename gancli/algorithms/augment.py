@@ -7,7 +7,7 @@ the samples' device, which checkpoints capture: a resumed run augments exactly a
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,11 +38,11 @@ def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     dy = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
     dx = torch.randint(-sw, sw + 1, (b, 1, 1), device=x.device)
-    iy = torch.arange(h, device=x.device)[None, :, None] + dy + sh      # rows in the padded image
+    iy = torch.arange(h, device=x.device)[None, :, None] + dy + sh  # rows in the padded image
     ix = torch.arange(w, device=x.device)[None, None, :] + dx + sw
     padded = F.pad(x, [sw, sw, sh, sh])
     bi = torch.arange(b, device=x.device)[:, None, None]
-    return padded[bi, :, iy, ix].permute(0, 3, 1, 2)                   # (b, h, w, c) → (b, c, h, w)
+    return padded[bi, :, iy, ix].permute(0, 3, 1, 2)  # (b, h, w, c) → (b, c, h, w)
 
 
 def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
@@ -70,8 +70,10 @@ class DiffAugment:
     def __init__(self, policies: Sequence[str], kind: str):
         unknown = [p for p in policies if p not in POLICIES]
         if unknown:
-            raise GanError(f"tricks.diffaugment: unknown polic{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
-                           f"choose from: {', '.join(POLICIES)}.")
+            raise GanError(
+                f"tricks.diffaugment: unknown polic{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
+                f"choose from: {', '.join(POLICIES)}."
+            )
         if policies and kind != "image":
             raise GanError(f"tricks.diffaugment augments images; this dataset holds {kind}. Use tricks.diffaugment=[].")
         self.ops = [op for name in POLICIES if name in policies for op in POLICIES[name]]

@@ -17,17 +17,18 @@ about one iteration and its own networks. What crosses the boundary:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
 
-from gancli.core.rules import COUNT, one_of
-from gancli.core.precision import Precision
-from gancli.data.base import Batch, DataSpec
 from gancli.core.errors import GanError
+from gancli.core.precision import Precision
 from gancli.core.registry import Registry
+from gancli.core.rules import COUNT, one_of
+from gancli.data.base import Batch, DataSpec
 from gancli.viz.panel import Panel
 
 
@@ -37,9 +38,9 @@ class SampleOption:
     every registered family is a typed key of the sample command; an option the checkpoint's family
     does not declare is refused with the list of those it does."""
 
-    type: Any                          # int | float | bool | str | Any (the value's type, checked by Hydra)
+    type: Any  # int | float | bool | str | Any (the value's type, checked by Hydra)
     help: str
-    formats: tuple[str, ...] = ()      # the output formats it can write (empty: all)
+    formats: tuple[str, ...] = ()  # the output formats it can write (empty: all)
 
 
 class Algorithm:
@@ -70,8 +71,10 @@ class Algorithm:
         """One message for every family whose dataset lacks a field it reads."""
         if all(name in spec and spec[name].kind in kinds for name, kinds in cls.data_fields.items()):
             return
-        raise GanError(f"model '{cfg.model.name}' {cls.data_doc}, but dataset '{cfg.dataset.name}' has "
-                       f"{spec.describe()}; pick a model made for this data.")
+        raise GanError(
+            f"model '{cfg.model.name}' {cls.data_doc}, but dataset '{cfg.dataset.name}' has "
+            f"{spec.describe()}; pick a model made for this data."
+        )
 
     @classmethod
     def config_checks(cls, cfg: dict) -> list[str]:
@@ -97,8 +100,9 @@ class Algorithm:
         """One iteration (any number of updates of any networks). Returns detached scalars."""
         raise NotImplementedError
 
-    def ema_forward(self, nets: Mapping[str, nn.Module], next_batch: Callable[[], Batch], n: int,
-                    generator: torch.Generator) -> None:
+    def ema_forward(
+        self, nets: Mapping[str, nn.Module], next_batch: Callable[[], Batch], n: int, generator: torch.Generator
+    ) -> None:
         """Run the averaged networks `nets` forward once, as training would (n samples; real data from
         next_batch if they need any; noise from generator), so the trainer can re-estimate their
         BatchNorm statistics. Families whose EMA networks have no BatchNorm need not implement it."""
@@ -147,8 +151,9 @@ class Algorithm:
         """How many real samples `panels` wants to see (n: trainer.sample_n). 0: none."""
         return n
 
-    def panels(self, reference: Batch, nets: Mapping[str, nn.Module], generator: torch.Generator,
-               n: int) -> dict[str, Panel]:
+    def panels(
+        self, reference: Batch, nets: Mapping[str, nn.Module], generator: torch.Generator, n: int
+    ) -> dict[str, Panel]:
         """Named panels of the current model for the training grids. `reference` is a fixed batch of
         real data (the same at every grid and after a resume); `generator` is seeded the same way at
         every call, so noise drawn from it is the same at every grid; `nets` are the networks to draw
@@ -156,8 +161,16 @@ class Algorithm:
         raise NotImplementedError
 
     # -- sampling ---------------------------------------------------------------------------------
-    def sample(self, options: Mapping[str, Any], n: int, nrow: int, generator: torch.Generator,
-               batch_size: int, grid: bool = True, nets: Mapping[str, nn.Module] | None = None) -> dict[str, Panel]:
+    def sample(
+        self,
+        options: Mapping[str, Any],
+        n: int,
+        nrow: int,
+        generator: torch.Generator,
+        batch_size: int,
+        grid: bool = True,
+        nets: Mapping[str, nn.Module] | None = None,
+    ) -> dict[str, Panel]:
         """`gan sample` and evaluation: panels for the given options (only declared ones, already checked),
         n samples where that applies, drawn from `generator`, at most `batch_size` through a network at
         once. grid: the panels become one picture (else bulk files, metrics); nets: the networks to draw
@@ -187,7 +200,9 @@ class Algorithm:
         names = list(nets or self.nets)
         missing = set(names) - set(state["nets"])
         if missing:
-            raise GanError(f"the checkpoint has no weights for network(s) {sorted(missing)}; it was written by another model.")
+            raise GanError(
+                f"the checkpoint has no weights for network(s) {sorted(missing)}; it was written by another model."
+            )
         for k in names:
             load_weights(self.nets[k], state["nets"][k], k, state)
         if with_optimizers:
@@ -205,9 +220,11 @@ def load_weights(module: nn.Module, weights: dict, name: str, state: dict) -> No
     try:
         module.load_state_dict(weights)
     except RuntimeError as exc:
-        raise GanError(f"the checkpoint's {name} weights do not fit this network ({_mismatch(exc)}); it was "
-                       f"written by another model or another version of gancli (checkpoint format "
-                       f"{state.get('version', '?')}).") from None
+        raise GanError(
+            f"the checkpoint's {name} weights do not fit this network ({_mismatch(exc)}); it was "
+            f"written by another model or another version of gancli (checkpoint format "
+            f"{state.get('version', '?')})."
+        ) from None
 
 
 def _mismatch(exc: RuntimeError) -> str:
@@ -217,12 +234,13 @@ def _mismatch(exc: RuntimeError) -> str:
     return reason if len(reason) <= 200 else reason[:197] + "..."
 
 
-def generate_in_batches(fn: Callable[[dict], torch.Tensor], inputs: Mapping[str, torch.Tensor],
-                        batch_size: int) -> torch.Tensor:
+def generate_in_batches(
+    fn: Callable[[dict], torch.Tensor], inputs: Mapping[str, torch.Tensor], batch_size: int
+) -> torch.Tensor:
     """fn over slices of at most batch_size samples of every input, concatenated on the CPU. Inputs are
     drawn before, so the samples do not depend on batch_size."""
     n = len(next(iter(inputs.values())))
-    return torch.cat([fn({k: v[i:i + batch_size] for k, v in inputs.items()}).cpu() for i in range(0, n, batch_size)])
+    return torch.cat([fn({k: v[i : i + batch_size] for k, v in inputs.items()}).cpu() for i in range(0, n, batch_size)])
 
 
 ALGORITHMS: Registry[type[Algorithm]] = Registry("algorithm")

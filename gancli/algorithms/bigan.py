@@ -15,16 +15,14 @@ from omegaconf import OmegaConf
 
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
+from gancli.algorithms.optim import build_optimizer
 from gancli.algorithms.priors import build_prior
-from gancli.core.errors import GanError
 from gancli.core.rules import number
 from gancli.losses import plain_loss
 from gancli.nets import build_generator
 from gancli.nets.encoder import JointCritic, build_encoder
-from gancli.algorithms.optim import build_optimizer
 
-
-JOINT_KEYS = ("z_hidden", "joint_hidden", "dropout", "leak", "joint_norm")   # D(x, z)'s own keys beside its x body's
+JOINT_KEYS = ("z_hidden", "joint_hidden", "dropout", "leak", "joint_norm")  # D(x, z)'s own keys beside its x body's
 
 
 def _plain(node) -> dict:
@@ -39,8 +37,11 @@ def network_config(cfg):
         return cfg.model
     nets = _plain(pinned)
     body = {k: v for k, v in nets["discriminator"].items() if k not in JOINT_KEYS}
-    nets["encoder"] = {**body, "kind": str(OmegaConf.select(cfg.model, "encoder.kind", default="deterministic")),
-                       "bounded": bool(OmegaConf.select(cfg.model, "encoder.bounded", default=False))}
+    nets["encoder"] = {
+        **body,
+        "kind": str(OmegaConf.select(cfg.model, "encoder.kind", default="deterministic")),
+        "bounded": bool(OmegaConf.select(cfg.model, "encoder.bounded", default=False)),
+    }
     return OmegaConf.create(nets)
 
 
@@ -48,8 +49,10 @@ def network_config(cfg):
 class BiGAN(EncodingAlgorithm):
     data_fields = {"x": ("image", "points")}
     data_doc = "pairs samples of a field 'x' (images or points) with codes"
-    config_rules = {"model.discriminator.dropout": number(0, 1, hi_open=True),
-                    "model.discriminator.leak": number(0, 1, hi_open=True)}
+    config_rules = {
+        "model.discriminator.dropout": number(0, 1, hi_open=True),
+        "model.discriminator.leak": number(0, 1, hi_open=True),
+    }
     ema_nets = ("decoder",)
     sample_nets = ("encoder", "decoder")
 
@@ -68,8 +71,10 @@ class BiGAN(EncodingAlgorithm):
             "D": JointCritic(self.field, self.z_dim, d, **joint).to(device),
         }
         E, G = self.nets["encoder"], self.nets["decoder"]
-        self.optimizers = {"G": build_optimizer(cfg.optimizer, [*G.parameters(), *E.parameters()], "g"),
-                           "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d")}
+        self.optimizers = {
+            "G": build_optimizer(cfg.optimizer, [*G.parameters(), *E.parameters()], "g"),
+            "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d"),
+        }
         self.loss = plain_loss(cfg)
 
     @property
@@ -115,7 +120,7 @@ class BiGAN(EncodingAlgorithm):
 
     def panels(self, reference, nets, generator, n):
         panels = super().panels(reference, nets, generator, n)
-        if self.field.kind == "points":          # 2-D data: samples and reconstructions over the real points
+        if self.field.kind == "points":  # 2-D data: samples and reconstructions over the real points
             for k in ("samples", "reconstruction"):
                 panels[k].overlay = reference["x"][:2000]
                 panels[k].extras = self.field.extras

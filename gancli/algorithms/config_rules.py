@@ -38,16 +38,21 @@ def train_rules(cfg: dict | None = None) -> list[Rule]:
         return [r for r in found if not (r.key in seen or seen.add(r.key))]
     model, data = cfg.get("model", {}), cfg.get("dataset", {})
     family = ALGORITHMS.get(model["algorithm"]) if "algorithm" in model else None
-    return [*(rules(dataset_rules(data["name"]), "dataset.") if "name" in data else []), *TRAIN_RULES,
-            *(rules(family.all_config_rules()) if family else []), *_nets(model)]
+    return [
+        *(rules(dataset_rules(data["name"]), "dataset.") if "name" in data else []),
+        *TRAIN_RULES,
+        *(rules(family.all_config_rules()) if family else []),
+        *_nets(model),
+    ]
 
 
 def check_train_config(cfg: dict) -> None:
     """One GanError for the first broken rule of `cfg`, before any work."""
     model = cfg.get("model", {})
     family = ALGORITHMS.get(model["algorithm"]) if "algorithm" in model else None
-    check(cfg, train_rules(cfg), [*loop_checks(cfg), *(family.config_checks(cfg) if family else []),
-                                  *dataset_checks(cfg)])
+    check(
+        cfg, train_rules(cfg), [*loop_checks(cfg), *(family.config_checks(cfg) if family else []), *dataset_checks(cfg)]
+    )
 
 
 def train_rules_text() -> str:

@@ -7,19 +7,20 @@ A family implements `encode_batch` (x → named codes, "z" first), `decode_batch
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
 
-from gancli.core.rules import one_of
 from gancli.algorithms.base import Algorithm, SampleOption, generate_in_batches
 from gancli.algorithms.gan_sampling import class_index, classes_or_fail
 from gancli.core.errors import GanError
+from gancli.core.rules import one_of
 from gancli.viz.panel import Panel
 
-SCATTER_N = 2000     # encoded reference samples in a latent scatter
-MANIFOLD_SIDE = 12   # decoded grid over a 2-D prior
+SCATTER_N = 2000  # encoded reference samples in a latent scatter
+MANIFOLD_SIDE = 12  # decoded grid over a 2-D prior
 
 
 class EncodingAlgorithm(Algorithm):
@@ -28,10 +29,16 @@ class EncodingAlgorithm(Algorithm):
     sample_nets = ("encoder", "decoder")
     config_rules = {"model.encoder.kind": one_of("deterministic", "gaussian")}
     sample_options = {
-        "reconstruct": SampleOption(str, "encoder families: an image, a folder or an npz, or test / train (that "
-                                         "split of the dataset): input | reconstruction rows"),
-        "class": SampleOption(Any, "conditional models: an index or class name (class=3, class=star), or all "
-                                   "(png: one row of nrow per class; bulk: classes spread evenly over n)"),
+        "reconstruct": SampleOption(
+            str,
+            "encoder families: an image, a folder or an npz, or test / train (that "
+            "split of the dataset): input | reconstruction rows",
+        ),
+        "class": SampleOption(
+            Any,
+            "conditional models: an index or class name (class=3, class=star), or all "
+            "(png: one row of nrow per class; bulk: classes spread evenly over n)",
+        ),
     }
     #: the decoder takes a class label beside the code (AAE's supervised use)
     decoder_labels = False
@@ -60,36 +67,46 @@ class EncodingAlgorithm(Algorithm):
 
     # -- the shared contract ----------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, x: torch.Tensor, nets: Mapping[str, nn.Module] | None = None,
-               batch_size: int = 256) -> dict[str, torch.Tensor]:
+    def encode(
+        self, x: torch.Tensor, nets: Mapping[str, nn.Module] | None = None, batch_size: int = 256
+    ) -> dict[str, torch.Tensor]:
         """Inputs in the model's range (N, ...) on the CPU → named codes (N, ...) on the CPU, batch by batch."""
         nets = nets or self.nets
         out: dict[str, list[torch.Tensor]] = {}
         for i in range(0, len(x), batch_size):
             with self.precision.autocast():
-                codes = self.encode_batch(x[i:i + batch_size].to(self.device), nets)
+                codes = self.encode_batch(x[i : i + batch_size].to(self.device), nets)
             for k, v in codes.items():
                 out.setdefault(k, []).append(v.float().cpu())
         return {k: torch.cat(v) for k, v in out.items()}
 
     @torch.no_grad()
-    def decode(self, codes: Mapping[str, torch.Tensor], nets: Mapping[str, nn.Module] | None = None,
-               batch_size: int = 256) -> torch.Tensor:
+    def decode(
+        self, codes: Mapping[str, torch.Tensor], nets: Mapping[str, nn.Module] | None = None, batch_size: int = 256
+    ) -> torch.Tensor:
         nets = nets or self.nets
 
         def run(b):
             with self.precision.autocast():
                 return self.decode_batch({k: v.to(self.device) for k, v in b.items()}, nets).float()
+
         return generate_in_batches(run, dict(codes), batch_size)
 
-    def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None,
-                    nets: Mapping[str, nn.Module] | None = None, batch_size: int = 256) -> torch.Tensor:
+    def reconstruct(
+        self,
+        x: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        nets: Mapping[str, nn.Module] | None = None,
+        batch_size: int = 256,
+    ) -> torch.Tensor:
         codes = self.encode(x, nets, batch_size)
         if self.decoder_labels:
             if labels is None:
-                raise GanError("this model's decoder takes the class beside the code (the supervised AAE), so "
-                               "reconstructing needs labelled inputs: reconstruct=test / train, or an npz with "
-                               "`labels`.")
+                raise GanError(
+                    "this model's decoder takes the class beside the code (the supervised AAE), so "
+                    "reconstructing needs labelled inputs: reconstruct=test / train, or an npz with "
+                    "`labels`."
+                )
             codes["y"] = labels
         return self.decode(codes, nets, batch_size)
 
@@ -97,8 +114,10 @@ class EncodingAlgorithm(Algorithm):
         wanted = options.get("class")
         if options.get("reconstruct"):
             if wanted is not None:
-                raise GanError("class= picks the class of decoded prior draws; reconstruct= decodes the inputs' own "
-                               "codes, so the two cannot be combined.")
+                raise GanError(
+                    "class= picks the class of decoded prior draws; reconstruct= decodes the inputs' own "
+                    "codes, so the two cannot be combined."
+                )
             return self._reconstruction_panels(str(options["reconstruct"]), n, nrow, batch_size, nets)
         labels = None
         if wanted is not None:
@@ -137,12 +156,15 @@ class EncodingAlgorithm(Algorithm):
             x, labels = ref["x"][:n], ref.get("y")
         else:
             if self.field.kind != "image":
-                raise GanError(f"reconstruct={source}: this model encodes {self.field.describe()}, so it reads "
-                               "reconstruct=test or train (its dataset's split), not files.")
-            images, _, labels = read_images(Path(source).expanduser(), self.field.shape[0], self.field.shape[-1],
-                                            "reconstruct=")
+                raise GanError(
+                    f"reconstruct={source}: this model encodes {self.field.describe()}, so it reads "
+                    "reconstruct=test or train (its dataset's split), not files."
+                )
+            images, _, labels = read_images(
+                Path(source).expanduser(), self.field.shape[0], self.field.shape[-1], "reconstruct="
+            )
             x = as_model_input(images)
-        labels = labels[:len(x)] if labels is not None else None
+        labels = labels[: len(x)] if labels is not None else None
         rec = self.reconstruct(x, labels, nets, batch_size)
         return {"input": Panel(self.field.kind, x, nrow), "reconstruction": Panel(self.field.kind, rec, nrow)}
 
@@ -150,9 +172,12 @@ class EncodingAlgorithm(Algorithm):
     def panels(self, reference, nets, generator, n):
         shown = reference["x"][:n]
         labels = reference.get("y")
-        panels = {"input": Panel(self.field.kind, shown, 8),
-                  "reconstruction": Panel(self.field.kind, self.reconstruct(
-                      shown, labels[:n] if labels is not None else None, nets), 8)}
+        panels = {
+            "input": Panel(self.field.kind, shown, 8),
+            "reconstruction": Panel(
+                self.field.kind, self.reconstruct(shown, labels[:n] if labels is not None else None, nets), 8
+            ),
+        }
         draw_labels = torch.arange(n) % self.num_classes if self.decoder_labels else None
         codes = self.prior_codes(n, generator, draw_labels)
         panels["samples"] = Panel(self.field.kind, self.decode(codes, nets), 8)
@@ -183,7 +208,7 @@ class EncodingAlgorithm(Algorithm):
             return None
         lo, hi = torch.quantile(draws["z"], 0.01, dim=0), torch.quantile(draws["z"], 0.99, dim=0)
         t = torch.linspace(0, 1, MANIFOLD_SIDE)
-        xs, ys = lo[0] + (hi[0] - lo[0]) * t, hi[1] - (hi[1] - lo[1]) * t       # rows top to bottom: y falls
+        xs, ys = lo[0] + (hi[0] - lo[0]) * t, hi[1] - (hi[1] - lo[1]) * t  # rows top to bottom: y falls
         grid = torch.stack([xs.repeat(MANIFOLD_SIDE), ys.repeat_interleave(MANIFOLD_SIDE)], 1)
         return Panel("image", self.decode({"z": grid}, nets), MANIFOLD_SIDE)
 

@@ -10,29 +10,29 @@ live in `gan_sampling`.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn as nn
 from omegaconf import OmegaConf
 
-from gancli.core.rules import COUNT, NONNEG, NONNEG_INT, number, one_of
 from gancli.algorithms import gan_sampling
-from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch
-from gancli.algorithms.priors import build_prior, interpolation_grid
 from gancli.algorithms.augment import DiffAugment, instance_noise
+from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch
+from gancli.algorithms.optim import build_optimizer
+from gancli.algorithms.priors import build_prior, interpolation_grid
 from gancli.core.eager import eager, frozen
-from gancli.core.scalars import accumulate
 from gancli.core.errors import GanError
+from gancli.core.rules import COUNT, NONNEG, NONNEG_INT, number, one_of
+from gancli.core.scalars import accumulate
 from gancli.losses import build_loss, clip_weights, feature_matching, gradient_penalty, r1_penalty, zero_term
 from gancli.nets import build_discriminator, build_generator
-from gancli.algorithms.optim import build_optimizer
 from gancli.viz.panel import Panel
 
-HEAD_NORMS = ("none", "batch", "layer")   # the norm in the auxiliary heads' hidden layer
-G_FAKES = ("reuse", "fresh")               # what G's step judges: the D step's fakes, or a new draw
+HEAD_NORMS = ("none", "batch", "layer")  # the norm in the auxiliary heads' hidden layer
+G_FAKES = ("reuse", "fresh")  # what G's step judges: the D step's fakes, or a new draw
 LABELLED_DATASETS = "shapes, mnist, fashion_mnist, cifar10, or image_folder with one sub-folder per class"
-SCATTER_REFERENCE = 2000                   # real points drawn beneath the fakes in 2-D grids
+SCATTER_REFERENCE = 2000  # real points drawn beneath the fakes in 2-D grids
 
 
 def network_config(cfg):
@@ -80,14 +80,16 @@ class CriticSchedule:
         burst = burst or {}
         self.burst_n, self.first, self.every = (int(burst.get(k, 0) or 0) for k in ("n_critic", "first", "every"))
         if self.n < 1 or (burst and (self.burst_n < 1 or self.first < 0 or self.every < 0)):
-            raise GanError(f"model.n_critic={self.n} and model.critic_burst={burst}: each count must be ≥ 1 "
-                           "(burst: n_critic ≥ 1 D updates for the first `first` G steps and every `every`-th).")
+            raise GanError(
+                f"model.n_critic={self.n} and model.critic_burst={burst}: each count must be ≥ 1 "
+                "(burst: n_critic ≥ 1 D updates for the first `first` G steps and every `every`-th)."
+            )
 
     def _bursts_before(self, step: int) -> int:
         if not self.burst_n:
             return 0
         bursts = min(step, self.first)
-        if self.every and step > self.first:   # multiples of `every` in [first, step)
+        if self.every and step > self.first:  # multiples of `every` in [first, step)
             bursts += -(-step // self.every) - -(-self.first // self.every)
         return bursts
 
@@ -111,13 +113,19 @@ class GAN(Algorithm):
     sample_nets = ("G",)
     sample_options = gan_sampling.OPTIONS
     step_functions = ("d_step", "g_step")
-    data_fields = {"x": ("image", "points")}          # what G makes and D judges
+    data_fields = {"x": ("image", "points")}  # what G makes and D judges
     data_doc = "trains on a sample field 'x' (images or points)"
     config_rules = {
-        "model.n_critic": COUNT, "model.g_steps": COUNT, "model.g_fakes": one_of(*G_FAKES), "model.head_hidden": NONNEG_INT,
+        "model.n_critic": COUNT,
+        "model.g_steps": COUNT,
+        "model.g_fakes": one_of(*G_FAKES),
+        "model.head_hidden": NONNEG_INT,
         "model.condition.embed_dim": NONNEG_INT,
-        "tricks.feature_matching": NONNEG, "tricks.label_smoothing": number(0, 1, hi_open=True),
-        "tricks.instance_noise": NONNEG, "tricks.minibatch_std": NONNEG_INT, "tricks.pack": COUNT,
+        "tricks.feature_matching": NONNEG,
+        "tricks.label_smoothing": number(0, 1, hi_open=True),
+        "tricks.instance_noise": NONNEG,
+        "tricks.minibatch_std": NONNEG_INT,
+        "tricks.pack": COUNT,
     }
 
     @classmethod
@@ -126,12 +134,14 @@ class GAN(Algorithm):
         tricks, batch = cfg.get("tricks", {}), cfg.get("trainer", {}).get("batch_size")
         pack, group = tricks.get("pack", 1) or 1, tricks.get("minibatch_std", 0) or 0
         if not all(isinstance(v, int) for v in (pack, group, batch)) or pack < 1 or group < 0:
-            return []                                   # the value rules speak for these
+            return []  # the value rules speak for these
         if batch % pack:
             return [f"tricks.pack={pack} must divide trainer.batch_size={batch}: D judges packs of {pack} samples."]
         if group and batch % (group * pack):
-            return [f"tricks.minibatch_std={group} must divide the batch D sees (trainer.batch_size={batch}"
-                    f"{f' / tricks.pack={pack}' if pack > 1 else ''})."]
+            return [
+                f"tricks.minibatch_std={group} must divide the batch D sees (trainer.batch_size={batch}"
+                f"{f' / tricks.pack={pack}' if pack > 1 else ''})."
+            ]
         return []
 
     def __init__(self, cfg, spec, device, precision):
@@ -139,19 +149,19 @@ class GAN(Algorithm):
         self.field = spec["x"]
         nets = network_config(cfg)
         self.z_dim = int(nets.get("z_dim") or cfg.model.z_dim)
-        self.prior = build_prior(str(cfg.model.get("noise", "normal")))   # older configs: N(0, I)
+        self.prior = build_prior(str(cfg.model.get("noise", "normal")))  # older configs: N(0, I)
         cond = _plain(cfg.model.get("condition"))
         self.g_condition = cond.get("generator", "none")
         self.d_condition = cond.get("discriminator", "none")
         self.num_classes = self._check_labels(cfg, spec)
         tricks = _plain(cfg.get("tricks"))
-        pack, group = int(tricks.get("pack", 1) or 1), int(tricks.get("minibatch_std", 0) or 0)   # rules: config_checks
+        pack, group = int(tricks.get("pack", 1) or 1), int(tricks.get("minibatch_std", 0) or 0)  # rules: config_checks
         loss = _plain(cfg.loss)
         self.gp_weight = float(loss.pop("gp_weight", 0.0) or 0.0)
         self.clip = loss.pop("clip", None)
         self.r1_weight = float(loss.pop("r1_weight", 0.0) or 0.0)
         self.r1_every = int(loss.pop("r1_every", 1))
-        self.lazy_r1 = self.r1_weight > 0 and self.r1_every > 1   # R1 in a step of its own (StyleGAN2's Dreg)
+        self.lazy_r1 = self.r1_weight > 0 and self.r1_every > 1  # R1 in a step of its own (StyleGAN2's Dreg)
         self.G = self.build_generator(nets, cond).to(device)
         self.D = self.build_discriminator(nets, cond, group, pack).to(device)
         self.nets = {"G": self.G, "D": self.D}
@@ -161,7 +171,7 @@ class GAN(Algorithm):
         }
         self.loss = build_loss(loss.pop("name"), **loss)
         self.critic = CriticSchedule(cfg.model.n_critic, _plain(cfg.model.get("critic_burst")))
-        self.g_steps = int(cfg.model.get("g_steps", 1))       # older configs: one G update per iteration
+        self.g_steps = int(cfg.model.get("g_steps", 1))  # older configs: one G update per iteration
         self.fresh_g_fakes = _model_choice(cfg, "g_fakes", G_FAKES) == "fresh"
         # tricks: read once here, never in the step
         if tricks.get("label_smoothing"):
@@ -182,8 +192,10 @@ class GAN(Algorithm):
         from gancli.nets.conditional import G_CONDITIONS
         from gancli.nets.critic import D_CONDITIONS
 
-        for role, value, choices in (("generator", self.g_condition, G_CONDITIONS),
-                                     ("discriminator", self.d_condition, D_CONDITIONS)):
+        for role, value, choices in (
+            ("generator", self.g_condition, G_CONDITIONS),
+            ("discriminator", self.d_condition, D_CONDITIONS),
+        ):
             if value not in choices:
                 raise GanError(f"model.condition.{role}='{value}' is not one of: {', '.join(choices)}.")
         uses = self.requires_labels or self.g_condition != "none" or self.d_condition != "none"
@@ -191,25 +203,45 @@ class GAN(Algorithm):
             return 0
         labels = spec.fields.get("y")
         if labels is None or not labels.num_classes:
-            raise GanError(f"model '{cfg.model.name}' is class-conditional, but dataset '{cfg.dataset.name}' has no "
-                           f"class labels. Use a labelled dataset ({LABELLED_DATASETS}), or model.condition.*=none.")
+            raise GanError(
+                f"model '{cfg.model.name}' is class-conditional, but dataset '{cfg.dataset.name}' has no "
+                f"class labels. Use a labelled dataset ({LABELLED_DATASETS}), or model.condition.*=none."
+            )
         if self.g_condition == "none":
-            raise GanError(f"model '{cfg.model.name}' uses class labels, so G must receive them too: set "
-                           "model.condition.generator=onehot or embedding.")
+            raise GanError(
+                f"model '{cfg.model.name}' uses class labels, so G must receive them too: set "
+                "model.condition.generator=onehot or embedding."
+            )
         if self.d_condition == "none" and not self.requires_labels:
-            raise GanError(f"model '{cfg.model.name}' gives G the class but D never sees it, so nothing teaches G "
-                           "to draw it: set model.condition.discriminator=concat or projection (or use acgan).")
+            raise GanError(
+                f"model '{cfg.model.name}' gives G the class but D never sees it, so nothing teaches G "
+                "to draw it: set model.condition.discriminator=concat or projection (or use acgan)."
+            )
         return labels.num_classes
 
     def build_generator(self, nets, cond: dict) -> nn.Module:
-        return build_generator(nets.generator, self.field, self.z_dim, self.num_classes, self.g_condition,
-                               int(cond.get("embed_dim", 0) or 0))
+        return build_generator(
+            nets.generator,
+            self.field,
+            self.z_dim,
+            self.num_classes,
+            self.g_condition,
+            int(cond.get("embed_dim", 0) or 0),
+        )
 
     def build_discriminator(self, nets, cond: dict, group: int, pack: int) -> nn.Module:
         """D(x, labels) → (logits, features): a registered body inside a Critic with its heads."""
-        return build_discriminator(nets.discriminator, self.field, self.num_classes, self.d_condition, self.d_heads(),
-                                   group, int(self.cfg.model.get("head_hidden", 0)), pack,
-                                   _model_choice(self.cfg, "head_norm", HEAD_NORMS))
+        return build_discriminator(
+            nets.discriminator,
+            self.field,
+            self.num_classes,
+            self.d_condition,
+            self.d_heads(),
+            group,
+            int(self.cfg.model.get("head_hidden", 0)),
+            pack,
+            _model_choice(self.cfg, "head_norm", HEAD_NORMS),
+        )
 
     def d_heads(self) -> dict[str, int]:
         """Auxiliary D outputs {name: size} sharing D's features (ACGAN's classifier, InfoGAN's Q)."""
@@ -260,19 +292,20 @@ class GAN(Algorithm):
         """Whether D update `d_index` (counted from the start) carries R1."""
         return bool(self.r1_weight) and d_index % self.r1_every == 0
 
-    def d_step(self, real: torch.Tensor, fake: torch.Tensor, inputs: dict, sigma: float,
-               r1_due: bool = False) -> dict[str, torch.Tensor]:
+    def d_step(
+        self, real: torch.Tensor, fake: torch.Tensor, inputs: dict, sigma: float, r1_due: bool = False
+    ) -> dict[str, torch.Tensor]:
         """One D update; `r1_due`: this update carries R1 (`r1_due(d_index)`, decided by the caller so a
         compiled step sees a flag, not a counter that changes every step).
 
         The gradient penalty interpolates the views D is shown (augmented, noised), as R1 differentiates
         D at exactly what it was shown; StudioGAN interpolates the un-augmented images instead."""
-        if self.clip is not None:   # WGAN: clamp before each critic update, as the paper's code does
+        if self.clip is not None:  # WGAN: clamp before each critic update, as the paper's code does
             clip_weights(self.D, float(self.clip))
         fake = fake.detach()
         xr, xf = self.d_view(real, sigma), self.d_view(fake, sigma)
-        r1 = r1_due and not self.lazy_r1   # every update: R1 joins this update's loss (StyleGAN2's Dboth)
-        if r1:   # R1 differentiates D's real logits with respect to exactly what D was shown
+        r1 = r1_due and not self.lazy_r1  # every update: R1 joins this update's loss (StyleGAN2's Dboth)
+        if r1:  # R1 differentiates D's real logits with respect to exactly what D was shown
             xr = xr.detach().requires_grad_(True)
         labels = self.d_labels(inputs)
         judge = self._judge_eagerly if r1 else self._judge
@@ -280,8 +313,9 @@ class GAN(Algorithm):
         if self.fm_weight:  # G's step compares against these, through D as it is after this update
             self._real_view = xr.detach()
         if self.gp_weight:
-            gp = gradient_penalty(lambda x: self.D(x, labels)[0], xr, xf, self.precision.loss_scale("D"),
-                                  self.precision.autocast)
+            gp = gradient_penalty(
+                lambda x: self.D(x, labels)[0], xr, xf, self.precision.loss_scale("D"), self.precision.autocast
+            )
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.detach()
         if r1:
@@ -298,14 +332,18 @@ class GAN(Algorithm):
         with self.precision.autocast():
             (d_real, h_real), (d_fake, h_fake) = self.D(xr, labels), self.D(xf, labels)
             loss = self.loss.d_loss(d_real.float(), d_fake.float())
-            logs = {"loss/D": loss.detach(), "D(x)": d_real.detach().float().mean(), "D(G(z))": d_fake.detach().float().mean()}
+            logs = {
+                "loss/D": loss.detach(),
+                "D(x)": d_real.detach().float().mean(),
+                "D(G(z))": d_fake.detach().float().mean(),
+            }
             loss = _with_aux(loss, logs, self.d_aux(h_real, h_fake, inputs), "D")
         return loss, logs, d_real
 
     #: the same, when R1 will differentiate it again
     _judge_eagerly = eager(_judge)
 
-    @eager   # an update of its own, on a forward pass differentiated twice
+    @eager  # an update of its own, on a forward pass differentiated twice
     def lazy_r1_step(self, xr: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """StyleGAN2's lazy R1 (Dreg): every r1_every D updates, one more D update on the penalty alone,
         weighted by the interval, (γ/2)·k·E‖∇D(x)‖², on the real view the last update showed D. The D
@@ -316,8 +354,7 @@ class GAN(Algorithm):
         with self.precision.autocast():
             d_real, _ = self.D(xr, labels)
         pen = r1_penalty(d_real, xr, self.precision.loss_scale("D"))
-        self.precision.step("D", (0.5 * self.r1_weight * self.r1_every) * pen + zero_term(d_real),
-                            self.optimizers["D"])
+        self.precision.step("D", (0.5 * self.r1_weight * self.r1_every) * pen + zero_term(d_real), self.optimizers["D"])
         return pen.detach() * self.r1_every
 
     def g_step(self, fake: torch.Tensor, inputs: dict, sigma: float) -> dict[str, torch.Tensor]:

@@ -8,45 +8,57 @@ Codes are named as in the paper: c1 is the categorical code, c2, c3, ... the con
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.core.rules import NONNEG, NONNEG_INT
 from gancli.algorithms import gan_sampling
 from gancli.algorithms.base import ALGORITHMS, SampleOption
 from gancli.algorithms.gan import GAN
 from gancli.algorithms.priors import build_prior
 from gancli.core.errors import GanError
+from gancli.core.rules import NONNEG, NONNEG_INT
 from gancli.losses import info_nll, mutual_information_bound
 from gancli.nets import build_generator
 
-UNIFORM = build_prior("uniform")   # the continuous codes' prior, U(−1, 1), whatever the noise's
+UNIFORM = build_prior("uniform")  # the continuous codes' prior, U(−1, 1), whatever the noise's
 
 
 @ALGORITHMS.register("infogan")
 class InfoGAN(GAN):
-    config_rules = {"model.codes.categorical": NONNEG_INT, "model.codes.continuous": NONNEG_INT,
-                    "model.codes.cat_weight": NONNEG, "model.codes.cont_weight": NONNEG}
+    config_rules = {
+        "model.codes.categorical": NONNEG_INT,
+        "model.codes.continuous": NONNEG_INT,
+        "model.codes.cat_weight": NONNEG,
+        "model.codes.cont_weight": NONNEG,
+    }
     sample_options = {
         **gan_sampling.OPTIONS,
-        "traverse": SampleOption(str, "a latent code to sweep: c2, c3, ... (continuous, −2..2, one row per "
-                                      "category) or c1 (the categories, one row per z)", formats=("png",)),
+        "traverse": SampleOption(
+            str,
+            "a latent code to sweep: c2, c3, ... (continuous, −2..2, one row per "
+            "category) or c1 (the categories, one row per z)",
+            formats=("png",),
+        ),
     }
 
     def __init__(self, cfg, spec, device, precision):
         codes = cfg.model.codes
         self.n_cat, self.n_cont = int(codes.categorical), int(codes.continuous)
         if self.n_cat < 0 or self.n_cont < 0 or self.n_cat + self.n_cont == 0 or self.n_cat == 1:
-            raise GanError(f"model.codes: categorical={self.n_cat}, continuous={self.n_cont}; InfoGAN needs at least "
-                           "one code (categorical 0 or ≥ 2 values, continuous ≥ 0).")
+            raise GanError(
+                f"model.codes: categorical={self.n_cat}, continuous={self.n_cont}; InfoGAN needs at least "
+                "one code (categorical 0 or ≥ 2 values, continuous ≥ 0)."
+            )
         self.cat_weight, self.cont_weight = float(codes.cat_weight), float(codes.cont_weight)
         cond = cfg.model.get("condition") or {}
         if any(cond.get(k, "none") != "none" for k in ("generator", "discriminator")):
-            raise GanError("infogan learns its codes without labels, so model.condition.generator and "
-                           "model.condition.discriminator must be none (for labels, use cgan, cdcgan or acgan).")
+            raise GanError(
+                "infogan learns its codes without labels, so model.condition.generator and "
+                "model.condition.discriminator must be none (for labels, use cgan, cdcgan or acgan)."
+            )
         super().__init__(cfg, spec, device, precision)
 
     # -- networks ---------------------------------------------------------------------------------
@@ -61,7 +73,7 @@ class InfoGAN(GAN):
 
     # -- codes ------------------------------------------------------------------------------------
     def latent(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> dict:
-        inputs = super().latent(n, None, generator)   # the noise (InfoGAN's G sees no dataset labels)
+        inputs = super().latent(n, None, generator)  # the noise (InfoGAN's G sees no dataset labels)
         if self.n_cat:
             if labels is None:
                 labels = self._draw(torch.randint, self.n_cat, (n,), generator=generator)
@@ -81,7 +93,7 @@ class InfoGAN(GAN):
     def q(self, h: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Q's categorical logits and continuous means from D's features."""
         out = self.D.heads["q"](h).float()
-        return (out[:, :self.n_cat] if self.n_cat else None), (out[:, self.n_cat:] if self.n_cont else None)
+        return (out[:, : self.n_cat] if self.n_cat else None), (out[:, self.n_cat :] if self.n_cont else None)
 
     @torch.no_grad()
     def predict_codes(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -113,8 +125,10 @@ class InfoGAN(GAN):
         categories and rows are different z."""
         names = self.code_names()
         if code not in names:
-            raise GanError(f"traverse='{code}' is not one of this model's codes: {', '.join(names)} "
-                           f"(c1 categorical with {self.n_cat} values, then the continuous codes).")
+            raise GanError(
+                f"traverse='{code}' is not one of this model's codes: {', '.join(names)} "
+                f"(c1 categorical with {self.n_cat} values, then the continuous codes)."
+            )
         if code == "c1":
             rows = max(1, cols)
             z = self.prior.draw((rows, 1, self.z_dim), generator=generator).expand(rows, self.n_cat, self.z_dim)

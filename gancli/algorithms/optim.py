@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from omegaconf import OmegaConf
@@ -45,7 +45,9 @@ def build_optimizer(cfg, params: Iterable[torch.nn.Parameter], role: str, lazy_e
         lr = lr_d
     unknown = sorted(set(c) - set(allowed))
     if unknown:
-        raise GanError(f"optimizer '{name}' does not take {', '.join(unknown)}; it takes lr, lr_d, {', '.join(SCHEDULE_KEYS + allowed)}.")
+        raise GanError(
+            f"optimizer '{name}' does not take {', '.join(unknown)}; it takes lr, lr_d, {', '.join(SCHEDULE_KEYS + allowed)}."
+        )
     ratio = lazy_ratio(lazy_every)
     lr = lr * ratio
     if "betas" in c:

@@ -33,8 +33,13 @@ class Prior:
     def rescale(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
-    def draw(self, shape: tuple[int, ...], device=None, generator: torch.Generator | None = None,
-             labels: torch.Tensor | None = None) -> torch.Tensor:
+    def draw(
+        self,
+        shape: tuple[int, ...],
+        device=None,
+        generator: torch.Generator | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """labels (shape[0],): the component each draw comes from (priors with `components`; −1: any)."""
         if generator is None:
             return self.rescale(self.fn(shape, device=device))
@@ -81,8 +86,14 @@ class _Labelled2D(Prior):
     components = 10
 
     def fits(self, dim):
-        return None if dim == 2 else (f"the {self.name} prior is 2-D (the AAE paper's figures), but the latent "
-                                      f"code has {dim} dimensions: set model.z_dim=2, or use model.prior=normal.")
+        return (
+            None
+            if dim == 2
+            else (
+                f"the {self.name} prior is 2-D (the AAE paper's figures), but the latent "
+                f"code has {dim} dimensions: set model.z_dim=2, or use model.prior=normal."
+            )
+        )
 
     def part(self, u: torch.Tensor, v: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """(n, 2) points of parts k from uniform u and normal v draws (each (n, 2))."""

@@ -16,13 +16,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from gancli.core.rules import COUNT, NONNEG, NONNEG_INT
 from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
+from gancli.algorithms.optim import build_optimizer
 from gancli.algorithms.priors import build_prior
 from gancli.core.errors import GanError
+from gancli.core.rules import COUNT, NONNEG, NONNEG_INT
 from gancli.losses import gradient_penalty
 from gancli.nets.progressive import ProDiscriminator, ProGenerator, level_count
-from gancli.algorithms.optim import build_optimizer
 from gancli.viz.panel import Panel
 
 
@@ -34,8 +34,10 @@ class GrowthSchedule:
 
     def __init__(self, levels: int, fade: int, stable: int, batches: list[int]):
         if fade < 1 or stable < 0:
-            raise GanError(f"model.fade_images={fade} and model.stable_images={stable}: a fade needs ≥ 1 image and "
-                           "stabilising ≥ 0.")
+            raise GanError(
+                f"model.fade_images={fade} and model.stable_images={stable}: a fade needs ≥ 1 image and "
+                "stabilising ≥ 0."
+            )
         self.levels, self.fade, self.batches = levels, fade, batches
         lengths = [math.ceil(stable / batches[0])]
         for b in batches[1:]:
@@ -78,12 +80,22 @@ def resize_reals(x: torch.Tensor, resolution: int, alpha: float) -> torch.Tensor
 class ProGAN(Algorithm):
     data_fields = {"x": ("image",)}
     data_doc = "grows an image generator (a field 'x' of images)"
-    config_rules = {"model.fade_images": COUNT, "model.stable_images": NONNEG_INT, "model.mbstd_group": COUNT,
-                    "model.drift": NONNEG, "model.gp_weight": NONNEG, "model.width": COUNT, "model.max_width": COUNT}
+    config_rules = {
+        "model.fade_images": COUNT,
+        "model.stable_images": NONNEG_INT,
+        "model.mbstd_group": COUNT,
+        "model.drift": NONNEG,
+        "model.gp_weight": NONNEG,
+        "model.width": COUNT,
+        "model.max_width": COUNT,
+    }
     ema_nets = ("G",)
     sample_nets = ("G",)
-    sample_options = {"level": SampleOption(int, "progan: the level of detail to draw at (0: 4×4; default: the "
-                                                 "checkpoint's), with α = 1")}
+    sample_options = {
+        "level": SampleOption(
+            int, "progan: the level of detail to draw at (0: 4×4; default: the checkpoint's), with α = 1"
+        )
+    }
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
@@ -99,8 +111,10 @@ class ProGAN(Algorithm):
         batch = int(cfg.trainer.batch_size) if "trainer" in cfg else 1
         sizes = list(m.batch_sizes) if m.get("batch_sizes") else [batch] * self.levels
         if len(sizes) != self.levels:
-            raise GanError(f"model.batch_sizes has {len(sizes)} entries; at {resolution} px there are {self.levels} "
-                           f"levels (4, 8, ... {resolution} px): give one batch size per level, or null.")
+            raise GanError(
+                f"model.batch_sizes has {len(sizes)} entries; at {resolution} px there are {self.levels} "
+                f"levels (4, 8, ... {resolution} px): give one batch size per level, or null."
+            )
         self.batches = [int(b) for b in sizes]
         self.schedule = GrowthSchedule(self.levels, int(m.fade_images), int(m.stable_images), self.batches)
         self.gp_weight, self.drift = float(m.get("gp_weight", 0.0)), float(m.get("drift", 0.0))
@@ -111,8 +125,10 @@ class ProGAN(Algorithm):
         return ProGenerator(self.z_dim, channels, resolution, int(m.width), int(m.max_width))
 
     def _build_optimizers(self) -> None:
-        self.optimizers = {"G": build_optimizer(self.cfg.optimizer, self.G.parameters(), "g"),
-                           "D": build_optimizer(self.cfg.optimizer, self.D.parameters(), "d")}
+        self.optimizers = {
+            "G": build_optimizer(self.cfg.optimizer, self.G.parameters(), "g"),
+            "D": build_optimizer(self.cfg.optimizer, self.D.parameters(), "d"),
+        }
 
     # -- phases: one per stage (a level's fade, its stabilisation) ---------------------------------
     def phase_at(self, step):
@@ -120,9 +136,11 @@ class ProGAN(Algorithm):
 
     def enter_phase(self, phase):
         if not 0 <= phase < self.schedule.stages:
-            raise GanError(f"this growth schedule has stages 0 to {self.schedule.stages - 1}; a checkpoint asked for "
-                           f"stage {phase}.")
-        self._build_optimizers()          # fresh Adam state at every stage
+            raise GanError(
+                f"this growth schedule has stages 0 to {self.schedule.stages - 1}; a checkpoint asked for "
+                f"stage {phase}."
+            )
+        self._build_optimizers()  # fresh Adam state at every stage
 
     @property
     def level(self) -> int:
@@ -135,8 +153,10 @@ class ProGAN(Algorithm):
         return 4 * 2 ** (self.level if level is None else level)
 
     def compile_blocker(self) -> str | None:
-        return (f"model={self.cfg.model.name}: its networks take the level and the fade α as arguments, which change "
-                "every step and would recompile them each time")
+        return (
+            f"model={self.cfg.model.name}: its networks take the level and the fade α as arguments, which change "
+            "every step and would recompile them each time"
+        )
 
     def status(self):
         fade = f", fade-in α {self.alpha:.2f}" if self.alpha < 1 else ""
@@ -172,8 +192,9 @@ class ProGAN(Algorithm):
             d_real, d_fake = D(real, level, alpha), D(fake, level, alpha)
             wasserstein = d_fake.float().mean() - d_real.float().mean()
             drift = d_real.float().pow(2).mean()
-        gp = gradient_penalty(lambda x: D(x, level, alpha), real, fake, self.precision.loss_scale("D"),
-                              self.precision.autocast)
+        gp = gradient_penalty(
+            lambda x: D(x, level, alpha), real, fake, self.precision.loss_scale("D"), self.precision.autocast
+        )
         loss = wasserstein + self.gp_weight * gp + self.drift * drift
         return loss, {"loss/D": wasserstein.detach(), "gp": gp.detach(), "drift": drift.detach()}
 
@@ -199,8 +220,10 @@ class ProGAN(Algorithm):
         if options.get("level") is not None:
             wanted = int(options["level"])
             if not 0 <= wanted <= level:
-                raise GanError(f"level={wanted}: this checkpoint has trained levels 0 to {level} "
-                               f"({self.resolution(0)} to {self.resolution(level)} px).")
+                raise GanError(
+                    f"level={wanted}: this checkpoint has trained levels 0 to {level} "
+                    f"({self.resolution(0)} to {self.resolution(level)} px)."
+                )
             level, alpha = wanted, 1.0
         z = self.prior.draw((n, self.z_dim), generator=generator)
         with torch.no_grad():

@@ -19,9 +19,9 @@ import torch.nn as nn
 from gancli.algorithms import gan_sampling
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.gan import GAN
-from gancli.data.sequences import unscale
 from gancli.core.errors import GanError
 from gancli.core.rules import one_of
+from gancli.data.sequences import unscale
 from gancli.nets.recurrent import INITS, RecurrentCritic, RecurrentGenerator
 from gancli.viz.panel import Panel
 
@@ -33,8 +33,10 @@ def _net_keys(node, role: str) -> dict:
     keys = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
     arch = keys.pop("arch", "recurrent")
     if arch != "recurrent":
-        raise GanError(f"model.{role}.arch={arch}: the sequence families use arch=recurrent (keys: cell lstm | gru, "
-                       "hidden, layers, and tanh for G, bidirectional for D).")
+        raise GanError(
+            f"model.{role}.arch={arch}: the sequence families use arch=recurrent (keys: cell lstm | gru, "
+            "hidden, layers, and tanh for G, bidirectional for D)."
+        )
     return keys
 
 
@@ -50,23 +52,37 @@ class RGAN(GAN):
         tricks = cfg.get("tricks") or {}
         for key, what in (("pack", "packing"), ("minibatch_std", "minibatch std")):
             if int(tricks.get(key, 0) or 0) > (1 if key == "pack" else 0):
-                raise GanError(f"tricks.{key}: {what} works on a per-sample critic head; {cfg.model.name}'s D judges "
-                               f"every time step. Use tricks.{key}={1 if key == 'pack' else 0}.")
+                raise GanError(
+                    f"tricks.{key}: {what} works on a per-sample critic head; {cfg.model.name}'s D judges "
+                    f"every time step. Use tricks.{key}={1 if key == 'pack' else 0}."
+                )
         cond = cfg.model.get("condition") or {}
         if cond.get("discriminator", "none") == "projection":
-            raise GanError("model.condition.discriminator=projection needs a per-sample critic; recurrent D takes "
-                           "the class at every step: use concat.")
+            raise GanError(
+                "model.condition.discriminator=projection needs a per-sample critic; recurrent D takes "
+                "the class at every step: use concat."
+            )
         super().__init__(cfg, spec, device, precision)
 
     # -- networks ---------------------------------------------------------------------------------
     def build_generator(self, nets, cond: dict) -> nn.Module:
-        return RecurrentGenerator(self.field, self.z_dim, num_classes=self.num_classes, condition=self.g_condition,
-                                  embed_dim=int(cond.get("embed_dim", 0) or 0), **_net_keys(nets.generator, "generator"))
+        return RecurrentGenerator(
+            self.field,
+            self.z_dim,
+            num_classes=self.num_classes,
+            condition=self.g_condition,
+            embed_dim=int(cond.get("embed_dim", 0) or 0),
+            **_net_keys(nets.generator, "generator"),
+        )
 
     def build_discriminator(self, nets, cond: dict, group: int, pack: int) -> nn.Module:
-        return RecurrentCritic(self.field, num_classes=self.num_classes if self.d_condition != "none" else 0,
-                               condition=self.d_condition, embed_dim=int(cond.get("embed_dim", 0) or 0),
-                               **_net_keys(nets.discriminator, "discriminator"))
+        return RecurrentCritic(
+            self.field,
+            num_classes=self.num_classes if self.d_condition != "none" else 0,
+            condition=self.d_condition,
+            embed_dim=int(cond.get("embed_dim", 0) or 0),
+            **_net_keys(nets.discriminator, "discriminator"),
+        )
 
     # -- what G consumes: noise at every step -----------------------------------------------------
     def latent(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> dict:
@@ -83,5 +99,11 @@ class RGAN(GAN):
 
     def panel(self, x: torch.Tensor, nrow: int, meta: dict | None = None, overlay=None) -> Panel:
         field = self.field
-        return Panel(field.kind, unscale(x, field), nrow, meta or {},
-                     None if overlay is None else unscale(overlay, field), field.extras)
+        return Panel(
+            field.kind,
+            unscale(x, field),
+            nrow,
+            meta or {},
+            None if overlay is None else unscale(overlay, field),
+            field.extras,
+        )

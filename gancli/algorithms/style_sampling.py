@@ -26,10 +26,14 @@ OPTIONS = {
     "seeds": SampleOption(Any, "style generators: one image per seed, a range 0-63 or a list 1,5,9 (replaces n)"),
     "trunc": SampleOption(float, "style generators: truncation ψ toward the average w (1: none, 0: the average image)"),
     "trunc_cutoff": SampleOption(int, "style generators: truncate only the first k layers' w"),
-    "style_mix": SampleOption(bool, "style generators: the style-mixing figure (rows × columns of seeds; coarse, "
-                                    "middle and fine crossovers)", formats=("png", "npz")),
-    "noise_only": SampleOption(bool, "style generators: one w with different noise inputs, and their per-pixel std",
-                               formats=("png", "npz")),
+    "style_mix": SampleOption(
+        bool,
+        "style generators: the style-mixing figure (rows × columns of seeds; coarse, middle and fine crossovers)",
+        formats=("png", "npz"),
+    ),
+    "noise_only": SampleOption(
+        bool, "style generators: one w with different noise inputs, and their per-pixel std", formats=("png", "npz")
+    ),
     "class": SampleOption(Any, "conditional models: an index or class name, or all"),
 }
 
@@ -43,7 +47,7 @@ def parse_seeds(value) -> list[int]:
     try:
         for item in items:
             text = str(item).strip()
-            if "-" in text[1:]:                                  # a range lo-hi
+            if "-" in text[1:]:  # a range lo-hi
                 lo, hi = (int(t) for t in text.split("-"))
                 if hi < lo:
                     raise ValueError
@@ -51,8 +55,9 @@ def parse_seeds(value) -> list[int]:
             else:
                 seeds.append(int(text))
     except ValueError:
-        raise GanError(f"seeds={value}: give a seed (7), a range (0-63) or a list (1,5,9) of non-negative "
-                       "integers.") from None
+        raise GanError(
+            f"seeds={value}: give a seed (7), a range (0-63) or a list (1,5,9) of non-negative integers."
+        ) from None
     if any(s < 0 for s in seeds) or not seeds:
         raise GanError(f"seeds={value}: seeds are non-negative integers.")
     return seeds
@@ -70,10 +75,10 @@ def synthesize(algo, G, z, labels, psi, cutoff, noise_mode, generator, batch_siz
     for i in range(0, n, batch_size):
         with algo.precision.autocast():
             if ws is None:
-                lab = labels[i:i + batch_size].to(algo.device) if labels is not None else None
-                w = G.mapping(z[i:i + batch_size].to(algo.device), lab, psi, cutoff)
+                lab = labels[i : i + batch_size].to(algo.device) if labels is not None else None
+                w = G.mapping(z[i : i + batch_size].to(algo.device), lab, psi, cutoff)
             else:
-                w = ws[i:i + batch_size].to(algo.device)
+                w = ws[i : i + batch_size].to(algo.device)
             out.append(G.synthesis(w, noise_mode, generator).float().cpu())
     return torch.cat(out)
 
@@ -103,8 +108,11 @@ def sample(algo, G, options, n, nrow, generator, batch_size, grid):
     else:
         seeds = None
     if options.get("style_mix"):
-        rows, cols = (seeds[:len(seeds) // 2], seeds[len(seeds) // 2:]) if seeds and len(seeds) > 1 else \
-            (list(range(nrow)), list(range(nrow, 2 * nrow)))
+        rows, cols = (
+            (seeds[: len(seeds) // 2], seeds[len(seeds) // 2 :])
+            if seeds and len(seeds) > 1
+            else (list(range(nrow)), list(range(nrow, 2 * nrow)))
+        )
         return style_mix(algo, G, rows, cols, psi, cutoff, batch_size)
     if options.get("noise_only"):
         z = seed_latents(seeds[:1] if seeds else [0], algo.z_dim).repeat(n, 1)
@@ -119,8 +127,11 @@ def sample(algo, G, options, n, nrow, generator, batch_size, grid):
     z = seed_latents(seeds, algo.z_dim) if seeds else torch.randn(n, algo.z_dim, generator=generator)
     labels = _labels(algo, options, len(z))
     x = synthesize(algo, G, z, labels, psi, cutoff, "const", None, batch_size)
-    meta = {"z": z} | ({"labels": labels} if labels is not None else {}) | \
-        ({"seeds": torch.tensor(seeds)} if seeds else {})
+    meta = (
+        {"z": z}
+        | ({"labels": labels} if labels is not None else {})
+        | ({"seeds": torch.tensor(seeds)} if seeds else {})
+    )
     return {"samples": Panel("image", x, nrow, meta)}
 
 
@@ -132,13 +143,16 @@ def style_mix(algo, G, rows: list[int], cols: list[int], psi, cutoff, batch_size
     with torch.no_grad():
         lab = (lambda k: labels.repeat(k).to(dev)) if labels is not None else (lambda k: None)
         wr, wc = G.mapping(zr.to(dev), lab(len(rows)), psi, cutoff), G.mapping(zc.to(dev), lab(len(cols)), psi, cutoff)
-    panels = {"rows": Panel("image", synthesize(algo, G, None, None, 1, None, "const", None, batch_size, ws=wr), 1),
-              "columns": Panel("image", synthesize(algo, G, None, None, 1, None, "const", None, batch_size, ws=wc),
-                               len(cols))}
+    panels = {
+        "rows": Panel("image", synthesize(algo, G, None, None, 1, None, "const", None, batch_size, ws=wr), 1),
+        "columns": Panel(
+            "image", synthesize(algo, G, None, None, 1, None, "const", None, batch_size, ws=wc), len(cols)
+        ),
+    }
     for name, layers in layer_ranges(G.num_ws).items():
         ws = wr.repeat_interleave(len(cols), 0).clone()
         ws[:, list(layers)] = wc.repeat(len(rows), 1, 1)[:, list(layers)]
-        panels[name] = Panel("image", synthesize(algo, G, None, None, 1, None, "const", None, batch_size, ws=ws),
-                             len(cols))
+        panels[name] = Panel(
+            "image", synthesize(algo, G, None, None, 1, None, "const", None, batch_size, ws=ws), len(cols)
+        )
     return panels
-

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from gancli.core.rules import COUNT, POSITIVE, PROB
 from gancli.algorithms import style_sampling
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.progan import ProGAN
+from gancli.core.rules import COUNT, POSITIVE, PROB
 from gancli.losses import r1_penalty
 from gancli.nets.stylegan import StyleGANGenerator
 from gancli.nets.stylegan2 import draw_mixed_ws
 
 #: the mapping network's keys, shared by both style generators
-MAPPING_RULES = {"model.w_dim": COUNT, "model.mapping_layers": COUNT, "model.mapping_lr_mul": POSITIVE,
-                 "model.style_mixing": PROB}
+MAPPING_RULES = {
+    "model.w_dim": COUNT,
+    "model.mapping_layers": COUNT,
+    "model.mapping_lr_mul": POSITIVE,
+    "model.style_mixing": PROB,
+}
 
 
 @ALGORITHMS.register("stylegan")
@@ -33,12 +37,21 @@ class StyleGAN(ProGAN):
         super().__init__(cfg, spec, device, precision)
 
     def build_generator(self, m, channels, resolution):
-        return StyleGANGenerator(self.z_dim, channels, resolution, int(m.w_dim), int(m.width), int(m.max_width),
-                                 int(m.mapping_layers), float(m.mapping_lr_mul))
+        return StyleGANGenerator(
+            self.z_dim,
+            channels,
+            resolution,
+            int(m.w_dim),
+            int(m.width),
+            int(m.max_width),
+            int(m.mapping_layers),
+            float(m.mapping_lr_mul),
+        )
 
     def generate(self, n, level, alpha, track=False):
-        ws = draw_mixed_ws(self.G.mapping, n, self.z_dim, self.mixing, self.device, track=True,
-                           active=2 * (level + 1))      # the layers the current level uses (the reference's cur_layers)
+        ws = draw_mixed_ws(
+            self.G.mapping, n, self.z_dim, self.mixing, self.device, track=True, active=2 * (level + 1)
+        )  # the layers the current level uses (the reference's cur_layers)
         return self.G.synthesis(ws, "random", None, level, alpha)
 
     def d_loss(self, real, fake, level, alpha):
@@ -59,7 +72,7 @@ class StyleGAN(ProGAN):
     def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None):
         panels = style_sampling.sample(self, (nets or self.nets)["G"], options, n, nrow, generator, batch_size, grid)
         side = self.field.shape[-1]
-        for p in panels.values():              # a checkpoint of a coarser level: shown at the dataset's size
+        for p in panels.values():  # a checkpoint of a coarser level: shown at the dataset's size
             if p.data.shape[-1] != side:
                 p.data = F.interpolate(p.data, size=side, mode="nearest")
         return panels

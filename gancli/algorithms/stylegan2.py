@@ -11,17 +11,16 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
-from gancli.core.rules import COUNT, NONNEG, PROB
 from gancli.algorithms import style_sampling
 from gancli.algorithms.base import ALGORITHMS, Algorithm
+from gancli.algorithms.optim import build_optimizer
 from gancli.algorithms.stylegan import MAPPING_RULES
 from gancli.core.eager import eager, frozen
 from gancli.core.errors import GanError
+from gancli.core.rules import COUNT, NONNEG, PROB
 from gancli.losses import plain_loss, r1_penalty, zero_term
 from gancli.nets.stylegan2 import ResidualDiscriminator, StyleGenerator, draw_mixed_ws
-from gancli.algorithms.optim import build_optimizer
 from gancli.viz.panel import Panel
 
 
@@ -38,13 +37,22 @@ def path_length_penalty(lengths: torch.Tensor, pl_mean: torch.Tensor, decay: flo
 class StyleGAN2(Algorithm):
     data_fields = {"x": ("image",)}
     data_doc = "generates images (a field 'x')"
-    config_rules = {**MAPPING_RULES, "model.width": COUNT, "model.max_width": COUNT, "model.mbstd_group": COUNT,
-                    "model.r1_gamma": NONNEG, "model.r1_every": COUNT, "model.pl_weight": NONNEG,
-                    "model.pl_every": COUNT, "model.pl_decay": PROB, "model.pl_batch_shrink": COUNT}
+    config_rules = {
+        **MAPPING_RULES,
+        "model.width": COUNT,
+        "model.max_width": COUNT,
+        "model.mbstd_group": COUNT,
+        "model.r1_gamma": NONNEG,
+        "model.r1_every": COUNT,
+        "model.pl_weight": NONNEG,
+        "model.pl_every": COUNT,
+        "model.pl_decay": PROB,
+        "model.pl_batch_shrink": COUNT,
+    }
     ema_nets = ("G",)
     sample_nets = ("G",)
     sample_options = style_sampling.OPTIONS
-    step_functions = ("d_main", "g_main")     # Dreg and Greg run eagerly (double backward)
+    step_functions = ("d_main", "g_main")  # Dreg and Greg run eagerly (double backward)
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
@@ -56,14 +64,26 @@ class StyleGAN2(Algorithm):
         if cond != "none":
             y = spec.fields.get("y")
             if y is None or not y.num_classes:
-                raise GanError(f"model.condition.generator={cond}: a conditional StyleGAN2 needs class labels, but "
-                               f"dataset '{cfg.dataset.name}' has none.")
+                raise GanError(
+                    f"model.condition.generator={cond}: a conditional StyleGAN2 needs class labels, but "
+                    f"dataset '{cfg.dataset.name}' has none."
+                )
             self.num_classes = y.num_classes
         c, r = x.shape[0], x.shape[-1]
-        self.G = StyleGenerator(self.z_dim, c, r, int(m.w_dim), int(m.width), int(m.max_width), int(m.mapping_layers),
-                                float(m.mapping_lr_mul), self.num_classes).to(device)
-        self.D = ResidualDiscriminator(c, r, int(m.width), int(m.max_width), int(m.mbstd_group),
-                                       self.num_classes).to(device)
+        self.G = StyleGenerator(
+            self.z_dim,
+            c,
+            r,
+            int(m.w_dim),
+            int(m.width),
+            int(m.max_width),
+            int(m.mapping_layers),
+            float(m.mapping_lr_mul),
+            self.num_classes,
+        ).to(device)
+        self.D = ResidualDiscriminator(c, r, int(m.width), int(m.max_width), int(m.mbstd_group), self.num_classes).to(
+            device
+        )
         self.nets = {"G": self.G, "D": self.D}
         self.r1_gamma, self.r1_every = float(m.r1_gamma), int(m.r1_every)
         self.pl_weight, self.pl_every = float(m.pl_weight), int(m.pl_every)
@@ -71,7 +91,8 @@ class StyleGAN2(Algorithm):
         self.mixing = float(m.style_mixing)
         self.optimizers = {
             "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g", self.pl_every if self.pl_weight else 1),
-            "D": build_optimizer(cfg.optimizer, self.D.parameters(), "d", self.r1_every if self.r1_gamma else 1)}
+            "D": build_optimizer(cfg.optimizer, self.D.parameters(), "d", self.r1_every if self.r1_gamma else 1),
+        }
         self.loss = plain_loss(cfg)
         self.pl_mean = torch.zeros((), device=device)
 
@@ -107,7 +128,7 @@ class StyleGAN2(Algorithm):
         self.precision.step("D", loss, self.optimizers["D"])
         return loss.detach()
 
-    @eager   # R1 differentiates D's forward pass again
+    @eager  # R1 differentiates D's forward pass again
     def d_reg(self, real: torch.Tensor, labels) -> torch.Tensor:
         """Lazy R1 on reals, a D step of its own weighted by the interval; every D parameter gets a gradient
         (`zero_term`), as in the GAN family's lazy R1."""
@@ -125,7 +146,7 @@ class StyleGAN2(Algorithm):
         self.precision.step("G", loss, self.optimizers["G"])
         return loss.detach()
 
-    @eager   # the path length differentiates G's synthesis again
+    @eager  # the path length differentiates G's synthesis again
     def g_reg(self, n: int, labels) -> torch.Tensor:
         """Lazy path-length regularisation: E(‖Jᵀy‖₂ − a)², y ~ N(0, I)/√(H·W), a the running mean of the
         lengths (decay pl_decay), updated first and kept in the graph (`path_length_penalty`). Every G

@@ -9,7 +9,7 @@ binary cross-entropy on logits (`loss=nonsat`, "vanilla") or the mean squared er
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn as nn
@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
-from gancli.data.base import split_reference
-from gancli.core.errors import GanError
-from gancli.nets.translation import ImagePool, PatchGAN, ResnetGenerator, UNet, patch_output_size
 from gancli.algorithms.optim import build_optimizer
+from gancli.core.errors import GanError
+from gancli.data.base import split_reference
+from gancli.nets.translation import ImagePool, PatchGAN, ResnetGenerator, UNet, patch_output_size
 from gancli.viz.panel import Panel
 
 GAN_MODES = {"nonsat": "vanilla", "minimax": "vanilla", "lsgan": "lsgan"}
@@ -38,8 +38,10 @@ def gan_loss(pred: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
 def _mode(cfg) -> str:
     name = str(cfg.loss.name)
     if name not in GAN_MODES:
-        raise GanError(f"loss={name}: the translation families use the reference GANLoss, vanilla (loss=nonsat) or "
-                       "least squares (loss=lsgan).")
+        raise GanError(
+            f"loss={name}: the translation families use the reference GANLoss, vanilla (loss=nonsat) or "
+            "least squares (loss=lsgan)."
+        )
     return GAN_MODES[name]
 
 
@@ -47,8 +49,10 @@ def _fields(cfg, spec, paired: bool):
     a, b = spec["a"], spec["b"]
     together = any({"a", "b"} <= set(g) for g in spec.groups)
     if paired and not together:
-        raise GanError(f"pix2pix learns from pairs, but dataset '{cfg.dataset.name}' shuffles a and b apart "
-                       "(unpaired): use model=cyclegan, or a paired dataset.")
+        raise GanError(
+            f"pix2pix learns from pairs, but dataset '{cfg.dataset.name}' shuffles a and b apart "
+            "(unpaired): use model=cyclegan, or a paired dataset."
+        )
     return a, b
 
 
@@ -60,30 +64,41 @@ def _keys(node) -> dict:
 
 class Translator(Algorithm):
     data_fields = {"a": ("image",), "b": ("image",)}
-    data_doc = ("translates between image fields 'a' and 'b' (paired_folder, unpaired_folder, shapes_paired, "
-                "fashion_edges, ...)")
+    data_doc = (
+        "translates between image fields 'a' and 'b' (paired_folder, unpaired_folder, shapes_paired, "
+        "fashion_edges, ...)"
+    )
     """What both families share: the translate contract of `gan translate` and test-split sampling."""
 
     directions: tuple[str, ...] = ("AtoB",)
     sample_options = {
-        "split": SampleOption(str, "translation models: the dataset split whose images are translated "
-                                   "(test by default): npz holds input, output (and target) arrays"),
+        "split": SampleOption(
+            str,
+            "translation models: the dataset split whose images are translated "
+            "(test by default): npz holds input, output (and target) arrays",
+        ),
         "direction": SampleOption(str, "cyclegan: AtoB (default) or BtoA"),
     }
 
     def check_direction(self, direction: str | None) -> str:
         direction = direction or self.directions[0]
         if direction not in self.directions:
-            raise GanError(f"direction={direction} is not one this model translates; it knows: "
-                           f"{', '.join(self.directions)}.")
+            raise GanError(
+                f"direction={direction} is not one this model translates; it knows: {', '.join(self.directions)}."
+            )
         return direction
 
     def input_field(self, direction: str):
         return self.field_a if direction == "AtoB" else self.field_b
 
     @torch.no_grad()
-    def translate(self, x: torch.Tensor, direction: str | None = None, nets: Mapping[str, nn.Module] | None = None,
-                  batch_size: int = 64) -> torch.Tensor:
+    def translate(
+        self,
+        x: torch.Tensor,
+        direction: str | None = None,
+        nets: Mapping[str, nn.Module] | None = None,
+        batch_size: int = 64,
+    ) -> torch.Tensor:
         """Inputs in [−1, 1] (N, C, H, W) → outputs in [−1, 1], batch by batch (CPU in, CPU out)."""
         direction = self.check_direction(direction)
         G = (nets or self.nets)[self.generator_for(direction)]
@@ -94,8 +109,10 @@ class Translator(Algorithm):
         ref = split_reference(self.cfg.dataset, n, str(options.get("split", "test")))
         src, dst = ("a", "b") if direction == "AtoB" else ("b", "a")
         x = ref[src][:n]
-        panels = {"input": Panel("image", x, nrow), "output": Panel("image", self.translate(x, direction, nets,
-                                                                                         batch_size), nrow)}
+        panels = {
+            "input": Panel("image", x, nrow),
+            "output": Panel("image", self.translate(x, direction, nets, batch_size), nrow),
+        }
         if self.paired and dst in ref:
             panels["target"] = Panel("image", ref[dst][:n], nrow)
         return panels
@@ -119,14 +136,18 @@ class Pix2Pix(Translator):
             raise GanError(f"model.num_D={self.num_D} must be ≥ 1 (pix2pixHD: 2 or 3 scales).")
         layers = int(d.get("n_layers", 3))
         for i in range(self.num_D):
-            side = res // 2 ** i
+            side = res // 2**i
             if patch_output_size(side, layers) < 1:
-                raise GanError(f"model.num_D={self.num_D} with model.discriminator.n_layers={layers}: the D at 1/{2 ** i} "
-                               f"scale sees {side} px, too small for {layers} stride-2 layers; lower num_D or n_layers.")
+                raise GanError(
+                    f"model.num_D={self.num_D} with model.discriminator.n_layers={layers}: the D at 1/{2**i} "
+                    f"scale sees {side} px, too small for {layers} stride-2 layers; lower num_D or n_layers."
+                )
         self.Ds = nn.ModuleList(PatchGAN(ca + cb, **d) for _ in range(self.num_D)).to(device)
         self.nets = {"G": self.G, "D": self.Ds}
-        self.optimizers = {"G": build_optimizer(cfg.optimizer, self.G.parameters(), "g"),
-                           "D": build_optimizer(cfg.optimizer, self.Ds.parameters(), "d")}
+        self.optimizers = {
+            "G": build_optimizer(cfg.optimizer, self.G.parameters(), "g"),
+            "D": build_optimizer(cfg.optimizer, self.Ds.parameters(), "d"),
+        }
         self.mode = _mode(cfg)
         self.l1_weight, self.adv_weight = float(m.l1_weight), float(m.get("adv_weight", 1.0))
         self.feat_weight = float(m.get("feat_weight", 0.0))
@@ -156,8 +177,13 @@ class Pix2Pix(Translator):
         with self.precision.autocast():
             d_fake = self._judge(a, fake.detach())
             d_real = self._judge(a, b)
-            loss_d = 0.5 * sum(gan_loss(f[-1], False, self.mode) + gan_loss(r[-1], True, self.mode)
-                               for f, r in zip(d_fake, d_real)) / self.num_D
+            loss_d = (
+                0.5
+                * sum(
+                    gan_loss(f[-1], False, self.mode) + gan_loss(r[-1], True, self.mode) for f, r in zip(d_fake, d_real)
+                )
+                / self.num_D
+            )
         self.precision.step("D", loss_d, self.optimizers["D"])
         # G: fool D, stay close to the target in L1 (λ = 100), match D's features (pix2pixHD)
         self.Ds.requires_grad_(False)
@@ -170,8 +196,14 @@ class Pix2Pix(Translator):
             if self.feat_weight:
                 with torch.no_grad():
                     real_feats = self._judge(a, b)
-                fm = sum(F.l1_loss(f.float(), r.float()) for fs, rs in zip(judged, real_feats)
-                         for f, r in zip(fs[:-1], rs[:-1])) / self.num_D
+                fm = (
+                    sum(
+                        F.l1_loss(f.float(), r.float())
+                        for fs, rs in zip(judged, real_feats)
+                        for f, r in zip(fs[:-1], rs[:-1])
+                    )
+                    / self.num_D
+                )
                 loss_g = loss_g + self.feat_weight * fm
                 logs["feature_matching"] = fm.detach()
         self.precision.step("G", loss_g, self.optimizers["G"])
@@ -202,20 +234,27 @@ class CycleGAN(Translator):
         ca, cb, res = self.field_a.shape[0], self.field_b.shape[0], self.field_a.shape[-1]
         g = _keys(m.generator)
         if g.get("blocks") in (None, "auto"):
-            g["blocks"] = 6 if res <= 128 else 9            # the paper: 6 blocks at 128 px, 9 at 256
+            g["blocks"] = 6 if res <= 128 else 9  # the paper: 6 blocks at 128 px, 9 at 256
         d = _keys(m.discriminator)
-        self.nets = {"G_AB": ResnetGenerator(ca, cb, **g).to(device), "G_BA": ResnetGenerator(cb, ca, **g).to(device),
-                     "D_A": PatchGAN(ca, **d).to(device), "D_B": PatchGAN(cb, **d).to(device)}
+        self.nets = {
+            "G_AB": ResnetGenerator(ca, cb, **g).to(device),
+            "G_BA": ResnetGenerator(cb, ca, **g).to(device),
+            "D_A": PatchGAN(ca, **d).to(device),
+            "D_B": PatchGAN(cb, **d).to(device),
+        }
         n = self.nets
         self.optimizers = {
             "G": build_optimizer(cfg.optimizer, [*n["G_AB"].parameters(), *n["G_BA"].parameters()], "g"),
-            "D": build_optimizer(cfg.optimizer, [*n["D_A"].parameters(), *n["D_B"].parameters()], "d")}
+            "D": build_optimizer(cfg.optimizer, [*n["D_A"].parameters(), *n["D_B"].parameters()], "d"),
+        }
         self.mode = _mode(cfg)
         self.cycle_weight, self.identity = float(m.cycle_weight), float(m.identity_weight)
         self.adv_weight = float(m.get("adv_weight", 1.0))
         if self.identity and ca != cb:
-            raise GanError(f"model.identity_weight={self.identity}: the identity term feeds domain B to G_AB, which "
-                           f"needs both domains to have one channel count (here {ca} and {cb}); set it to 0.")
+            raise GanError(
+                f"model.identity_weight={self.identity}: the identity term feeds domain B to G_AB, which "
+                f"needs both domains to have one channel count (here {ca} and {cb}); set it to 0."
+            )
         self.pools = {"A": ImagePool(int(m.pool_size), seed=1), "B": ImagePool(int(m.pool_size), seed=2)}
 
     def generator_for(self, direction: str) -> str:
@@ -246,8 +285,12 @@ class CycleGAN(Translator):
         # D_A and D_B, on fakes from their pools of 50, each loss halved
         pooled_b, pooled_a = self.pools["B"].query(fake_b), self.pools["A"].query(fake_a)
         with self.precision.autocast():
-            loss_db = 0.5 * (gan_loss(n["D_B"](real_b), True, self.mode) + gan_loss(n["D_B"](pooled_b), False, self.mode))
-            loss_da = 0.5 * (gan_loss(n["D_A"](real_a), True, self.mode) + gan_loss(n["D_A"](pooled_a), False, self.mode))
+            loss_db = 0.5 * (
+                gan_loss(n["D_B"](real_b), True, self.mode) + gan_loss(n["D_B"](pooled_b), False, self.mode)
+            )
+            loss_da = 0.5 * (
+                gan_loss(n["D_A"](real_a), True, self.mode) + gan_loss(n["D_A"](pooled_a), False, self.mode)
+            )
         self.precision.step("D", loss_da + loss_db, self.optimizers["D"])
         logs["loss/D"] = (loss_da + loss_db).detach()
         return logs
@@ -266,8 +309,14 @@ class CycleGAN(Translator):
             fake_b, fake_a = nets["G_AB"](a), nets["G_BA"](b)
             rec_a, rec_b = nets["G_BA"](fake_b), nets["G_AB"](fake_a)
         show = lambda t: Panel("image", t.float().cpu(), 4)  # noqa: E731
-        return {"real_A": show(a), "fake_B": show(fake_b), "rec_A": show(rec_a), "real_B": show(b),
-                "fake_A": show(fake_a), "rec_B": show(rec_b)}
+        return {
+            "real_A": show(a),
+            "fake_B": show(fake_b),
+            "rec_A": show(rec_a),
+            "real_B": show(b),
+            "fake_A": show(fake_a),
+            "rec_B": show(rec_b),
+        }
 
 
 def cycle_loss(reconstruction: torch.Tensor, original: torch.Tensor) -> torch.Tensor:

@@ -11,18 +11,18 @@ import logging
 import os
 import secrets
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 from rich.logging import RichHandler
 
-from gancli.core.rules import check_values, rules_text
 from gancli.core.errors import GanError
 from gancli.core.registry import did_you_mean
+from gancli.core.rules import check_values, rules_text
 
-SUMMARY_FILE = "summary.json"   # one per run dir: the sweep table reads them
+SUMMARY_FILE = "summary.json"  # one per run dir: the sweep table reads them
 
 
 def conf_dir() -> Path:
@@ -31,7 +31,9 @@ def conf_dir() -> Path:
     for candidate in (pkg / "conf", pkg.parent / "conf"):
         if (candidate / "train.yaml").is_file():
             return candidate
-    raise GanError(f"gancli's conf/ folder is missing (looked in {pkg / 'conf'} and {pkg.parent / 'conf'}); reinstall gancli.")
+    raise GanError(
+        f"gancli's conf/ folder is missing (looked in {pkg / 'conf'} and {pkg.parent / 'conf'}); reinstall gancli."
+    )
 
 
 _UID = secrets.token_hex(3)
@@ -45,7 +47,7 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("gan_groups", config_groups_text)
     if not OmegaConf.has_resolver("floordiv"):  # e.g. a budget of D updates shared out over n_critic
         OmegaConf.register_new_resolver("floordiv", lambda a, b: int(a) // max(1, int(b)))
-    if not OmegaConf.has_resolver("gan_rules"):   # the value rules, for --help
+    if not OmegaConf.has_resolver("gan_rules"):  # the value rules, for --help
         OmegaConf.register_new_resolver("gan_rules", command_rules_text)
     if not OmegaConf.has_resolver("gan_plugin_conf"):  # installed plugins' conf/ folders on the search path
         from gancli.core.plugins import plugin_conf_dirs
@@ -85,8 +87,9 @@ def config_groups_text() -> str:
     for root in roots:
         for g in root.iterdir():
             if g.is_dir() and g.name != "hydra" and not g.name.startswith("_"):
-                options.setdefault(g.name, set()).update(p.stem for p in g.glob("*.yaml")
-                                                         if not p.stem.startswith("_"))   # shared parts
+                options.setdefault(g.name, set()).update(
+                    p.stem for p in g.glob("*.yaml") if not p.stem.startswith("_")
+                )  # shared parts
     return "\n".join(f"{name}: {', '.join(sorted(opts))}" for name, opts in sorted(options.items()))
 
 
@@ -150,7 +153,7 @@ def _keys_under(config_name: str, parent: str, overrides: list[str] = ()) -> lis
     choices = [o for o in overrides if "=" in o and not o.startswith(("+", "~")) and "." not in o.split("=", 1)[0]]
     try:
         cfg = compose(config_name=config_name, overrides=choices)
-    except Exception:   # a choice is itself the bad key (a top-level typo): the defaults' keys, then
+    except Exception:  # a choice is itself the bad key (a top-level typo): the defaults' keys, then
         cfg = compose(config_name=config_name, overrides=[])
     node = OmegaConf.select(cfg, parent) if parent else cfg
     return sorted(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else []
@@ -197,7 +200,7 @@ def resolved(cfg) -> dict:
     """The config as plain data with its interpolations resolved; a broken interpolation is a GanError."""
     try:
         return OmegaConf.to_container(cfg, resolve=True)
-    except Exception as exc:   # omegaconf raises several kinds, each naming the key
+    except Exception as exc:  # omegaconf raises several kinds, each naming the key
         raise GanError(f"the config does not resolve: {str(exc).splitlines()[0]}") from None
 
 
@@ -212,23 +215,25 @@ def probe_output_dir(config_name: str, overrides: list[str], multirun: bool, con
         with initialize_config_dir(config_dir=str(config_dir or conf_dir()), version_base="1.3"):
             hc = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True).hydra
             target = Path(str(hc.sweep.dir if multirun else hc.run.dir)).expanduser()
-    except Exception:   # composition problems were reported by validate_overrides already
+    except Exception:  # composition problems were reported by validate_overrides already
         return
     finally:
         GlobalHydra.instance().clear()
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:
-        target.mkdir(parents=True, exist_ok=True)        # Hydra would create it next anyway
+        target.mkdir(parents=True, exist_ok=True)  # Hydra would create it next anyway
         probe = target / f".gancli-probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise GanError(f"cannot create or write the run dir {target}: {exc.strerror or exc}. Choose another "
-                       f"{key}=<folder>.") from None
+        raise GanError(
+            f"cannot create or write the run dir {target}: {exc.strerror or exc}. Choose another {key}=<folder>."
+        ) from None
 
 
-def validate_overrides(config_name: str, overrides: list[str], require_values: bool = True,
-                       config_dir: Path | None = None) -> list:
+def validate_overrides(
+    config_name: str, overrides: list[str], require_values: bool = True, config_dir: Path | None = None
+) -> list:
     """Compose the config once per sweep value, in-process, so mistakes fail before any work is done.
     Returns the composed configs (one without sweeps), for callers that train in-process."""
     from hydra import compose, initialize_config_dir
@@ -251,11 +256,13 @@ def validate_overrides(config_name: str, overrides: list[str], require_values: b
                     raise GanError(_explain(exc, config_name, variant)) from None
                 try:
                     missing = sorted(OmegaConf.missing_keys(cfg)) if require_values else []
-                except Exception as exc:   # a value an interpolation cannot take (${dataset.steps} = 'abc')
+                except Exception as exc:  # a value an interpolation cannot take (${dataset.steps} = 'abc')
                     raise GanError(f"bad value: {str(exc).splitlines()[0]}.") from None
                 if missing:
-                    raise GanError(f"missing required value(s): {', '.join(missing)}. Set them on the command line, "
-                                   f"e.g. {missing[0]}=...")
+                    raise GanError(
+                        f"missing required value(s): {', '.join(missing)}. Set them on the command line, "
+                        f"e.g. {missing[0]}=..."
+                    )
                 if require_values:
                     check_command_values(resolved(cfg), config_name)
                 composed.append(cfg)
@@ -267,7 +274,7 @@ def validate_overrides(config_name: str, overrides: list[str], require_values: b
 # ----------------------------------------------------------------------------------------- running
 
 
-LAUNCHERS = {   # hydra/launcher=<name> → (the module its plugin installs, the pip package)
+LAUNCHERS = {  # hydra/launcher=<name> → (the module its plugin installs, the pip package)
     "joblib": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher"),
     "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
     "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
@@ -286,8 +293,10 @@ def check_launcher(overrides: list[str]) -> None:
             raise GanError(f"unknown hydra/launcher '{name}'; gancli knows: basic, {', '.join(LAUNCHERS)}.")
         module, package = LAUNCHERS[name]
         if importlib.util.find_spec(module) is None:
-            raise GanError(f"hydra/launcher={name} needs Hydra's {package} plugin, which is not installed: "
-                           f"pip install 'gancli[launchers]' (or pip install {package}), then run the sweep again.")
+            raise GanError(
+                f"hydra/launcher={name} needs Hydra's {package} plugin, which is not installed: "
+                f"pip install 'gancli[launchers]' (or pip install {package}), then run the sweep again."
+            )
 
 
 class RecordSweepDir(Callback):
@@ -324,8 +333,10 @@ def as_user_error(exc: Exception) -> GanError | None:
         where = f" ({exc.filename})" if exc.filename else ""
         return GanError(f"{exc.strerror or exc}{where}. Checkpoints written before are intact.")
     if type(exc).__name__ == "OutOfMemoryError":  # torch's, named so that this module need not import torch
-        return GanError(f"out of device memory ({str(exc).splitlines()[0]}). Lower trainer.batch_size, or set "
-                        f"trainer.amp=true; checkpoints written before are intact.")
+        return GanError(
+            f"out of device memory ({str(exc).splitlines()[0]}). Lower trainer.batch_size, or set "
+            f"trainer.amp=true; checkpoints written before are intact."
+        )
     return None
 
 
@@ -358,11 +369,17 @@ def guarded(task: Callable[[object], dict | None]) -> Callable[[object], dict | 
     return wrapper
 
 
-def run_app(name: str, config_name: str, task: Callable, argv: list[str] | None,
-            prepare: Callable[[list[str]], list[str]] | None = None,
-            sweep_table: Callable[[Path], None] | None = None,
-            schemas: Callable[[], None] | None = None, config_dir: Path | None = None,
-            writes_run_dir: bool = False) -> int:
+def run_app(
+    name: str,
+    config_name: str,
+    task: Callable,
+    argv: list[str] | None,
+    prepare: Callable[[list[str]], list[str]] | None = None,
+    sweep_table: Callable[[Path], None] | None = None,
+    schemas: Callable[[], None] | None = None,
+    config_dir: Path | None = None,
+    writes_run_dir: bool = False,
+) -> int:
     """Check the overrides, then hand the arguments to a Hydra app (which parses sys.argv itself).
     schemas: registers the command's own structured configs before anything is composed; config_dir:
     where the command's primary config `<config_name>.yaml` lives (gancli's conf/; a plugin's own)."""
@@ -380,8 +397,7 @@ def run_app(name: str, config_name: str, task: Callable, argv: list[str] | None,
         if not (args.help or args.hydra_help or args.info or args.shell_completion):
             validate_overrides(config_name, args.overrides, require_values=args.cfg is None, config_dir=config_dir)
             if writes_run_dir and args.cfg is None:
-                probe_output_dir(config_name, next(iter(_override_variants(args.overrides))), args.multirun,
-                                 config_dir)
+                probe_output_dir(config_name, next(iter(_override_variants(args.overrides))), args.multirun, config_dir)
     except GanError as exc:
         print_error(str(exc))
         return exc.exit_code

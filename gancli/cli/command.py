@@ -9,12 +9,12 @@ Command modules import nothing heavy at module level (no torch, no Hydra): `gan 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
 class Command:
-    help: str                                   # one line for `gan --help`, ideally with an example
-    main: Callable[[list[str] | None], int]     # runs the command's Hydra app on argv; returns the exit code
-    order: int = 100                            # position in `gan --help` (then by name)
+    help: str  # one line for `gan --help`, ideally with an example
+    main: Callable[[list[str] | None], int]  # runs the command's Hydra app on argv; returns the exit code
+    order: int = 100  # position in `gan --help` (then by name)

@@ -5,7 +5,7 @@ entry points in pyproject.toml), not another copy of the same shim."""
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from gancli.cli.command import Command
 
@@ -36,10 +36,15 @@ translate = _app("translate", "gan_translate", "gancli.commands.translate:transl
 encode = _app("encode", "gan_encode", "gancli.commands.encode:encode_from_config")
 
 SAMPLE = Command("draw samples from a checkpoint: gan sample ckpt=<run>/checkpoints/last.pt", sample, order=1)
-EVAL = Command("score a checkpoint or samples: gan eval ckpt=<run>/checkpoints/last.pt metrics=[fid,kid,pr]", evaluate,
-               order=2)
+EVAL = Command(
+    "score a checkpoint or samples: gan eval ckpt=<run>/checkpoints/last.pt metrics=[fid,kid,pr]", evaluate, order=2
+)
 REPORT = Command("a static HTML report of a run or a sweep: gan report run=<run or sweep dir>", report, order=3)
-TRANSLATE = Command("translate images with pix2pix or cyclegan: gan translate ckpt=<run> input=<folder> out=<folder>",
-                    translate, order=4)
-ENCODE = Command("encode images with aae / ali / bigan: gan encode ckpt=<run> input=<folder | npz> out=z.npz", encode,
-                 order=5)
+TRANSLATE = Command(
+    "translate images with pix2pix or cyclegan: gan translate ckpt=<run> input=<folder> out=<folder>",
+    translate,
+    order=4,
+)
+ENCODE = Command(
+    "encode images with aae / ali / bigan: gan encode ckpt=<run> input=<folder | npz> out=z.npz", encode, order=5
+)

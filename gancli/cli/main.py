@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     if not commands:
         from gancli.cli.app import print_error
 
-        print_error(f"no gan commands are registered (entry-point group '{COMMAND_GROUP}'): gancli's package "
-                    "metadata is missing or stale. Reinstall it: pip install -e . (from a checkout) or pip install gancli.")
+        print_error(
+            f"no gan commands are registered (entry-point group '{COMMAND_GROUP}'): gancli's package "
+            "metadata is missing or stale. Reinstall it: pip install -e . (from a checkout) or pip install gancli."
+        )
         return 2
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage(commands))
@@ -62,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         from gancli.cli.app import print_error
         from gancli.core.registry import did_you_mean
 
-        print_error(f"unknown command '{name}'; choose one of: {', '.join(sorted(commands))}."
-                    + did_you_mean(name, commands))
+        print_error(
+            f"unknown command '{name}'; choose one of: {', '.join(sorted(commands))}." + did_you_mean(name, commands)
+        )
         return 2
     return _load(commands[name]).main(rest)
 

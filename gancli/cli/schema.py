@@ -84,7 +84,7 @@ class TrainEvalConfig(EvalConfig):
 class EvalCommandConfig(EvalConfig):
     ckpt: Optional[str] = None
     samples: Optional[str] = None
-    dataset: Any = None         # the config group: the reference data (default: the checkpoint's)
+    dataset: Any = None  # the config group: the reference data (default: the checkpoint's)
     out: Optional[str] = None
     device: str = "auto"
     ema: bool = True
@@ -114,7 +114,9 @@ def sample_options() -> dict[str, tuple[Any, str, list[str]]]:
 
 
 def sample_options_text() -> str:
-    return "\n".join(f"{key}=  ({', '.join(users)}) {text}" for key, (_, text, users) in sorted(sample_options().items()))
+    return "\n".join(
+        f"{key}=  ({', '.join(users)}) {text}" for key, (_, text, users) in sorted(sample_options().items())
+    )
 
 
 def sample_schema():

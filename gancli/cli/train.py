@@ -19,7 +19,7 @@ def prepare(argv: list[str]) -> list[str]:
 
 
 def _shared_run_dir(argv: list[str]) -> list[str]:
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:   # torch is imported only under torchrun
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:  # torch is imported only under torchrun
         return argv
     from gancli.training.distributed import agree_on_run_dir
 
@@ -57,10 +57,10 @@ def task(cfg) -> dict | None:
     summary = train(cfg, run_dir=run_dir, overrides=overrides)
     from gancli.training.distributed import env_world
 
-    if env_world().main:   # under torchrun rank 0 writes the run's files
+    if env_world().main:  # under torchrun rank 0 writes the run's files
         write_summary(run_dir, summary)
     best = summary.get("best")
-    if best is not None:   # what a sweeper optimises (hydra/sweeper=optuna): the run's best eval.best value
+    if best is not None:  # what a sweeper optimises (hydra/sweeper=optuna): the run's best eval.best value
         return best["value"]
     return summary
 
@@ -74,8 +74,12 @@ def _one_gpu_per_job(cfg) -> None:
     from omegaconf import open_dict
 
     hc = HydraConfig.get()
-    if hc.mode != RunMode.MULTIRUN or "joblib" not in str(hc.launcher.get("_target_", "")) \
-            or str(cfg.trainer.device) != "auto" or cfg.get("resume"):
+    if (
+        hc.mode != RunMode.MULTIRUN
+        or "joblib" not in str(hc.launcher.get("_target_", ""))
+        or str(cfg.trainer.device) != "auto"
+        or cfg.get("resume")
+    ):
         return
     import torch
 
@@ -93,7 +97,7 @@ def sweep_table(sweep_dir: Path) -> bool:
     from gancli.cli.app import SUMMARY_FILE
 
     rows = []
-    jobs = (p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith("."))   # .submitit: the launcher's
+    jobs = (p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith("."))  # .submitit: the launcher's
     for job in sorted(jobs, key=lambda p: (len(p.name), p.name)):
         f = job / SUMMARY_FILE
         rows.append((job, json.loads(f.read_text()) if f.is_file() else {"status": "no summary (crashed?)"}))
@@ -101,8 +105,20 @@ def sweep_table(sweep_dir: Path) -> bool:
     title = f"sweep: {sweep_dir}" + (f"\nevery job: {' '.join(sorted(shared))}" if shared and len(rows) > 1 else "")
     table = Table(title=title, title_justify="left")
     metric = next((s["best"]["key"] for _, s in rows if s.get("best")), None)
-    metric = metric or next((k.split("/", 1)[1] for _, s in rows for k in s.get("metrics", {}) if k.startswith("eval/")), None)
-    columns = ["job", "overrides", "status", "steps", "loss D", "loss G", *([metric] if metric else []), "time", "grids"]
+    metric = metric or next(
+        (k.split("/", 1)[1] for _, s in rows for k in s.get("metrics", {}) if k.startswith("eval/")), None
+    )
+    columns = [
+        "job",
+        "overrides",
+        "status",
+        "steps",
+        "loss D",
+        "loss G",
+        *([metric] if metric else []),
+        "time",
+        "grids",
+    ]
     for col in columns:
         table.add_column(col, overflow="fold")
     failed = False

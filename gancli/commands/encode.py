@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from gancli.algorithms.encoding import EncodingAlgorithm
-from gancli.core.errors import GanError
 from gancli.commands.sample import load_for_sampling
 from gancli.core.device import select_device
+from gancli.core.errors import GanError
 
 log = logging.getLogger("gancli")
 
@@ -26,16 +26,20 @@ def _inputs(cfg, model: EncodingAlgorithm):
     from gancli.data.files import read_images
 
     if (cfg.input is None) == (cfg.split is None):
-        raise GanError("gan encode reads input=<image | folder | npz> or split=train | test (the checkpoint's "
-                       "dataset); give one of the two.")
+        raise GanError(
+            "gan encode reads input=<image | folder | npz> or split=train | test (the checkpoint's "
+            "dataset); give one of the two."
+        )
     if cfg.split is not None:
-        n = int(cfg.n) if cfg.n is not None else 10 ** 9
+        n = int(cfg.n) if cfg.n is not None else 10**9
         ref = split_reference(model.cfg.dataset, n, str(cfg.split))
         return ref["x"], ref.get("y"), None
     field = model.field
     if field.kind != "image":
-        raise GanError(f"input={cfg.input}: this model encodes {field.describe()}; read its dataset with split=train "
-                       "or split=test.")
+        raise GanError(
+            f"input={cfg.input}: this model encodes {field.describe()}; read its dataset with split=train "
+            "or split=test."
+        )
     images, names, labels = read_images(Path(cfg.input).expanduser(), field.shape[0], field.shape[-1], "gan encode")
     return as_model_input(images), labels, names
 
@@ -44,9 +48,11 @@ def encode_from_config(cfg) -> Path:
     device = select_device(cfg.device)
     model, spec, state = load_for_sampling(cfg.ckpt, device, use_ema=True)
     if not isinstance(model, EncodingAlgorithm):
-        raise GanError(f"gan encode needs a model with an encoder (aae, aae_supervised, aae_semi, aae_cluster, "
-                       f"aae_dimred, ali, bigan); {cfg.ckpt} was trained as {state['config']['model']['name']}, "
-                       "which has none.")
+        raise GanError(
+            f"gan encode needs a model with an encoder (aae, aae_supervised, aae_semi, aae_cluster, "
+            f"aae_dimred, ali, bigan); {cfg.ckpt} was trained as {state['config']['model']['name']}, "
+            "which has none."
+        )
     out = Path(cfg.out).expanduser()
     if out.suffix.lower() != ".npz":
         raise GanError(f"out={out}: gan encode writes an .npz (z, labels, ...).")
@@ -65,6 +71,12 @@ def encode_from_config(cfg) -> Path:
         from gancli.viz import save_panels
 
         save_panels({"latent": model.latent_scatter(x, labels)}, out.with_suffix(".png"), title=f"step {state['step']}")
-    log.info("encoded %d input(s) with step %d of %s into %s (z: %s)", len(x), state["step"], cfg.ckpt, out,
-             "×".join(map(str, codes["z"].shape)))
+    log.info(
+        "encoded %d input(s) with step %d of %s into %s (z: %s)",
+        len(x),
+        state["step"],
+        cfg.ckpt,
+        out,
+        "×".join(map(str, codes["z"].shape)),
+    )
     return out

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gancli.data.base import Field
-from gancli.data.files import IMAGE_EXTS, decode_image
-from gancli.core.errors import GanError
-from gancli.metrics import EvalContext, Report, evaluate, resolve
-from gancli.metrics.suite import metric_names, model_context
-from gancli.metrics.reference import RealData, plain
 from gancli.commands.sample import load_for_sampling
 from gancli.core.device import select_device
+from gancli.core.errors import GanError
+from gancli.data.base import Field
+from gancli.data.files import IMAGE_EXTS, decode_image
+from gancli.metrics import EvalContext, Report, evaluate, resolve
+from gancli.metrics.reference import RealData, plain
+from gancli.metrics.suite import metric_names, model_context
 
 log = logging.getLogger("gancli")
 
@@ -41,20 +41,26 @@ def load_samples(path: Path, like: torch.Tensor) -> torch.Tensor:
     if isinstance(data, np.lib.npyio.NpzFile):
         key = next((k for k in ("images", "points") if k in data.files), None)
         if key is None:
-            raise GanError(f"samples={path} holds {', '.join(data.files)}; gan eval reads `images` (N, H, W, C uint8) "
-                           "or `points` (N, 2).")
+            raise GanError(
+                f"samples={path} holds {', '.join(data.files)}; gan eval reads `images` (N, H, W, C uint8) "
+                "or `points` (N, 2)."
+            )
         data = data[key]
     arr = np.asarray(data)
     if like.dtype == torch.uint8:
         want = (like.shape[2], like.shape[3], like.shape[1])
         if arr.ndim != 4 or tuple(arr.shape[1:]) != want or arr.dtype != np.uint8:
-            raise GanError(f"samples={path} holds an array of shape {arr.shape} and type {arr.dtype}; the reference "
-                           f"images are (N, {want[0]}, {want[1]}, {want[2]}) uint8 (0..255), as gan sample format=npz "
-                           "writes them.")
+            raise GanError(
+                f"samples={path} holds an array of shape {arr.shape} and type {arr.dtype}; the reference "
+                f"images are (N, {want[0]}, {want[1]}, {want[2]}) uint8 (0..255), as gan sample format=npz "
+                "writes them."
+            )
         return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
     if arr.ndim != 2 or arr.shape[1] != like.shape[1] or not np.isfinite(arr).all():
-        raise GanError(f"samples={path} holds an array of shape {arr.shape}; the reference points are "
-                       f"(N, {like.shape[1]}) finite floats.")
+        raise GanError(
+            f"samples={path} holds an array of shape {arr.shape}; the reference points are "
+            f"(N, {like.shape[1]}) finite floats."
+        )
     return torch.from_numpy(arr.astype(np.float32))
 
 
@@ -64,26 +70,32 @@ def default_out(cfg) -> Path:
     src = Path(cfg.ckpt or cfg.samples).expanduser()
     if src.is_dir() and cfg.ckpt:
         src = src / "checkpoints" / "last.pt"
-    return src.with_name(src.name.split(".")[0] + ".eval.json") if src.is_file() else src.parent / f"{src.name}.eval.json"
+    return (
+        src.with_name(src.name.split(".")[0] + ".eval.json") if src.is_file() else src.parent / f"{src.name}.eval.json"
+    )
 
 
 def eval_from_config(cfg) -> Report:
     if (cfg.ckpt is None) == (cfg.samples is None):
-        raise GanError("gan eval scores either a checkpoint (ckpt=<run>/checkpoints/last.pt) or a set of samples "
-                       "(samples=<npz | npy | folder> dataset=<the data they imitate>): give one of them.")
+        raise GanError(
+            "gan eval scores either a checkpoint (ckpt=<run>/checkpoints/last.pt) or a set of samples "
+            "(samples=<npz | npy | folder> dataset=<the data they imitate>): give one of them."
+        )
     device = select_device(cfg.device)
     if cfg.ckpt is not None:
         algorithm, _, state = load_for_sampling(cfg.ckpt, device, cfg.ema)
         dataset_cfg = plain(cfg.dataset) if cfg.dataset is not None else state["config"]["dataset"]
         ctx = model_context(algorithm, dataset_cfg, cfg, device)
         if any(getattr(m, "needs_discriminator", False) for _, m in ctx.metrics):
-            algorithm.load_state_dict(state, with_optimizers=False)   # Q lives on D
+            algorithm.load_state_dict(state, with_optimizers=False)  # Q lives on D
             algorithm.train_mode(False)
         source = f"{cfg.ckpt} (step {state['step']}, model {state['config']['model']['name']})"
     else:
         if cfg.dataset is None:
-            raise GanError("samples= needs dataset=<the data the samples imitate> (e.g. dataset=fashion_mnist): its "
-                           "training images are the reference.")
+            raise GanError(
+                "samples= needs dataset=<the data the samples imitate> (e.g. dataset=fashion_mnist): its "
+                "training images are the reference."
+            )
         real = RealData(cfg.dataset, int(cfg.reference_n))
         samples = load_samples(Path(cfg.samples).expanduser(), real.train.samples)
         kind = "image" if samples.dtype == torch.uint8 else "points"

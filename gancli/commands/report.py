@@ -27,7 +27,7 @@ def _read_jsonl(path: Path) -> list[dict]:
     for line in path.read_text().splitlines():
         try:
             out.append(json.loads(line))
-        except json.JSONDecodeError:   # a line cut by a crash
+        except json.JSONDecodeError:  # a line cut by a crash
             continue
     return out
 
@@ -56,9 +56,11 @@ def curves(run: Path, files: Path, stem: str) -> list[Path]:
     if not rows:
         return []
     keys = sorted({k for r in rows for k in r if k not in ("step", "img_per_s")})
-    groups = {"losses": [k for k in keys if k.startswith("loss/")],
-              "metrics": [k for k in keys if k.startswith("eval/") or "/" in k and not k.startswith("loss/")],
-              "other scalars": [k for k in keys if "/" not in k]}
+    groups = {
+        "losses": [k for k in keys if k.startswith("loss/")],
+        "metrics": [k for k in keys if k.startswith("eval/") or "/" in k and not k.startswith("loss/")],
+        "other scalars": [k for k in keys if "/" not in k],
+    }
     out = []
     files.mkdir(parents=True, exist_ok=True)
     for title, group in groups.items():
@@ -98,10 +100,13 @@ def _value(summary: dict, metric: str | None):
 
 def run_section(run: Path, page: Path, files: Path, stem: str, heading: str) -> str:
     s = _summary(run)
-    parts = [f"<h2>{html.escape(heading)}</h2>",
-             f"<p>status: <b>{html.escape(str(s.get('status', '?')))}</b>"
-             + (f", step {s['step']} of {s['steps']}" if "step" in s else "")
-             + (f", {s['seconds']:.0f} s" if "seconds" in s else "") + "</p>"]
+    parts = [
+        f"<h2>{html.escape(heading)}</h2>",
+        f"<p>status: <b>{html.escape(str(s.get('status', '?')))}</b>"
+        + (f", step {s['step']} of {s['steps']}" if "step" in s else "")
+        + (f", {s['seconds']:.0f} s" if "seconds" in s else "")
+        + "</p>",
+    ]
     if s.get("overrides"):
         parts.append(f"<p>overrides: <code>{html.escape(' '.join(s['overrides']))}</code></p>")
     values = {**{k: v for k, v in (s.get("final_losses") or {}).items()}, **(s.get("metrics") or {})}
@@ -109,9 +114,15 @@ def run_section(run: Path, page: Path, files: Path, stem: str, heading: str) -> 
         b = s["best"]
         values[f"best {b['key']}"] = b["value"]
     if values:
-        parts.append("<table class='values'><tr><th>value</th><th>final</th></tr>" + "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in values.items()
-            if isinstance(v, (int, float))) + "</table>")
+        parts.append(
+            "<table class='values'><tr><th>value</th><th>final</th></tr>"
+            + "".join(
+                f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>"
+                for k, v in values.items()
+                if isinstance(v, (int, float))
+            )
+            + "</table>"
+        )
     for png in curves(run, files, stem):
         parts.append(_img(png, page, f"{heading}: {png.stem}"))
     grids = sorted((run / "samples").glob("step_*.png"))
@@ -119,18 +130,30 @@ def run_section(run: Path, page: Path, files: Path, stem: str, heading: str) -> 
         step = (len(grids) - 1) / (MAX_GRIDS - 1)
         grids = [grids[round(i * step)] for i in range(MAX_GRIDS)]
     if grids:
-        parts.append("<div class='grids'>" + "".join(
-            f"<figure>{_img(g, page, g.stem, 220)}<figcaption>{g.stem.replace('step_', 'step ').lstrip('0')}</figcaption></figure>"
-            for g in grids) + "</div>")
+        parts.append(
+            "<div class='grids'>"
+            + "".join(
+                f"<figure>{_img(g, page, g.stem, 220)}<figcaption>{_step_caption(g.stem)}</figcaption></figure>"
+                for g in grids
+            )
+            + "</div>"
+        )
     config = run / "config.yaml"
     if config.is_file():
-        parts.append(f"<details><summary>resolved config</summary><pre>{html.escape(config.read_text())}</pre></details>")
+        parts.append(
+            f"<details><summary>resolved config</summary><pre>{html.escape(config.read_text())}</pre></details>"
+        )
     return "\n".join(parts)
 
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}figure{display:inline-block;margin:4px}
 figcaption{font-size:small;text-align:center}pre{background:#f6f6f6;padding:1em;overflow:auto}"""
+
+
+def _step_caption(stem: str) -> str:
+    """'step_0000500' → 'step 500'."""
+    return stem.replace("step_", "step ").lstrip("0")
 
 
 def write_report(path: Path, out: Path | None = None, metric: str | None = None) -> Path:
@@ -146,15 +169,28 @@ def write_report(path: Path, out: Path | None = None, metric: str | None = None)
         if not jobs:
             raise GanError(f"{path} holds no run (no config.yaml or summary.json in it or its sub-folders).")
         summaries = {j: _summary(j) for j in jobs}
-        metric = metric or next((s["best"]["key"] for s in summaries.values() if s.get("best")), None) or next(
-            (k.split("/", 1)[1] for s in summaries.values() for k in (s.get("metrics") or {}) if k.startswith("eval/")),
-            None)
+        metric = (
+            metric
+            or next((s["best"]["key"] for s in summaries.values() if s.get("best")), None)
+            or next(
+                (
+                    k.split("/", 1)[1]
+                    for s in summaries.values()
+                    for k in (s.get("metrics") or {})
+                    if k.startswith("eval/")
+                ),
+                None,
+            )
+        )
         body = leaderboard(jobs, summaries, metric, page) + "".join(
-            run_section(j, page, files, f"job{j.name}", f"job {j.name}") for j in jobs)
+            run_section(j, page, files, f"job{j.name}", f"job {j.name}") for j in jobs
+        )
     title = f"gancli report: {path.name}"
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                    f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n")
+    page.write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+    )
     return page
 
 
@@ -168,20 +204,28 @@ def leaderboard(jobs: list[Path], summaries: dict, metric: str | None, page: Pat
         return (0, -v if HIGHER_IS_BETTER.get(metric, False) else v)
 
     ranked = sorted(jobs, key=key) if metric else list(jobs)
-    order = f"sorted by {metric} ({'higher' if HIGHER_IS_BETTER.get(metric, False) else 'lower'} is better)" \
-        if metric else "in job order (no metric was evaluated)"
+    order = (
+        f"sorted by {metric} ({'higher' if HIGHER_IS_BETTER.get(metric, False) else 'lower'} is better)"
+        if metric
+        else "in job order (no metric was evaluated)"
+    )
     rows = []
     for rank, job in enumerate(ranked, 1):
         s = summaries[job]
         grid = job / "final.png"
         v = _value(s, metric)
-        rows.append(f"<tr class='job'><td>{rank}</td><td>{html.escape(job.name)}</td>"
-                    f"<td><code>{html.escape(' '.join(s.get('overrides', [])))}</code></td>"
-                    f"<td>{html.escape(str(s.get('status', '?')))}</td>"
-                    + (f"<td>{'' if v is None else f'{v:.4g}'}</td>" if metric else "")
-                    + f"<td>{_img(grid, page, 'final grid of job ' + job.name, 160) if grid.is_file() else ''}</td></tr>")
-    head = "<tr><th>#</th><th>job</th><th>overrides</th><th>status</th>" + (f"<th>{html.escape(metric)}</th>" if metric
-                                                                             else "") + "<th>final grid</th></tr>"
+        rows.append(
+            f"<tr class='job'><td>{rank}</td><td>{html.escape(job.name)}</td>"
+            f"<td><code>{html.escape(' '.join(s.get('overrides', [])))}</code></td>"
+            f"<td>{html.escape(str(s.get('status', '?')))}</td>"
+            + (f"<td>{'' if v is None else f'{v:.4g}'}</td>" if metric else "")
+            + f"<td>{_img(grid, page, 'final grid of job ' + job.name, 160) if grid.is_file() else ''}</td></tr>"
+        )
+    head = (
+        "<tr><th>#</th><th>job</th><th>overrides</th><th>status</th>"
+        + (f"<th>{html.escape(metric)}</th>" if metric else "")
+        + "<th>final grid</th></tr>"
+    )
     return f"<h2>Leaderboard</h2><p>{len(jobs)} jobs, {order}.</p><table id='leaderboard'>{head}{''.join(rows)}</table>"
 
 

@@ -9,8 +9,8 @@ npy one panel's samples; png_dir one file per image.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import torch
@@ -18,17 +18,17 @@ from omegaconf import OmegaConf
 
 from gancli.algorithms import build_algorithm
 from gancli.algorithms.base import Algorithm, load_weights, sample_option_table
-from gancli.core.precision import Precision
-from gancli.data.base import DataSpec
-from gancli.core.errors import GanError
 from gancli.core.checkpoint import load_checkpoint
 from gancli.core.device import select_device
+from gancli.core.errors import GanError
+from gancli.core.precision import Precision
+from gancli.data.base import DataSpec
 from gancli.viz import Panel, save_panels, to_uint8_images
 
 log = logging.getLogger("gancli")
 FORMATS = ("png", "npz", "png_dir", "npy", "csv")
 COMMON_KEYS = ("ckpt", "n", "seed", "nrow", "out", "format", "batch_size", "device", "ema")
-ARRAY_KEYS = {"image": "images", "sequence": "sequences"}   # npz key of a lone panel's samples, by kind
+ARRAY_KEYS = {"image": "images", "sequence": "sequences"}  # npz key of a lone panel's samples, by kind
 
 
 def load_for_sampling(ckpt_path: str, device: torch.device, use_ema: bool = True):
@@ -57,12 +57,16 @@ def check_options(algorithm: Algorithm, options: Mapping, fmt: str, model: str) 
     supported = algorithm.sample_options
     for key in options:
         if key not in supported:
-            offer = f"it supports: {', '.join(f'{k}=' for k in supported)}" if supported else \
-                "it takes no options (plain samples only)"
+            offer = (
+                f"it supports: {', '.join(f'{k}=' for k in supported)}"
+                if supported
+                else "it takes no options (plain samples only)"
+            )
             users = sample_option_table().get(key, (None, "", []))[2]
             where = f" ({key}= is for: {', '.join(users)})" if users else ""
-            raise GanError(f"{key}= is not a sampling option of model '{model}' ({type(algorithm).__name__}); "
-                           f"{offer}.{where}")
+            raise GanError(
+                f"{key}= is not a sampling option of model '{model}' ({type(algorithm).__name__}); {offer}.{where}"
+            )
         formats = supported[key].formats
         if formats and fmt not in formats:
             raise GanError(f"{key}= draws {' or '.join(formats)} output, not format={fmt}; use format={formats[0]}.")
@@ -88,8 +92,8 @@ def sample_from_config(cfg) -> Path:
 
 def _array(panel: Panel) -> np.ndarray:
     if panel.kind == "image":
-        return to_uint8_images(panel.data.float().cpu()).numpy()     # (n, H, W, C) uint8
-    return panel.data.float().cpu().numpy().astype(np.float32)       # e.g. points: (n, 2)
+        return to_uint8_images(panel.data.float().cpu()).numpy()  # (n, H, W, C) uint8
+    return panel.data.float().cpu().numpy().astype(np.float32)  # e.g. points: (n, 2)
 
 
 def _arrays(panels: Mapping[str, Panel]) -> dict[str, np.ndarray]:
@@ -117,8 +121,10 @@ def _npz(panels, out: Path):
 
 def _npy(panels, out: Path):
     if len(panels) != 1:
-        raise GanError(f"format=npy holds one array, but this mode writes {len(panels)} panels "
-                       f"({', '.join(panels)}): use format=npz.")
+        raise GanError(
+            f"format=npy holds one array, but this mode writes {len(panels)} panels "
+            f"({', '.join(panels)}): use format=npz."
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, _array(next(iter(panels.values()))))
 
@@ -127,7 +133,7 @@ def _png_dir(panels, out: Path):
     """One PNG per sample: in `out` for a lone panel, in out/<panel name>/ for several."""
     from PIL import Image
 
-    for name, p in panels.items():
+    for p in panels.values():
         if p.kind != "image":
             raise GanError(f"format=png_dir writes one image per sample; this model makes {p.kind}: use npy or npz.")
     for name, p in panels.items():

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from gancli.algorithms.translation import Translator
-from gancli.data.files import read_images
-from gancli.core.errors import GanError
 from gancli.commands.sample import load_for_sampling
 from gancli.core.device import select_device
+from gancli.core.errors import GanError
+from gancli.data.files import read_images
 from gancli.viz import to_uint8_images
 
 log = logging.getLogger("gancli")
@@ -26,8 +26,10 @@ def translate_from_config(cfg) -> Path:
     device = select_device(cfg.device)
     translator, spec, state = load_for_sampling(cfg.ckpt, device, cfg.ema)
     if not isinstance(translator, Translator):
-        raise GanError(f"gan translate needs a translation model (pix2pix, pix2pixhd, cyclegan); {cfg.ckpt} was "
-                       f"trained as {state['config']['model']['name']}.")
+        raise GanError(
+            f"gan translate needs a translation model (pix2pix, pix2pixhd, cyclegan); {cfg.ckpt} was "
+            f"trained as {state['config']['model']['name']}."
+        )
     direction = translator.check_direction(cfg.direction)
     field = translator.input_field(direction)
     x, names, _ = read_images(Path(cfg.input).expanduser(), field.shape[0], field.shape[-1], "gan translate")
@@ -42,5 +44,7 @@ def translate_from_config(cfg) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         for name, img in zip(names, out_images.numpy()):
             Image.fromarray(img.squeeze(-1) if img.shape[-1] == 1 else img).save(out / f"{name}.png")
-    log.info("translated %d image(s) %s with step %d of %s into %s", len(names), direction, state["step"], cfg.ckpt, out)
+    log.info(
+        "translated %d image(s) %s with step %d of %s into %s", len(names), direction, state["step"], cfg.ckpt, out
+    )
     return out

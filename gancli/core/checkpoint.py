@@ -17,16 +17,18 @@ from pathlib import Path
 import torch
 
 from gancli import __version__
-from gancli.core.files import fsync_dir, save_atomic
 from gancli.core.errors import GanError
+from gancli.core.files import fsync_dir, save_atomic
 
 FORMAT = "gancli-checkpoint"
 VERSION = 3  # 3: named-field data spec, algorithm state and phase; 2: discriminators are body + Critic heads
 
 
 def _unreadable(path: Path, why: str) -> GanError:
-    return GanError(f"{path} is corrupt or truncated and cannot be read ({why}). If it is last.pt, the numbered "
-                    f"checkpoints beside it are earlier copies.")
+    return GanError(
+        f"{path} is corrupt or truncated and cannot be read ({why}). If it is last.pt, the numbered "
+        f"checkpoints beside it are earlier copies."
+    )
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -58,11 +60,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise _unreadable(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         keys = ", ".join(map(str, list(obj)[:6])) if isinstance(obj, dict) else type(obj).__name__
-        raise GanError(f"{path} is not a gancli checkpoint (it holds: {keys}). `gan sample` and `resume=` need a "
-                       f"file written by `gan train`.")
+        raise GanError(
+            f"{path} is not a gancli checkpoint (it holds: {keys}). `gan sample` and `resume=` need a "
+            f"file written by `gan train`."
+        )
     if int(obj.get("version", 0)) > VERSION:
-        raise GanError(f"{path} was written by a newer gancli (checkpoint format {obj['version']}, this is "
-                       f"{__version__} reading format {VERSION}); upgrade gancli.")
+        raise GanError(
+            f"{path} was written by a newer gancli (checkpoint format {obj['version']}, this is "
+            f"{__version__} reading format {VERSION}); upgrade gancli."
+        )
     return obj
 
 
@@ -107,7 +113,7 @@ class CheckpointDir:
         tmp.unlink(missing_ok=True)
         try:
             try:
-                os.link(target, tmp)          # no copy: same bytes, new name
+                os.link(target, tmp)  # no copy: same bytes, new name
             except OSError:
                 import shutil
 
@@ -116,10 +122,12 @@ class CheckpointDir:
             fsync_dir(self.folder)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise GanError(f"could not update {self.last}: {exc.strerror or exc}. {target} was written and is "
-                           f"complete; resume from its run dir after freeing space.") from None
+            raise GanError(
+                f"could not update {self.last}: {exc.strerror or exc}. {target} was written and is "
+                f"complete; resume from its run dir after freeing space."
+            ) from None
 
     def _prune(self) -> None:
         found = sorted((int(m.group(1)), p) for p in self.folder.glob("step_*.pt") if (m := _NUMBERED.search(p.name)))
-        for _, p in found[:-self.keep]:
+        for _, p in found[: -self.keep]:
             p.unlink(missing_ok=True)

@@ -20,8 +20,10 @@ def select_device(name: str) -> torch.device:
     except RuntimeError:
         raise GanError(f"trainer.device='{name}' is not a device; use auto, cpu, cuda, cuda:N or mps.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise GanError(f"device '{name}' was asked for, but this machine has no usable CUDA GPU (torch "
-                       f"{torch.__version__}); use device=auto or device=cpu.")
+        raise GanError(
+            f"device '{name}' was asked for, but this machine has no usable CUDA GPU (torch "
+            f"{torch.__version__}); use device=auto or device=cpu."
+        )
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise GanError(f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} CUDA GPU(s).")
     if device.type == "mps" and not torch.backends.mps.is_available():

@@ -41,8 +41,10 @@ def save_atomic(obj: dict, path: Path) -> None:
     except (OSError, RuntimeError) as exc:
         tmp.unlink(missing_ok=True)
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        raise GanError(f"could not write checkpoint {path}: {reason}. Checkpoints written before are intact; "
-                       f"free some disk space and resume the run.") from None
+        raise GanError(
+            f"could not write checkpoint {path}: {reason}. Checkpoints written before are intact; "
+            f"free some disk space and resume the run."
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

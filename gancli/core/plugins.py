@@ -53,8 +53,10 @@ def load_plugins() -> list[str]:
             if callable(obj):
                 obj()
         except Exception as exc:
-            raise GanError(f"the gancli plugin '{ep.name}' ({ep.value}, from the package that installed it) failed "
-                           f"to load: {type(exc).__name__}: {exc}. Fix or uninstall that package.") from exc
+            raise GanError(
+                f"the gancli plugin '{ep.name}' ({ep.value}, from the package that installed it) failed "
+                f"to load: {type(exc).__name__}: {exc}. Fix or uninstall that package."
+            ) from exc
         new.append(ep.name)
     return new
 

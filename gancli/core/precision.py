@@ -7,7 +7,7 @@ inf check costs; it is what `amp: true` picks where the hardware supports it.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -36,8 +36,12 @@ class Precision:
     """Every optimizer step of every family passes through `step`, which makes it the one place where
     gradients are averaged across processes (`grad_sync`, set under torchrun)."""
 
-    def __init__(self, dtype: torch.dtype | None, device: torch.device,
-                 grad_sync: Callable[[Iterable[torch.nn.Parameter]], None] | None = None):
+    def __init__(
+        self,
+        dtype: torch.dtype | None,
+        device: torch.device,
+        grad_sync: Callable[[Iterable[torch.nn.Parameter]], None] | None = None,
+    ):
         self.dtype, self.device, self.grad_sync = dtype, device, grad_sync
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         #: the optimizer step joins a compiled update (False where a schedule changes the learning rate
@@ -72,7 +76,7 @@ class Precision:
         optimizer.zero_grad(set_to_none=True)
         scaler = self._scaler(name)
         (loss if scaler is None else scaler.scale(loss)).backward()
-        if self.grad_sync is not None:   # scaled fp16 gradients average the same way: ranks agree on inf
+        if self.grad_sync is not None:  # scaled fp16 gradients average the same way: ranks agree on inf
             _sync(self.grad_sync, optimizer)
         if scaler is not None:
             scaler.step(optimizer)
@@ -92,7 +96,7 @@ class Precision:
                 scaler.load_state_dict(s)
 
 
-@eager   # a collective: outside any compiled graph
+@eager  # a collective: outside any compiled graph
 def _sync(grad_sync, optimizer: torch.optim.Optimizer) -> None:
     grad_sync([p for group in optimizer.param_groups for p in group["params"]])
 

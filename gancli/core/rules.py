@@ -12,16 +12,17 @@ paragraph naming the key, the value given and what is allowed, with exit code 2.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from gancli.core.errors import GanError
 
 
 @dataclass(frozen=True)
 class Rule:
-    key: str                           # dotted path; applies where the composed config has it
-    allowed: str                       # what is allowed, in words
+    key: str  # dotted path; applies where the composed config has it
+    allowed: str  # what is allowed, in words
     ok: Callable[[Any], bool]
 
 
@@ -41,8 +42,9 @@ def integer(lo: int | None = None, hi: int | None = None, null: bool = False) ->
     return text, ok
 
 
-def number(lo: float | None = None, hi: float | None = None, lo_open=False, hi_open=False,
-           null: bool = False) -> tuple[str, Callable]:
+def number(
+    lo: float | None = None, hi: float | None = None, lo_open=False, hi_open=False, null: bool = False
+) -> tuple[str, Callable]:
     left = "" if lo is None else f"{'>' if lo_open else '≥'} {lo:g}"
     right = "" if hi is None else f"{'<' if hi_open else '≤'} {hi:g}"
     if lo is not None and hi is not None:
@@ -66,8 +68,10 @@ def one_of(*choices) -> tuple[str, Callable]:
 
 
 def betas() -> tuple[str, Callable]:
-    return "two numbers in [0, 1), e.g. [0.5, 0.999]", lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(
-        _num(b) and 0 <= b < 1 for b in v)
+    return (
+        "two numbers in [0, 1), e.g. [0.5, 0.999]",
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(b) and 0 <= b < 1 for b in v),
+    )
 
 
 def rules(spec: dict[str, tuple[str, Callable]], prefix: str = "") -> list[Rule]:
@@ -81,46 +85,84 @@ PROB = number(0, 1)
 # The keys of no family, dataset or network: the loop, the optimizer and loss groups, evaluation. The owners
 # of the other keys declare theirs beside their code (`config_rules` on a family, a network or a dataset
 # builder) and `gancli.algorithms.config_rules` gathers them for the composed config.
-TRAIN_RULES = rules({
-    "seed": integer(0),
-    "trainer.steps": COUNT, "trainer.batch_size": COUNT, "trainer.sample_every": NONNEG_INT,
-    "trainer.ckpt_every": NONNEG_INT, "trainer.keep": NONNEG_INT, "trainer.log_every": COUNT,
-    "trainer.ema": number(0, 1, lo_open=True, hi_open=True, null=True), "trainer.ema_start": NONNEG_INT,
-    "trainer.ema_rampup": number(0, lo_open=True, null=True), "trainer.ema_bn_batches": NONNEG_INT,
-    "trainer.num_workers": NONNEG_INT, "trainer.sample_n": COUNT,
-    "trainer.amp": one_of("false", "true", "bf16", "fp16", "False", "True"),
-    "trainer.tensorboard": one_of("auto", "true", "false", "True", "False"),
-    "trainer.progress": one_of("auto", "true", "false", "True", "False"),
-    "trainer.nan": one_of("stop", "skip"),
-    "trainer.compile": one_of("false", "true", "reduce-overhead", "max-autotune", "False", "True"),
-    "optimizer.lr": POSITIVE, "optimizer.lr_d": POSITIVE, "optimizer.d.lr": POSITIVE, "optimizer.betas": betas(), "optimizer.eps": POSITIVE,
-    "optimizer.weight_decay": NONNEG, "optimizer.momentum": number(0, 1, hi_open=True),
-    "optimizer.alpha": number(0, 1, lo_open=True, hi_open=True), "optimizer.lr_decay_start": PROB,
-    "optimizer.lr_schedule": one_of("constant", "linear_decay"),
-    "loss.gp_weight": NONNEG, "loss.r1_weight": NONNEG, "loss.r1_every": COUNT,
-    "loss.clip": number(0, lo_open=True, null=True),
-    "eval.every": NONNEG_INT, "eval.n": COUNT, "eval.reference_n": COUNT, "eval.kid_subsets": COUNT,
-    "eval.kid_subset_size": integer(2), "eval.classifier_epochs": COUNT, "eval.batch_size": COUNT,
-    "eval.seed": integer(0), "eval.features": one_of("auto", "inception", "classifier"),
-})
+TRAIN_RULES = rules(
+    {
+        "seed": integer(0),
+        "trainer.steps": COUNT,
+        "trainer.batch_size": COUNT,
+        "trainer.sample_every": NONNEG_INT,
+        "trainer.ckpt_every": NONNEG_INT,
+        "trainer.keep": NONNEG_INT,
+        "trainer.log_every": COUNT,
+        "trainer.ema": number(0, 1, lo_open=True, hi_open=True, null=True),
+        "trainer.ema_start": NONNEG_INT,
+        "trainer.ema_rampup": number(0, lo_open=True, null=True),
+        "trainer.ema_bn_batches": NONNEG_INT,
+        "trainer.num_workers": NONNEG_INT,
+        "trainer.sample_n": COUNT,
+        "trainer.amp": one_of("false", "true", "bf16", "fp16", "False", "True"),
+        "trainer.tensorboard": one_of("auto", "true", "false", "True", "False"),
+        "trainer.progress": one_of("auto", "true", "false", "True", "False"),
+        "trainer.nan": one_of("stop", "skip"),
+        "trainer.compile": one_of("false", "true", "reduce-overhead", "max-autotune", "False", "True"),
+        "optimizer.lr": POSITIVE,
+        "optimizer.lr_d": POSITIVE,
+        "optimizer.d.lr": POSITIVE,
+        "optimizer.betas": betas(),
+        "optimizer.eps": POSITIVE,
+        "optimizer.weight_decay": NONNEG,
+        "optimizer.momentum": number(0, 1, hi_open=True),
+        "optimizer.alpha": number(0, 1, lo_open=True, hi_open=True),
+        "optimizer.lr_decay_start": PROB,
+        "optimizer.lr_schedule": one_of("constant", "linear_decay"),
+        "loss.gp_weight": NONNEG,
+        "loss.r1_weight": NONNEG,
+        "loss.r1_every": COUNT,
+        "loss.clip": number(0, lo_open=True, null=True),
+        "eval.every": NONNEG_INT,
+        "eval.n": COUNT,
+        "eval.reference_n": COUNT,
+        "eval.kid_subsets": COUNT,
+        "eval.kid_subset_size": integer(2),
+        "eval.classifier_epochs": COUNT,
+        "eval.batch_size": COUNT,
+        "eval.seed": integer(0),
+        "eval.features": one_of("auto", "inception", "classifier"),
+    }
+)
 
-SAMPLE_RULES = rules({
-    "n": COUNT, "nrow": COUNT, "batch_size": COUNT, "seed": integer(0),
-    "format": one_of("png", "npz", "png_dir", "npy", "csv"),
-})
+SAMPLE_RULES = rules(
+    {
+        "n": COUNT,
+        "nrow": COUNT,
+        "batch_size": COUNT,
+        "seed": integer(0),
+        "format": one_of("png", "npz", "png_dir", "npy", "csv"),
+    }
+)
 
-EVAL_RULES = rules({
-    "n": COUNT, "reference_n": COUNT, "kid_subsets": COUNT, "kid_subset_size": integer(2), "classifier_epochs": COUNT,
-    "batch_size": COUNT, "seed": integer(0), "features": one_of("auto", "inception", "classifier"),
-})
+EVAL_RULES = rules(
+    {
+        "n": COUNT,
+        "reference_n": COUNT,
+        "kid_subsets": COUNT,
+        "kid_subset_size": integer(2),
+        "classifier_epochs": COUNT,
+        "batch_size": COUNT,
+        "seed": integer(0),
+        "features": one_of("auto", "inception", "classifier"),
+    }
+)
 
 
 def loop_checks(cfg: dict) -> list[str]:
     t = cfg.get("trainer", {})
     steps, ema_start = t.get("steps"), t.get("ema_start", 0)
     if t.get("ema") is not None and isinstance(steps, int) and isinstance(ema_start, int) and ema_start >= steps:
-        return [f"trainer.ema_start={ema_start} is not before the last step (trainer.steps={steps}): the EMA would "
-                f"average nothing. Lower trainer.ema_start or set trainer.ema=null."]
+        return [
+            f"trainer.ema_start={ema_start} is not before the last step (trainer.steps={steps}): the EMA would "
+            f"average nothing. Lower trainer.ema_start or set trainer.ema=null."
+        ]
     return []
 
 

@@ -4,7 +4,7 @@
 Datasets register a builder by name (`dataset.name` in the config); importing this package imports them.
 """
 
-from gancli.data.base import DATASETS, DataSource, DataSpec, Field, build_dataset
 from gancli.data import sequences, shapes, toy2d, translation, vision  # noqa: F401  (registration)
+from gancli.data.base import DATASETS, DataSource, DataSpec, Field, build_dataset
 
 __all__ = ["DATASETS", "DataSource", "DataSpec", "Field", "build_dataset"]

@@ -11,8 +11,8 @@ resumed run sees exactly the batches it would have seen.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -28,9 +28,9 @@ class Field:
     """One named part of a sample. `kind` decides how it is drawn (image grid, point scatter, line plot)
     and which networks apply; labels are fields of kind "label" with their class count and names."""
 
-    kind: str                      # "image" | "points" | "sequence" | "label" | "vector" | ...
-    shape: tuple[int, ...]         # per sample: (C, H, W), (2,), (T, C); () for a label
-    num_classes: int = 0           # labels: how many classes
+    kind: str  # "image" | "points" | "sequence" | "label" | "vector" | ...
+    shape: tuple[int, ...]  # per sample: (C, H, W), (2,), (T, C); () for a label
+    num_classes: int = 0  # labels: how many classes
     class_names: tuple[str, ...] = ()
     extras: dict = field(default_factory=dict, compare=False)  # e.g. mode centres and σ of toy data
 
@@ -44,13 +44,23 @@ class Field:
         return f"{self.kind} {tuple(self.shape)}"
 
     def to_plain(self) -> dict:
-        return {"kind": self.kind, "shape": list(self.shape), "num_classes": self.num_classes,
-                "class_names": list(self.class_names), "extras": self.extras}
+        return {
+            "kind": self.kind,
+            "shape": list(self.shape),
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "extras": self.extras,
+        }
 
     @classmethod
-    def from_plain(cls, d: dict) -> "Field":
-        return cls(d["kind"], tuple(d["shape"]), d.get("num_classes", 0), tuple(d.get("class_names", ())),
-                   dict(d.get("extras", {})))
+    def from_plain(cls, d: dict) -> Field:
+        return cls(
+            d["kind"],
+            tuple(d["shape"]),
+            d.get("num_classes", 0),
+            tuple(d.get("class_names", ())),
+            dict(d.get("extras", {})),
+        )
 
 
 @dataclass(frozen=True)
@@ -84,8 +94,8 @@ class DataSpec:
         return {"fields": {k: f.to_plain() for k, f in self.fields.items()}, "groups": [list(g) for g in self.groups]}
 
     @classmethod
-    def from_plain(cls, d: dict) -> "DataSpec":
-        if "fields" not in d:   # checkpoint format 2: one sample kind as "x", labels as "y"
+    def from_plain(cls, d: dict) -> DataSpec:
+        if "fields" not in d:  # checkpoint format 2: one sample kind as "x", labels as "y"
             fields = {"x": Field(d["kind"], tuple(d["shape"]), extras=dict(d.get("extras", {})))}
             if d.get("num_classes"):
                 fields["y"] = Field("label", (), d["num_classes"], tuple(d.get("class_names", ())))
@@ -105,8 +115,10 @@ def rank_share(batch: int, world_size: int, key: str = "trainer.batch_size") -> 
     """Each process's share of a global batch under torchrun; the world size must divide it."""
     if batch % world_size:
         lower, upper = batch - batch % world_size, batch + world_size - batch % world_size
-        raise GanError(f"{key}={batch} is the global batch, shared by {world_size} processes, and {world_size} does "
-                       f"not divide it: use {key}={lower or upper} or {upper}, or another --nproc_per_node.")
+        raise GanError(
+            f"{key}={batch} is the global batch, shared by {world_size} processes, and {world_size} does "
+            f"not divide it: use {key}={lower or upper} or {upper}, or another --nproc_per_node."
+        )
     return batch // world_size
 
 
@@ -158,8 +170,9 @@ class TensorStream(Stream):
     """Epochs of random permutations over tensors that already sit on the training device; every tensor
     is indexed by the same permutation, so the fields of one sample stay together."""
 
-    def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int, seed: int,
-                 transform: dict[str, Callable] | None = None):
+    def __init__(
+        self, tensors: dict[str, torch.Tensor], batch_size: int, seed: int, transform: dict[str, Callable] | None = None
+    ):
         n = len(next(iter(tensors.values())))
         _check_fits(batch_size, n)
         self.tensors, self.batch_size, self.n = tensors, batch_size, n
@@ -182,7 +195,7 @@ class TensorStream(Stream):
         if self.perm is None or self.pos + self.batch_size > self.n:  # drop the ragged tail: static shapes
             self._new_epoch()
         start, size = self.share()
-        idx = self.perm[self.pos + start:self.pos + start + size]
+        idx = self.perm[self.pos + start : self.pos + start + size]
         self.pos += self.batch_size
         out = {}
         for k, t in self.tensors.items():
@@ -191,8 +204,12 @@ class TensorStream(Stream):
         return out
 
     def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos,
-                "batch_size": self.batch_size}
+        return {
+            "gen": self.gen.get_state(),
+            "perm": None if self.perm is None else self.perm.cpu(),
+            "pos": self.pos,
+            "batch_size": self.batch_size,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.gen.set_state(state["gen"])
@@ -248,8 +265,13 @@ def reference_indices(n_samples: int, n: int, group: int = 0) -> torch.Tensor:
 class DataSource:
     """A dataset ready for training: its spec, a batch stream factory and a few real samples for panels."""
 
-    def __init__(self, spec: DataSpec, make_stream: Callable[[int, torch.device, int], Stream],
-                 reference: Callable[[int], Batch], description: str):
+    def __init__(
+        self,
+        spec: DataSpec,
+        make_stream: Callable[[int, torch.device, int], Stream],
+        reference: Callable[[int], Batch],
+        description: str,
+    ):
         self.spec = spec
         self._make_stream = make_stream
         self._reference = reference
@@ -271,8 +293,9 @@ def as_model_input(t: torch.Tensor) -> torch.Tensor:
     return t.float() if t.is_floating_point() else t
 
 
-def in_memory_source(spec: DataSpec, tensors: Mapping[str, torch.Tensor] | Sequence[Mapping[str, torch.Tensor]],
-                     description: str) -> DataSource:
+def in_memory_source(
+    spec: DataSpec, tensors: Mapping[str, torch.Tensor] | Sequence[Mapping[str, torch.Tensor]], description: str
+) -> DataSource:
     """A DataSource over tensors held in memory: one dict of same-length tensors per group of `spec`
     (a single dict for paired data). Each group moves to the training device once."""
     groups = [dict(tensors)] if isinstance(tensors, Mapping) else [dict(g) for g in tensors]
@@ -291,9 +314,12 @@ def in_memory_source(spec: DataSpec, tensors: Mapping[str, torch.Tensor] | Seque
         return on_device[key]
 
     def make_stream(batch_size: int, device: torch.device, seed: int) -> Stream:
-        streams = [TensorStream(g, batch_size, group_seed(seed, i),
-                                {k: to_float_image for k, t in g.items() if t.dtype == torch.uint8})
-                   for i, g in enumerate(device_groups(device))]
+        streams = [
+            TensorStream(
+                g, batch_size, group_seed(seed, i), {k: to_float_image for k, t in g.items() if t.dtype == torch.uint8}
+            )
+            for i, g in enumerate(device_groups(device))
+        ]
         return streams[0] if len(streams) == 1 else IndependentStreams(streams)
 
     def reference(n: int) -> Batch:
@@ -331,8 +357,14 @@ def _resolution(v) -> bool:
 # The rules of the parameters datasets share, by name; a builder's own `config_rules` (set with
 # `with_rules`) adds to them or replaces one (points take no resolution).
 DATASET_RULES = {
-    "n": COUNT, "std": POSITIVE, "rotation": number(0, 180), "max_memory_mb": COUNT,
-    "split": one_of("train", "test", "all", "valid"), "steps": COUNT, "batch_size": COUNT, "net_width": COUNT,
+    "n": COUNT,
+    "std": POSITIVE,
+    "rotation": number(0, 180),
+    "max_memory_mb": COUNT,
+    "split": one_of("train", "test", "all", "valid"),
+    "steps": COUNT,
+    "batch_size": COUNT,
+    "net_width": COUNT,
     "resolution": ("a supported size: an integer from 8 to 1024 (28, 32, 64, 128, ...)", _resolution),
 }
 IGNORED = ("anything (not used by this dataset)", lambda v: True)
@@ -340,6 +372,7 @@ IGNORED = ("anything (not used by this dataset)", lambda v: True)
 
 def with_rules(**config_rules) -> Callable:
     """A dataset builder's own rules, beside DATASET_RULES: `@with_rules(resolution=IGNORED)`."""
+
     def deco(builder: Callable) -> Callable:
         builder.config_rules = config_rules
         return builder

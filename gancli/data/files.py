@@ -7,14 +7,25 @@ other Datasets of dicts and reuse `FileStream` and `file_source` unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
-from gancli.data.base import (Batch, DataSource, DataSpec, IndependentStreams, Stream, as_model_input, group_seed, rank_share,
-                              in_memory_source, reference_indices, to_float_image)
 from gancli.core.errors import GanError
+from gancli.data.base import (
+    Batch,
+    DataSource,
+    DataSpec,
+    IndependentStreams,
+    Stream,
+    as_model_input,
+    group_seed,
+    in_memory_source,
+    rank_share,
+    reference_indices,
+    to_float_image,
+)
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -22,8 +33,8 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 def decode_image(path: Path, resolution: int, crop: int | None = None, mode: str = "RGB") -> torch.Tensor:
     """One image file → uint8 (C, R, R): optionally centre-cropped to `crop`, resized (short side) and
     centre-cropped to R."""
-    from PIL import Image
     import torchvision.transforms.functional as TF
+    from PIL import Image
 
     try:
         im = Image.open(path)
@@ -52,22 +63,35 @@ def readable_images(paths: Sequence[Path], where: str) -> list[Path]:
             with Image.open(p) as im:
                 im.verify()
             good.append(p)
-        except Exception as exc:   # PIL raises many kinds for broken files
+        except Exception as exc:  # PIL raises many kinds for broken files
             bad.append((p, f"{type(exc).__name__}: {exc}"))
     if bad:
         first, why = bad[0]
         if not good:
             raise GanError(f"none of the {len(bad)} image files under {where} can be read (first: {first}: {why}).")
-        logging.getLogger("gancli").warning("skipped %d of %d image files under %s that cannot be read (first: %s: %s)",
-                                            len(bad), len(paths), where, first, why)
+        logging.getLogger("gancli").warning(
+            "skipped %d of %d image files under %s that cannot be read (first: %s: %s)",
+            len(bad),
+            len(paths),
+            where,
+            first,
+            why,
+        )
     return good
 
 
 class ImageFiles(torch.utils.data.Dataset):
     """Items {image_field: uint8 (3, R, R)} plus {label_field: class} when labels are given."""
 
-    def __init__(self, paths: Sequence[Path], labels: Sequence[int] | None, resolution: int, crop: int | None = None,
-                 image_field: str = "x", label_field: str = "y"):
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        labels: Sequence[int] | None,
+        resolution: int,
+        crop: int | None = None,
+        image_field: str = "x",
+        label_field: str = "y",
+    ):
         self.paths, self.labels, self.resolution, self.crop = list(paths), labels, resolution, crop
         self.image_field, self.label_field = image_field, label_field
 
@@ -86,19 +110,19 @@ class _ResumableSampler(torch.utils.data.Sampler):
 
     def __init__(self, n: int, seed: int):
         self.n, self.seed, self.epoch, self.start = n, seed, 0, 0
-        self.rows: tuple[int, int, int] | None = None   # under torchrun: (global batch, first row, rows)
+        self.rows: tuple[int, int, int] | None = None  # under torchrun: (global batch, first row, rows)
 
     def _order(self) -> torch.Tensor:
-        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))[self.start:]
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))[self.start :]
         if self.rows is None:
             return perm
-        batch, first, rows = self.rows   # this rank's slice of each whole global batch
-        return perm[:len(perm) // batch * batch].view(-1, batch)[:, first:first + rows].reshape(-1)
+        batch, first, rows = self.rows  # this rank's slice of each whole global batch
+        return perm[: len(perm) // batch * batch].view(-1, batch)[:, first : first + rows].reshape(-1)
 
     def __iter__(self):
         return iter(self._order().tolist())
 
-    def __len__(self):   # what _order() yields, without drawing the permutation
+    def __len__(self):  # what _order() yields, without drawing the permutation
         left = self.n - self.start
         if self.rows is None:
             return left
@@ -110,8 +134,9 @@ class FileStream(Stream):
     """Batches of one Dataset of dicts, decoded by DataLoader workers, pinned and copied asynchronously to
     the device; uint8 fields become float images there."""
 
-    def __init__(self, files: torch.utils.data.Dataset, batch_size: int, device: torch.device, seed: int,
-                 num_workers: int):
+    def __init__(
+        self, files: torch.utils.data.Dataset, batch_size: int, device: torch.device, seed: int, num_workers: int
+    ):
         if batch_size > len(files):
             raise GanError(f"trainer.batch_size={batch_size} is larger than the dataset ({len(files)} images).")
         self.files, self.batch_size, self.device, self.seed = files, batch_size, device, seed
@@ -125,10 +150,15 @@ class FileStream(Stream):
         first, rows = self.share()
         self.sampler.rows = (self.batch_size, first, rows) if self.world > 1 else None
         return torch.utils.data.DataLoader(
-            self.files, batch_size=rows, sampler=self.sampler, drop_last=True,
-            num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
-            persistent_workers=self.num_workers > 0,   # workers live across epochs
-            generator=torch.Generator().manual_seed(self.seed))  # worker seeds must not draw from the global RNG
+            self.files,
+            batch_size=rows,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=self.num_workers > 0,  # workers live across epochs
+            generator=torch.Generator().manual_seed(self.seed),
+        )  # worker seeds must not draw from the global RNG
 
     def set_batch_size(self, batch_size: int) -> None:
         if int(batch_size) == self.batch_size:
@@ -137,7 +167,7 @@ class FileStream(Stream):
             raise GanError(f"a batch of {batch_size} is larger than the dataset ({len(self.files)} images).")
         rank_share(int(batch_size), self.world)
         self.batch_size = int(batch_size)
-        self.loader, self._it = self._make_loader(), None   # continues from `consumed`
+        self.loader, self._it = self._make_loader(), None  # continues from `consumed`
 
     def _start(self):
         self.sampler.start = self.consumed  # the sampler is read in this process at each new iterator
@@ -182,14 +212,22 @@ def _decode_all(files: torch.utils.data.Dataset, num_workers: int) -> dict[str, 
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
 
 
-def file_source(spec: DataSpec, groups: Sequence[torch.utils.data.Dataset], description: str, nbytes: int,
-                in_memory, max_memory_mb: int, num_workers: int = 2) -> DataSource:
+def file_source(
+    spec: DataSpec,
+    groups: Sequence[torch.utils.data.Dataset],
+    description: str,
+    nbytes: int,
+    in_memory,
+    max_memory_mb: int,
+    num_workers: int = 2,
+) -> DataSource:
     """A DataSource over Datasets of dicts, one per group of `spec`: decoded into memory once when
     `in_memory` is true (or "auto" and `nbytes` fits in max_memory_mb), else streamed from the files."""
     if in_memory is True or (in_memory == "auto" and nbytes <= max_memory_mb * 2**20):
         tensors = [_decode_all(g, num_workers) for g in groups]
-        return in_memory_source(spec, tensors[0] if len(tensors) == 1 else tensors,
-                                f"{description}, decoded into memory")
+        return in_memory_source(
+            spec, tensors[0] if len(tensors) == 1 else tensors, f"{description}, decoded into memory"
+        )
 
     def make_stream(batch_size, device, seed):
         streams = [FileStream(g, batch_size, device, group_seed(seed, i), num_workers) for i, g in enumerate(groups)]
@@ -205,8 +243,9 @@ def file_source(spec: DataSpec, groups: Sequence[torch.utils.data.Dataset], desc
     return DataSource(spec, make_stream, reference, f"{description}, streamed")
 
 
-def read_images(path: Path, channels: int, resolution: int, command: str) -> tuple[torch.Tensor, list[str],
-                                                                                   torch.Tensor | None]:
+def read_images(
+    path: Path, channels: int, resolution: int, command: str
+) -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
     """What `gan translate` / `gan encode` / `reconstruct=` read: an image, a folder of images, or an npz with
     `images` (N, H, W, C) uint8 (as `gan sample format=npz` writes) and optionally `labels` (N,). Returns uint8
     (N, C, R, R), a name per image, and the labels (or None). Every image is read before anything is used."""
@@ -228,14 +267,23 @@ def read_images(path: Path, channels: int, resolution: int, command: str) -> tup
             raise GanError(f"input={path} holds {', '.join(data.files)}; {command} reads `images` (N, H, W, C).")
         arr = data["images"]
         if arr.ndim != 4 or arr.dtype != np.uint8 or arr.shape[-1] != channels:
-            raise GanError(f"input={path}: images of shape {arr.shape} and type {arr.dtype}; this model reads "
-                           f"(N, H, W, {channels}) uint8 images (its input has {channels} channel(s)).")
+            raise GanError(
+                f"input={path}: images of shape {arr.shape} and type {arr.dtype}; this model reads "
+                f"(N, H, W, {channels}) uint8 images (its input has {channels} channel(s))."
+            )
         x = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
         if x.shape[-1] != resolution or x.shape[-2] != resolution:
-            logging.getLogger("gancli").warning("input images are %dx%d; resized to the model's %d px",
-                                                x.shape[-1], x.shape[-2], resolution)
-            x = torch.nn.functional.interpolate(x.float(), size=(resolution, resolution), mode="bilinear",
-                                                antialias=True).round().clamp(0, 255).to(torch.uint8)
+            logging.getLogger("gancli").warning(
+                "input images are %dx%d; resized to the model's %d px", x.shape[-1], x.shape[-2], resolution
+            )
+            x = (
+                torch.nn.functional.interpolate(
+                    x.float(), size=(resolution, resolution), mode="bilinear", antialias=True
+                )
+                .round()
+                .clamp(0, 255)
+                .to(torch.uint8)
+            )
         labels = None
         if "labels" in data.files:
             labels = torch.from_numpy(np.asarray(data["labels"])).long().flatten()

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gancli.core.errors import GanError
 from gancli.core.rules import integer, one_of
 from gancli.data.base import DATASETS, Field, in_memory_source, labelled, with_rules
-from gancli.core.errors import GanError
 
 
 def scale_to_unit(x: torch.Tensor) -> tuple[torch.Tensor, dict]:
@@ -58,11 +58,20 @@ def sequence_source(x: torch.Tensor, y: torch.Tensor | None, classes, descriptio
 
 
 @DATASETS.register("sines")
-def sines(n: int = 14000, length: int = 30, channels: int = 1, bands: int = 0, seed: int = 1234,
-          freq=(1.0, 5.0), amplitude=(0.1, 0.9)):
+def sines(
+    n: int = 14000,
+    length: int = 30,
+    channels: int = 1,
+    bands: int = 0,
+    seed: int = 1234,
+    freq=(1.0, 5.0),
+    amplitude=(0.1, 0.9),
+):
     if n < 1 or length < 2 or channels < 1 or bands < 0:
-        raise GanError(f"dataset sines: n={n}, length={length}, channels={channels}, bands={bands}: n ≥ 1, "
-                       "length ≥ 2, channels ≥ 1, bands ≥ 0.")
+        raise GanError(
+            f"dataset sines: n={n}, length={length}, channels={channels}, bands={bands}: n ≥ 1, "
+            "length ≥ 2, channels ≥ 1, bands ≥ 0."
+        )
     g = torch.Generator().manual_seed(seed)
     f = freq[0] + (freq[1] - freq[0]) * torch.rand(n, 1, channels, generator=g)
     a = amplitude[0] + (amplitude[1] - amplitude[0]) * torch.rand(n, 1, channels, generator=g)
@@ -70,38 +79,52 @@ def sines(n: int = 14000, length: int = 30, channels: int = 1, bands: int = 0, s
     t = torch.arange(length, dtype=torch.float32).view(1, length, 1)
     x = a * torch.sin(2 * math.pi * f * t / length + phase)
     y, classes = None, ()
-    if bands:   # the first channel's frequency, in `bands` equal bands of the range
+    if bands:  # the first channel's frequency, in `bands` equal bands of the range
         y = ((f[:, 0, 0] - freq[0]) / (freq[1] - freq[0]) * bands).long().clamp(max=bands - 1)
         edges = [freq[0] + (freq[1] - freq[0]) * i / bands for i in range(bands + 1)]
         classes = tuple(f"{edges[i]:.2f}-{edges[i + 1]:.2f}" for i in range(bands))
-    return sequence_source(x, y, classes, f"sines: {n} sequences of {length} steps, {channels} channel(s)"
-                           + (f", {bands} frequency bands" if bands else ""))
+    return sequence_source(
+        x,
+        y,
+        classes,
+        f"sines: {n} sequences of {length} steps, {channels} channel(s)"
+        + (f", {bands} frequency bands" if bands else ""),
+    )
 
 
 @DATASETS.register("smooth")
-def smooth(n: int = 14000, length: int = 30, channels: int = 1, length_scale: float = 2.236, variance: float = 0.2,
-           normalise: bool = False, seed: int = 1234):
+def smooth(
+    n: int = 14000,
+    length: int = 30,
+    channels: int = 1,
+    length_scale: float = 2.236,
+    variance: float = 0.2,
+    normalise: bool = False,
+    seed: int = 1234,
+):
     """x ~ GP(0, k), k(t, t') = variance·exp(−(t − t')² / (2ℓ²)) with ℓ in steps, per channel."""
     if length_scale <= 0 or variance <= 0:
         raise GanError(f"dataset.length_scale={length_scale} and dataset.variance={variance} must be > 0.")
     t = torch.arange(length, dtype=torch.float64)
-    k = variance * torch.exp(-(t[:, None] - t[None, :]) ** 2 / (2 * length_scale ** 2)) \
-        + 1e-6 * torch.eye(length, dtype=torch.float64)
+    k = variance * torch.exp(-((t[:, None] - t[None, :]) ** 2) / (2 * length_scale**2)) + 1e-6 * torch.eye(
+        length, dtype=torch.float64
+    )
     chol = torch.linalg.cholesky(k)
     g = torch.Generator().manual_seed(seed)
     eps = torch.randn(n, channels, length, generator=g, dtype=torch.float64)
-    x = (eps @ chol.T).transpose(1, 2).float()          # (n, T, C)
+    x = (eps @ chol.T).transpose(1, 2).float()  # (n, T, C)
     scale = None
     if normalise:
         x, scale = scale_to_unit(x)
-    return sequence_source(x, None, (), f"smooth: {n} GP draws (RBF, ℓ = {length_scale} steps) of {length} steps",
-                           scale)
+    return sequence_source(
+        x, None, (), f"smooth: {n} GP draws (RBF, ℓ = {length_scale} steps) of {length} steps", scale
+    )
 
 
 LAYOUTS = ("rows14", "flat14", "rows")
 RESIZES = ("lanczos", "avgpool")
 PARTS = ("all", "train", "vali", "test")
-PROPORTIONS = (0.6, 0.2, 0.2)     # the authors' data_utils.split: train, validation, test
+PROPORTIONS = (0.6, 0.2, 0.2)  # the authors' data_utils.split: train, validation, test
 
 
 def minmax_stretch(x: torch.Tensor) -> torch.Tensor:
@@ -137,25 +160,33 @@ def split_part(n: int, part: str, seed: int) -> torch.Tensor:
     return perm[lo:hi].sort().values
 
 
-def _image_sequences(name: str, root, split: str, layout: str, download: bool, digits=None, resize="lanczos",
-                     part="all", part_seed=0):
+def _image_sequences(
+    name: str, root, split: str, layout: str, download: bool, digits=None, resize="lanczos", part="all", part_seed=0
+):
     from omegaconf import OmegaConf
 
     from gancli.data.base import build_dataset
 
     if layout not in LAYOUTS:
-        raise GanError(f"dataset.layout='{layout}' is not one of: rows14 (14 steps of 14 values, the authors' "
-                       "MNIST settings), flat14 (14×14 flattened: 196 steps of 1 value), rows (28 steps of 28 values).")
+        raise GanError(
+            f"dataset.layout='{layout}' is not one of: rows14 (14 steps of 14 values, the authors' "
+            "MNIST settings), flat14 (14×14 flattened: 196 steps of 1 value), rows (28 steps of 28 values)."
+        )
     if resize not in RESIZES:
-        raise GanError(f"dataset.resize='{resize}' is not one of: lanczos (the authors': a per-image min-max "
-                       "stretch, then Lanczos resampling), avgpool (2 × 2 means).")
+        raise GanError(
+            f"dataset.resize='{resize}' is not one of: lanczos (the authors': a per-image min-max "
+            "stretch, then Lanczos resampling), avgpool (2 × 2 means)."
+        )
     if part not in PARTS:
-        raise GanError(f"dataset.part='{part}' is not one of: {', '.join(PARTS)} (the authors' random 60/20/20 "
-                       "split of the images kept; all: every one).")
-    source = build_dataset(OmegaConf.create({"name": name, "root": root, "split": split, "resolution": 28,
-                                             "download": download}))
-    batch = source.reference(10 ** 7)                      # every image, in order
-    x, y = batch["x"], batch["y"]                           # (N, 1, 28, 28) in [-1, 1]
+        raise GanError(
+            f"dataset.part='{part}' is not one of: {', '.join(PARTS)} (the authors' random 60/20/20 "
+            "split of the images kept; all: every one)."
+        )
+    source = build_dataset(
+        OmegaConf.create({"name": name, "root": root, "split": split, "resolution": 28, "download": download})
+    )
+    batch = source.reference(10**7)  # every image, in order
+    x, y = batch["x"], batch["y"]  # (N, 1, 28, 28) in [-1, 1]
     classes = source.spec["y"].class_names
     if digits is not None:
         keep = [int(d) for d in digits]
@@ -170,30 +201,37 @@ def _image_sequences(name: str, root, split: str, layout: str, download: bool, d
         idx = split_part(kept, part, part_seed)
         x, y = x[idx], y[idx]
     if layout == "rows":
-        x = x[:, 0]                                         # (N, 28, 28): rows as steps
+        x = x[:, 0]  # (N, 28, 28): rows as steps
     else:
         x14 = resize_lanczos(x[:, 0], 14) if resize == "lanczos" else F.avg_pool2d(x, 2)[:, 0]
-        x = x14.flatten(1).unsqueeze(-1) if layout == "flat14" else x14   # (N, 196, 1) or (N, 14, 14)
+        x = x14.flatten(1).unsqueeze(-1) if layout == "flat14" else x14  # (N, 196, 1) or (N, 14, 14)
     where = "" if part == "all" else f", the authors' {part} part ({len(x)} of {kept})"
-    return sequence_source(x, y, classes, f"{name} ({split}{where}) as sequences: {len(x)} of "
-                           f"{x.shape[1]} steps × {x.shape[2]} channel(s)")
+    return sequence_source(
+        x, y, classes, f"{name} ({split}{where}) as sequences: {len(x)} of {x.shape[1]} steps × {x.shape[2]} channel(s)"
+    )
 
 
-IMAGE_SEQUENCE_RULES = {"layout": one_of("rows14", "flat14", "rows"), "resize": one_of("lanczos", "avgpool"),
-                        "part": one_of("all", "train", "vali", "test"), "part_seed": integer(0)}
+IMAGE_SEQUENCE_RULES = {
+    "layout": one_of("rows14", "flat14", "rows"),
+    "resize": one_of("lanczos", "avgpool"),
+    "part": one_of("all", "train", "vali", "test"),
+    "part_seed": integer(0),
+}
 
 
 @DATASETS.register("mnist_seq")
 @with_rules(**IMAGE_SEQUENCE_RULES)
-def mnist_seq(root="data", split="train", layout="rows14", digits=None, download=True, resize="lanczos", part="all",
-              part_seed=0):
+def mnist_seq(
+    root="data", split="train", layout="rows14", digits=None, download=True, resize="lanczos", part="all", part_seed=0
+):
     return _image_sequences("mnist", root, split, layout, download, digits, resize, part, part_seed)
 
 
 @DATASETS.register("fashion_mnist_seq")
 @with_rules(**IMAGE_SEQUENCE_RULES)
-def fashion_mnist_seq(root="data", split="train", layout="rows14", digits=None, download=True, resize="lanczos",
-                      part="all", part_seed=0):
+def fashion_mnist_seq(
+    root="data", split="train", layout="rows14", digits=None, download=True, resize="lanczos", part="all", part_seed=0
+):
     return _image_sequences("fashion_mnist", root, split, layout, download, digits, resize, part, part_seed)
 
 
@@ -211,8 +249,10 @@ def _read(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             data = np.load(path, allow_pickle=False)
             key = next((k for k in ("x", "sequences") if k in data.files), None)
             if key is None:
-                raise GanError(f"dataset.path={path} holds {', '.join(data.files)}; timeseries_file reads `x` or "
-                               "`sequences` (N, T, C), and optional `labels` (N,).")
+                raise GanError(
+                    f"dataset.path={path} holds {', '.join(data.files)}; timeseries_file reads `x` or "
+                    "`sequences` (N, T, C), and optional `labels` (N,)."
+                )
             return data[key], (data["labels"] if "labels" in data.files else None)
         if suffix == ".csv":
             return _read_csv(path), None
@@ -229,10 +269,12 @@ def _read_csv(path: Path) -> np.ndarray:
         try:
             rows.append([float(v) for v in line.split(",")])
         except ValueError:
-            if i == 0:          # a header
+            if i == 0:  # a header
                 continue
-            raise GanError(f"dataset.path={path}: line {i + 1} is not numeric ({line[:60]!r}); a csv must hold "
-                           "one row of numbers per time step, one column per channel.") from None
+            raise GanError(
+                f"dataset.path={path}: line {i + 1} is not numeric ({line[:60]!r}); a csv must hold "
+                "one row of numbers per time step, one column per channel."
+            ) from None
     if not rows:
         raise GanError(f"dataset.path={path} has no numeric rows.")
     if len({len(r) for r in rows}) > 1:
@@ -248,7 +290,7 @@ def windows(series: torch.Tensor, window: int, stride: int) -> torch.Tensor:
     if window > length:
         raise GanError(f"dataset.window={window} is longer than the series ({length} steps).")
     starts = range(0, length - window + 1, stride)
-    return torch.cat([series[:, s:s + window] for s in starts])
+    return torch.cat([series[:, s : s + window] for s in starts])
 
 
 @DATASETS.register("timeseries_file")
@@ -260,21 +302,29 @@ def timeseries_file(path, window=None, stride=None, normalise: bool = True):
     bad = ~np.isfinite(arr)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise GanError(f"dataset.path={path} holds {int(bad.sum())} NaN or infinite value(s), the first at index "
-                       f"{first}; fill or drop them first.")
+        raise GanError(
+            f"dataset.path={path} holds {int(bad.sum())} NaN or infinite value(s), the first at index "
+            f"{first}; fill or drop them first."
+        )
     x = torch.from_numpy(np.asarray(arr, dtype=np.float32))
     if x.dim() == 1:
-        x = x.unsqueeze(-1)                                  # one channel
+        x = x.unsqueeze(-1)  # one channel
     if x.dim() not in (2, 3):
-        raise GanError(f"dataset.path={path} holds an array of shape {tuple(arr.shape)}; timeseries_file reads "
-                       "(N, T, C) sequences, (N, T) one-channel sequences... or one long series (T, C) with "
-                       "dataset.window.")
+        raise GanError(
+            f"dataset.path={path} holds an array of shape {tuple(arr.shape)}; timeseries_file reads "
+            "(N, T, C) sequences, (N, T) one-channel sequences... or one long series (T, C) with "
+            "dataset.window."
+        )
     if labels is not None and (x.dim() != 3 or len(labels) != len(x)):
-        raise GanError(f"dataset.path={path}: {len(labels)} labels for {len(x) if x.dim() == 3 else 1} sequence(s); "
-                       "there must be one label per sequence.")
+        raise GanError(
+            f"dataset.path={path}: {len(labels)} labels for {len(x) if x.dim() == 3 else 1} sequence(s); "
+            "there must be one label per sequence."
+        )
     if x.dim() == 2 and window is None:
-        raise GanError(f"dataset.path={path} holds one series of {x.shape[0]} steps; cut it into training sequences "
-                       "with dataset.window=<steps> (and dataset.stride=<steps>).")
+        raise GanError(
+            f"dataset.path={path} holds one series of {x.shape[0]} steps; cut it into training sequences "
+            "with dataset.window=<steps> (and dataset.stride=<steps>)."
+        )
     if window is not None:
         w, s = int(window), int(stride or window)
         if w < 2 or s < 1:
@@ -293,5 +343,6 @@ def timeseries_file(path, window=None, stride=None, normalise: bool = True):
         index = {v: i for i, v in enumerate(values)}
         y = torch.tensor([index[v] for v in np.asarray(labels).tolist()])
         classes = tuple(str(v) for v in values)
-    return sequence_source(x, y, classes, f"{path.name}: {len(x)} sequences of {x.shape[1]} steps × {x.shape[2]} "
-                           "channel(s)", scale)
+    return sequence_source(
+        x, y, classes, f"{path.name}: {len(x)} sequences of {x.shape[1]} steps × {x.shape[2]} channel(s)", scale
+    )

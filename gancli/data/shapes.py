@@ -11,8 +11,8 @@ import math
 
 import torch
 
-from gancli.data.base import DATASETS, Field, in_memory_source, labelled
 from gancli.core.errors import GanError
+from gancli.data.base import DATASETS, Field, in_memory_source, labelled
 
 
 def _inside(kind: str, u: torch.Tensor, v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -36,8 +36,8 @@ def _inside(kind: str, u: torch.Tensor, v: torch.Tensor, r: torch.Tensor) -> tor
         rho = torch.sqrt(u * u + v * v)
         phi = torch.atan2(u, v)  # 0 at the top
         sector = 2 * math.pi / 5
-        t = torch.remainder(phi, sector) / sector           # 0..1 within one point
-        tri = (2 * t - 1).abs()                             # 1 at tips, 0 between
+        t = torch.remainder(phi, sector) / sector  # 0..1 within one point
+        tri = (2 * t - 1).abs()  # 1 at tips, 0 between
         edge = r * (0.45 + 0.55 * tri)
         return rho <= edge
     raise GanError(f"unknown shape class '{kind}'; available: {', '.join(SHAPES)}.")
@@ -61,18 +61,19 @@ def render_shapes(n: int, resolution: int, seed: int, classes=SHAPES, rotation: 
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(len(classes), (n,), generator=g)
     # Large shapes, moderate jitter: every image has enough pixels to show its class at 32 px.
-    radius = 0.55 + 0.3 * torch.rand(n, generator=g)              # of the half-width
+    radius = 0.55 + 0.3 * torch.rand(n, generator=g)  # of the half-width
     max_off = 0.6 * (1.0 - radius)
     cx = (torch.rand(n, generator=g) * 2 - 1) * max_off
     cy = (torch.rand(n, generator=g) * 2 - 1) * max_off
     theta = (torch.rand(n, generator=g) * 2 - 1) * math.radians(rotation)
-    colour = _hsv_to_rgb(torch.rand(n, generator=g), 0.6 + 0.4 * torch.rand(n, generator=g),
-                         0.75 + 0.25 * torch.rand(n, generator=g))
+    colour = _hsv_to_rgb(
+        torch.rand(n, generator=g), 0.6 + 0.4 * torch.rand(n, generator=g), 0.75 + 0.25 * torch.rand(n, generator=g)
+    )
 
     ss = 2  # supersampling factor per axis (2×2 samples per pixel)
     m = resolution * ss
     coords = (torch.arange(m, dtype=torch.float32) + 0.5) / m * 2 - 1
-    py, px = torch.meshgrid(-coords, coords, indexing="ij")       # y up
+    py, px = torch.meshgrid(-coords, coords, indexing="ij")  # y up
     out = torch.empty(n, 3, resolution, resolution, dtype=torch.uint8)
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
@@ -86,7 +87,7 @@ def render_shapes(n: int, resolution: int, seed: int, classes=SHAPES, rotation: 
             sel = labels[sl] == k
             if sel.any():
                 mask[sel] = _inside(kind, u[sel], v[sel], r[sel])
-        cover = torch.nn.functional.avg_pool2d(mask.float()[:, None], ss)   # (b, 1, R, R) in [0, 1]
+        cover = torch.nn.functional.avg_pool2d(mask.float()[:, None], ss)  # (b, 1, R, R) in [0, 1]
         img = cover * colour[sl, :, None, None]
         out[sl] = (img * 255).round().clamp(0, 255).to(torch.uint8)
     return out, labels
@@ -100,4 +101,6 @@ def shapes(resolution: int = 32, n: int = 20000, seed: int = 1234, classes=SHAPE
         raise GanError(f"dataset.classes: unknown shape(s) {unknown}; available: {', '.join(SHAPES)}.")
     x, y = render_shapes(n, resolution, seed, classes, rotation)
     spec = labelled(Field("image", (3, resolution, resolution)), len(classes), classes)
-    return in_memory_source(spec, {"x": x, "y": y}, f"shapes: {n} procedural {resolution}px images, {len(classes)} classes")
+    return in_memory_source(
+        spec, {"x": x, "y": y}, f"shapes: {n} procedural {resolution}px images, {len(classes)} classes"
+    )

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from gancli.core.errors import GanError
 from gancli.data.base import DATASETS, DataSource, Field, in_memory_source, labelled
 from gancli.data.files import IMAGE_EXTS, ImageFiles, file_source, readable_images
-from gancli.core.errors import GanError
 
 IDX_SETS = {
     "mnist": ("MNIST", ()),
@@ -36,8 +36,8 @@ def read_idx(path: Path) -> torch.Tensor:
         zero, dtype, ndim = struct.unpack(">HBB", data[:4])
         if zero != 0 or dtype != 0x08:
             raise ValueError("not an unsigned-byte IDX file")
-        dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-        return torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8).reshape(dims)
+        dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+        return torch.frombuffer(bytearray(data[4 + 4 * ndim :]), dtype=torch.uint8).reshape(dims)
     except (OSError, ValueError, EOFError, struct.error, RuntimeError, zlib.error) as exc:
         raise GanError(f"cannot read IDX file {path}: {exc}. Delete it and fetch it again.") from None
 
@@ -115,7 +115,9 @@ def _idx_dataset(name: str, root, split: str, resolution: int, download: bool, c
             if img is None or lab is None:
                 other = [o for o in SPLIT_PREFIX if o != s and _find_idx(dirs, f"{SPLIT_PREFIX[o]}-images-idx3-ubyte")]
                 hint = f" (the {other[0]} split is there: dataset.split={other[0]})" if other else ""
-                raise _missing(name, root, f"the {s} split is missing{hint}" + ("" if download else ", download is off"))
+                raise _missing(
+                    name, root, f"the {s} split is missing{hint}" + ("" if download else ", download is off")
+                )
         xs.append(read_idx(img)[:, None])
         ys.append(read_idx(lab).long())
     x, y = torch.cat(xs), torch.cat(ys)
@@ -175,16 +177,34 @@ def _cifar_missing(root: Path, why: str) -> GanError:
 # ------------------------------------------------------------------------------- file-backed image sets
 
 
-def image_files_source(name: str, paths: list[Path], labels: list[int] | None, class_names: tuple[str, ...],
-                       resolution: int, crop: int | None, in_memory, max_memory_mb: int,
-                       num_workers: int = 2) -> DataSource:
+def image_files_source(
+    name: str,
+    paths: list[Path],
+    labels: list[int] | None,
+    class_names: tuple[str, ...],
+    resolution: int,
+    crop: int | None,
+    in_memory,
+    max_memory_mb: int,
+    num_workers: int = 2,
+) -> DataSource:
     """RGB image files as fields x (and y when there are two or more classes)."""
     labelled_ = labels is not None and len(class_names) > 1
-    spec = labelled(Field("image", (3, resolution, resolution)), len(class_names) if labelled_ else 0,
-                    class_names if labelled_ else ())
+    spec = labelled(
+        Field("image", (3, resolution, resolution)),
+        len(class_names) if labelled_ else 0,
+        class_names if labelled_ else (),
+    )
     files = ImageFiles(paths, labels if labelled_ else None, resolution, crop)
-    return file_source(spec, [files], f"{name}: {len(paths)} images, {resolution}px",
-                       len(paths) * 3 * resolution * resolution, in_memory, max_memory_mb, num_workers)
+    return file_source(
+        spec,
+        [files],
+        f"{name}: {len(paths)} images, {resolution}px",
+        len(paths) * 3 * resolution * resolution,
+        in_memory,
+        max_memory_mb,
+        num_workers,
+    )
 
 
 @DATASETS.register("image_folder")
@@ -203,13 +223,22 @@ def image_folder(root, resolution=64, in_memory="auto", max_memory_mb=4096, num_
         tops = tuple(sorted({r[0] for r in rel}))
         index = {name: i for i, name in enumerate(tops)}
         labels = [index[r[0]] for r in rel]
-    return image_files_source("image_folder", paths, labels, tops, resolution, None, in_memory, max_memory_mb,
-                              num_workers)
+    return image_files_source(
+        "image_folder", paths, labels, tops, resolution, None, in_memory, max_memory_mb, num_workers
+    )
 
 
 @DATASETS.register("celeba")
-def celeba(root="data", split="train", resolution=64, crop=148, download=True, in_memory="auto", max_memory_mb=4096,
-           num_workers=2):
+def celeba(
+    root="data",
+    split="train",
+    resolution=64,
+    crop=148,
+    download=True,
+    in_memory="auto",
+    max_memory_mb=4096,
+    num_workers=2,
+):
     import torchvision
 
     if split not in ("train", "valid", "test", "all"):
@@ -233,5 +262,4 @@ def celeba(root="data", split="train", resolution=64, crop=148, download=True, i
             ) from None
     base = Path(ds.root) / ds.base_folder / "img_align_celeba"
     paths = [base / f for f in ds.filename]
-    return image_files_source("celeba", paths, None, (), resolution, crop, in_memory, max_memory_mb,
-                              num_workers)
+    return image_files_source("celeba", paths, None, (), resolution, crop, in_memory, max_memory_mb, num_workers)

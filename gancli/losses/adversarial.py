@@ -23,8 +23,10 @@ class AdversarialLoss:
 
     def smooth_real(self, s: float) -> None:
         """One-sided label smoothing (Salimans et al. 2016): D's target for real samples becomes 1 − s."""
-        raise GanError(f"tricks.label_smoothing applies to target-based losses (minimax, nonsat, lsgan); "
-                       f"'{type(self).__name__}' has no real-sample target. Use tricks.label_smoothing=0.")
+        raise GanError(
+            f"tricks.label_smoothing applies to target-based losses (minimax, nonsat, lsgan); "
+            f"'{type(self).__name__}' has no real-sample target. Use tricks.label_smoothing=0."
+        )
 
 
 LOSSES: Registry[type[AdversarialLoss]] = Registry("loss")
@@ -36,7 +38,9 @@ class _CrossEntropyD(AdversarialLoss):
     def d_loss(self, real, fake):
         # −t·log D(x) − (1 − t)·log(1 − D(x)) − log(1 − D(G(z))); t = 1 unless smoothed
         t = self.real_target
-        real_term = F.softplus(-real).mean() if t == 1.0 else (t * F.softplus(-real) + (1 - t) * F.softplus(real)).mean()
+        real_term = (
+            F.softplus(-real).mean() if t == 1.0 else (t * F.softplus(-real) + (1 - t) * F.softplus(real)).mean()
+        )
         return real_term + F.softplus(fake).mean()
 
     def smooth_real(self, s: float) -> None:
@@ -73,7 +77,7 @@ class LeastSquares(AdversarialLoss):
         return 0.5 * ((fake - self.c) ** 2).mean()
 
     def smooth_real(self, s: float) -> None:
-        self.b = self.b - s * (self.b - self.a)   # move the real target s of the way towards the fake one
+        self.b = self.b - s * (self.b - self.a)  # move the real target s of the way towards the fake one
 
 
 @LOSSES.register("wgan")
@@ -119,7 +123,9 @@ def plain_loss(cfg):
     tricks = OmegaConf.to_container(cfg.tricks, resolve=True) if "tricks" in cfg else {}
     unused += [f"tricks.{k}={v}" for k, v in tricks.items() if (v not in (None, 1) if k == "pack" else bool(v))]
     if unused:
-        raise GanError(f"model '{cfg.model.name}' plays a plain adversarial loss (here loss={name}) and takes no "
-                       f"penalty, clipping or trick from loss.* or tricks.*; remove {', '.join(unused)} (loss=nonsat, "
-                       "lsgan or hinge; tricks=none).")
+        raise GanError(
+            f"model '{cfg.model.name}' plays a plain adversarial loss (here loss={name}) and takes no "
+            f"penalty, clipping or trick from loss.* or tricks.*; remove {', '.join(unused)} (loss=nonsat, "
+            "lsgan or hinge; tricks=none)."
+        )
     return build_loss(name, **loss)

@@ -14,9 +14,14 @@ def class_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), labels)
 
 
-def info_nll(cat_logits: torch.Tensor | None, cat: torch.Tensor | None,
-             cont_mean: torch.Tensor | None, cont: torch.Tensor | None,
-             cat_weight: float = 1.0, cont_weight: float = 1.0) -> torch.Tensor:
+def info_nll(
+    cat_logits: torch.Tensor | None,
+    cat: torch.Tensor | None,
+    cont_mean: torch.Tensor | None,
+    cont: torch.Tensor | None,
+    cat_weight: float = 1.0,
+    cont_weight: float = 1.0,
+) -> torch.Tensor:
     """The InfoGAN penalty λ_cat·E[−log Q(c_cat|x)] + λ_cont·E[−log Q(c_cont|x)] (summed over codes).
 
     Q(c_cont|x) is a factored Gaussian with unit variance (the original code's fixed-std setting),
@@ -31,8 +36,13 @@ def info_nll(cat_logits: torch.Tensor | None, cat: torch.Tensor | None,
     return loss
 
 
-def mutual_information_bound(cat_logits: torch.Tensor | None, cat: torch.Tensor | None, num_categories: int,
-                             cont_mean: torch.Tensor | None, cont: torch.Tensor | None) -> torch.Tensor:
+def mutual_information_bound(
+    cat_logits: torch.Tensor | None,
+    cat: torch.Tensor | None,
+    num_categories: int,
+    cont_mean: torch.Tensor | None,
+    cont: torch.Tensor | None,
+) -> torch.Tensor:
     """L_I(G, Q) = E[log Q(c|x)] + H(c) ≤ I(c; G(z, c)), for c = (Cat(K), U(−1, 1)^n) (Chen et al. 2016).
 
     H(Cat(K)) = log K and H(U(−1, 1)) = log 2 per code. Reported as a metric; it approaches H(c)

@@ -7,13 +7,12 @@ the gradient is then taken with respect to every part, and its norm is over all 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
 
 from gancli.core.eager import eager
-
 
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 
@@ -22,7 +21,7 @@ def _parts(x: Inputs) -> tuple[torch.Tensor, ...]:
     return x if isinstance(x, tuple) else (x,)
 
 
-@eager   # create_graph: a compiled graph cannot be differentiated again
+@eager  # create_graph: a compiled graph cannot be differentiated again
 def input_gradient(logits: torch.Tensor, x: Inputs, scale: torch.Tensor | None = None) -> torch.Tensor:
     """∇ₓ Σ D(x) per sample, flattened to (B, -1) (the parts of a tuple side by side), kept in the graph so
     a penalty on it trains D. `scale`: the AMP loss scale as a tensor (fp16), so this inner gradient does
@@ -35,9 +34,14 @@ def input_gradient(logits: torch.Tensor, x: Inputs, scale: torch.Tensor | None =
     return grad / scale if scale is not None else grad
 
 
-@eager   # the critic's forward at x̂ is differentiated twice
-def gradient_penalty(critic: Callable[[Inputs], torch.Tensor], real: Inputs, fake: Inputs,
-                     scale: torch.Tensor | None = None, autocast=contextlib.nullcontext) -> torch.Tensor:
+@eager  # the critic's forward at x̂ is differentiated twice
+def gradient_penalty(
+    critic: Callable[[Inputs], torch.Tensor],
+    real: Inputs,
+    fake: Inputs,
+    scale: torch.Tensor | None = None,
+    autocast=contextlib.nullcontext,
+) -> torch.Tensor:
     """E[(‖∇D(x̂)‖₂ − 1)²] with x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1] per sample (Gulrajani et al.); for a
     joint input, one ε per sample for all its parts.
 
@@ -47,9 +51,11 @@ def gradient_penalty(critic: Callable[[Inputs], torch.Tensor], real: Inputs, fak
     reals, fakes = _parts(real), _parts(fake)
     first = reals[0]
     eps = torch.rand(first.shape[0], device=first.device, dtype=first.dtype)
-    x_hat = tuple((e * r.detach() + (1 - e) * f.detach()).requires_grad_(True)
-                  for r, f in zip(reals, fakes, strict=True)
-                  for e in [eps.to(r.dtype).view(-1, *[1] * (r.dim() - 1))])
+    x_hat = tuple(
+        (e * r.detach() + (1 - e) * f.detach()).requires_grad_(True)
+        for r, f in zip(reals, fakes, strict=True)
+        for e in [eps.to(r.dtype).view(-1, *[1] * (r.dim() - 1))]
+    )
     with autocast():
         logits = critic(x_hat if isinstance(real, tuple) else x_hat[0])
     grad = input_gradient(logits, x_hat, scale)

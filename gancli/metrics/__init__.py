@@ -4,8 +4,8 @@ on 2-D mixtures, class accuracy of conditional samples, InfoGAN's code accuracy,
 (MMD², TSTR, TimeGAN's discriminative and predictive scores), and ProGAN's sliced Wasserstein distance. `evaluate` scores a
 model or a set of samples with several at once, beside the floor real test data reaches."""
 
-from gancli.metrics.base import HIGHER_IS_BETTER, METRICS, Metric, better
 from gancli.metrics import classes, image, points, sequences, swd, translation  # noqa: F401  (registration)
+from gancli.metrics.base import HIGHER_IS_BETTER, METRICS, Metric, better
 from gancli.metrics.suite import EvalContext, Report, evaluate, resolve
 
 __all__ = ["HIGHER_IS_BETTER", "METRICS", "Metric", "better", "EvalContext", "Report", "evaluate", "resolve"]

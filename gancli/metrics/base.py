@@ -18,12 +18,34 @@ if TYPE_CHECKING:
 
 #: every value a metric can report, and whether higher is better
 HIGHER_IS_BETTER = {
-    "fid": False, "kid": False, "kid_std": False, "is": True, "is_std": False,
-    "precision": True, "recall": True, "density": True, "coverage": True,
-    "modes": True, "hq": True, "rev_kl": False, "class_acc": True, "class_acc_worst": True, "code_acc": True,
-    "mmd": False, "mmd_tuned": False, "tstr": True, "trts": True, "trtr": True, "tstr_vali": True,
-    "tstr_vali_f1": True, "disc": False, "pred": False,
-    "l1": False, "psnr": True, "ssim": True, "swd": False,
+    "fid": False,
+    "kid": False,
+    "kid_std": False,
+    "is": True,
+    "is_std": False,
+    "precision": True,
+    "recall": True,
+    "density": True,
+    "coverage": True,
+    "modes": True,
+    "hq": True,
+    "rev_kl": False,
+    "class_acc": True,
+    "class_acc_worst": True,
+    "code_acc": True,
+    "mmd": False,
+    "mmd_tuned": False,
+    "tstr": True,
+    "trts": True,
+    "trtr": True,
+    "tstr_vali": True,
+    "tstr_vali_f1": True,
+    "disc": False,
+    "pred": False,
+    "l1": False,
+    "psnr": True,
+    "ssim": True,
+    "swd": False,
 }
 
 
@@ -45,13 +67,15 @@ class Metric:
     values: tuple[str, ...] = ()
     protocol = ""
 
-    def check(self, ctx: "EvalContext") -> None:
+    def check(self, ctx: EvalContext) -> None:
         """Raise a GanError, before any sample is drawn, when this metric cannot be computed here."""
         if ctx.kind not in self.kinds:
-            raise GanError(f"metric '{ctx.name_of(self)}' measures {' or '.join(self.kinds)} samples; this model makes "
-                           f"{ctx.kind}. For {ctx.kind}, use: {', '.join(ctx.metrics_for_kind())}.")
+            raise GanError(
+                f"metric '{ctx.name_of(self)}' measures {' or '.join(self.kinds)} samples; this model makes "
+                f"{ctx.kind}. For {ctx.kind}, use: {', '.join(ctx.metrics_for_kind())}."
+            )
 
-    def compute(self, ctx: "EvalContext") -> dict[str, float]:
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
         raise NotImplementedError
 
 

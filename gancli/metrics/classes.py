@@ -22,9 +22,16 @@ class ClassAccuracy(Metric):
         super().check(ctx)
         algo = ctx.algorithm
         classes = ctx.num_classes
-        if algo is None or "class" not in algo.sample_options or getattr(algo, "num_classes", 0) != classes or not classes:
-            raise GanError("class_acc asks the model for samples of each of the dataset's classes: it needs a "
-                           "checkpoint of a model conditioned on them (cgan, cdcgan, acgan, model.condition.*).")
+        if (
+            algo is None
+            or "class" not in algo.sample_options
+            or getattr(algo, "num_classes", 0) != classes
+            or not classes
+        ):
+            raise GanError(
+                "class_acc asks the model for samples of each of the dataset's classes: it needs a "
+                "checkpoint of a model conditioned on them (cgan, cdcgan, acgan, model.condition.*)."
+            )
 
     def compute(self, ctx):
         classifier = ctx.classifier
@@ -47,18 +54,23 @@ def majority_map(cat: torch.Tensor, y: torch.Tensor, k: int, classes: int) -> to
 def categories(algo, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
     from gancli.metrics.features import as_input
 
-    return torch.cat([algo.predict_codes(as_input(x[i:i + batch]).to(algo.device))[0].cpu()
-                      for i in range(0, len(x), batch)])
+    return torch.cat(
+        [algo.predict_codes(as_input(x[i : i + batch]).to(algo.device))[0].cpu() for i in range(0, len(x), batch)]
+    )
 
 
-def code_accuracy(algo, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
-                  classes: int) -> tuple[float, float, int]:
+def code_accuracy(
+    algo, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], classes: int
+) -> tuple[float, float, int]:
     """(test accuracy, train accuracy, classes covered): categories mapped to the majority class on train."""
     (xs, ys), (xt, yt) = train, test
     cats = categories(algo, xs)
     mapping = majority_map(cats, ys, algo.n_cat, classes)
-    return ((mapping[categories(algo, xt)] == yt).float().mean().item(), (mapping[cats] == ys).float().mean().item(),
-            len(set(mapping.tolist()) - {-1}))
+    return (
+        (mapping[categories(algo, xt)] == yt).float().mean().item(),
+        (mapping[cats] == ys).float().mean().item(),
+        len(set(mapping.tolist()) - {-1}),
+    )
 
 
 @METRICS.register("code_acc")
@@ -72,11 +84,17 @@ class CodeAccuracy(Metric):
     def check(self, ctx):
         super().check(ctx)
         if ctx.algorithm is None or not hasattr(ctx.algorithm, "predict_codes") or not ctx.num_classes:
-            raise GanError("code_acc reads InfoGAN's categorical code from Q: it needs an infogan checkpoint trained "
-                           "on a labelled dataset.")
+            raise GanError(
+                "code_acc reads InfoGAN's categorical code from Q: it needs an infogan checkpoint trained "
+                "on a labelled dataset."
+            )
 
     def compute(self, ctx):
         real = ctx.real
-        acc, _, _ = code_accuracy(ctx.algorithm, (real.train.samples, real.train.labels),
-                                  (real.test.samples, real.test.labels), ctx.num_classes)
+        acc, _, _ = code_accuracy(
+            ctx.algorithm,
+            (real.train.samples, real.train.labels),
+            (real.test.samples, real.test.labels),
+            ctx.num_classes,
+        )
         return {"code_acc": acc}

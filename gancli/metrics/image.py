@@ -26,11 +26,13 @@ def fid_from_features(a: torch.Tensor, b: torch.Tensor) -> float:
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
     return fid_statistics_to_metric(fid_features_to_statistics(a), fid_features_to_statistics(b), verbose=False)[
-        "frechet_inception_distance"]
+        "frechet_inception_distance"
+    ]
 
 
-def kid_from_features(a: torch.Tensor, b: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
-                      seed: int = 2020) -> tuple[float, float]:
+def kid_from_features(
+    a: torch.Tensor, b: torch.Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 2020
+) -> tuple[float, float]:
     from torch_fidelity.metric_kid import kid_features_to_metric
 
     out = kid_features_to_metric(a, b, kid_subsets=subsets, kid_subset_size=subset_size, rng_seed=seed, verbose=False)
@@ -48,8 +50,9 @@ def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = 3) -> tupl
     """Kynkäänniemi et al. 2019: precision = fakes inside some real sample's k-NN ball; recall the reverse."""
     from torch_fidelity.metric_prc import prc_features_to_metric
 
-    out = prc_features_to_metric(fake, real, prc_neighborhood=k, prc_batch_size=10000, save_cpu_ram=False,
-                                 verbose=False)
+    out = prc_features_to_metric(
+        fake, real, prc_neighborhood=k, prc_batch_size=10000, save_cpu_ram=False, verbose=False
+    )
     return out["precision"], out["recall"]
 
 
@@ -58,7 +61,7 @@ def density_coverage(fake: torch.Tensor, real: torch.Tensor, k: int = 5) -> tupl
     share of real balls that hold some fake."""
     from prdc import compute_prdc
 
-    with contextlib.redirect_stdout(io.StringIO()):   # prdc prints the sample counts
+    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample counts
         out = compute_prdc(real.numpy().astype(np.float32), fake.numpy().astype(np.float32), k)
     return float(out["density"]), float(out["coverage"])
 
@@ -86,9 +89,11 @@ class KID(Metric):
         super().check(ctx)
         size = ctx.settings.kid_subset_size
         if ctx.n < size or ctx.reference_n < size:
-            raise GanError(f"kid draws {ctx.settings.kid_subsets} subsets of eval.kid_subset_size={size} samples, but "
-                           f"there are n={ctx.n} samples and {ctx.reference_n} reference images: raise n (and "
-                           f"eval.reference_n) to at least {size}, or lower eval.kid_subset_size.")
+            raise GanError(
+                f"kid draws {ctx.settings.kid_subsets} subsets of eval.kid_subset_size={size} samples, but "
+                f"there are n={ctx.n} samples and {ctx.reference_n} reference images: raise n (and "
+                f"eval.reference_n) to at least {size}, or lower eval.kid_subset_size."
+            )
 
     def compute(self, ctx):
         s = ctx.settings
@@ -107,8 +112,10 @@ class InceptionScore(Metric):
         if ctx.n < 10:
             raise GanError(f"is splits the samples in 10; n={ctx.n} is too few.")
         if not ctx.extractor_has_logits:
-            raise GanError("is needs class predictions, which this feature extractor does not give (the TorchScript "
-                           "Inception has features only): fetch torch-fidelity's weights or use eval.features=classifier.")
+            raise GanError(
+                "is needs class predictions, which this feature extractor does not give (the TorchScript "
+                "Inception has features only): fetch torch-fidelity's weights or use eval.features=classifier."
+            )
 
     def compute(self, ctx):
         mean, std = is_from_logits(ctx.features.logits)

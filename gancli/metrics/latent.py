@@ -11,14 +11,15 @@ from __future__ import annotations
 import torch
 
 
-def nearest_neighbour_accuracy(train_z: torch.Tensor, train_y: torch.Tensor, test_z: torch.Tensor,
-                               test_y: torch.Tensor, chunk: int = 1024) -> float:
+def nearest_neighbour_accuracy(
+    train_z: torch.Tensor, train_y: torch.Tensor, test_z: torch.Tensor, test_y: torch.Tensor, chunk: int = 1024
+) -> float:
     """Fraction of test codes whose nearest training code (L2) has the same label."""
     train_z, test_z = train_z.float().flatten(1), test_z.float().flatten(1)
     hits = 0
     for i in range(0, len(test_z), chunk):
-        nearest = torch.cdist(test_z[i:i + chunk], train_z).argmin(1)
-        hits += (train_y[nearest] == test_y[i:i + chunk]).sum().item()
+        nearest = torch.cdist(test_z[i : i + chunk], train_z).argmin(1)
+        hits += (train_y[nearest] == test_y[i : i + chunk]).sum().item()
     return hits / len(test_z)
 
 
@@ -31,8 +32,13 @@ def majority_labels(clusters: torch.Tensor, labels: torch.Tensor, n_clusters: in
     return torch.where(counts.sum(1) > 0, best, torch.full_like(best, -1))
 
 
-def cluster_error(train_clusters: torch.Tensor, train_y: torch.Tensor, test_clusters: torch.Tensor,
-                  test_y: torch.Tensor, n_clusters: int) -> float:
+def cluster_error(
+    train_clusters: torch.Tensor,
+    train_y: torch.Tensor,
+    test_clusters: torch.Tensor,
+    test_y: torch.Tensor,
+    n_clusters: int,
+) -> float:
     """Test error when each cluster predicts the majority label of its training members."""
     mapping = majority_labels(train_clusters, train_y, n_clusters)
     return (mapping[test_clusters.long()] != test_y).float().mean().item()

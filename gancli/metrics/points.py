@@ -18,8 +18,11 @@ def mode_stats(points: torch.Tensor, centres: torch.Tensor, std: float) -> dict[
     hq = dist <= 3 * std
     q = torch.bincount(nearest, minlength=len(centres)).double() / len(points)
     p = 1.0 / len(centres)
-    return {"modes": float(torch.unique(nearest[hq]).numel()), "hq": hq.double().mean().item(),
-            "rev_kl": sum(qi * math.log(qi / p) for qi in q.tolist() if qi > 0)}
+    return {
+        "modes": float(torch.unique(nearest[hq]).numel()),
+        "hq": hq.double().mean().item(),
+        "rev_kl": sum(qi * math.log(qi / p) for qi in q.tolist() if qi > 0),
+    }
 
 
 @METRICS.register("modes")

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
+from gancli.core.errors import GanError
 from gancli.core.files import save_atomic
 from gancli.data.base import Field, build_dataset, reference_indices
-from gancli.core.errors import GanError
 
-RUN_KEYS = ("steps", "batch_size", "net_width", "networks", "subset")          # not part of the data
+RUN_KEYS = ("steps", "batch_size", "net_width", "networks", "subset")  # not part of the data
 NOT_CONTENT = ("download", "root", "in_memory", "max_memory_mb", "num_workers")  # where, not what
 TEST_SEED_OFFSET = 1_000_003
 
@@ -34,10 +34,10 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class RealPart:
-    name: str                     # where it comes from, as a phrase: "the test split", ...
-    samples: torch.Tensor         # images as uint8 (N, C, H, W); points as float (N, 2)
+    name: str  # where it comes from, as a phrase: "the test split", ...
+    samples: torch.Tensor  # images as uint8 (N, C, H, W); points as float (N, 2)
     labels: torch.Tensor | None
-    field: Field | None = None    # what a sample is (kind, shape, extras such as a mixture's centres)
+    field: Field | None = None  # what a sample is (kind, shape, extras such as a mixture's centres)
 
 
 def plain(node) -> dict:
@@ -52,14 +52,16 @@ def load_part(cfg: dict, n: int, name: str) -> RealPart:
 
     source = build_dataset(OmegaConf.create(cfg))
     if "x" not in source.spec:
-        raise GanError(f"dataset '{cfg['name']}' has no sample field 'x' ({source.spec.describe()}); the image and "
-                       "point metrics score one.")
+        raise GanError(
+            f"dataset '{cfg['name']}' has no sample field 'x' ({source.spec.describe()}); the image and "
+            "point metrics score one."
+        )
     batch = source.reference(n)
     x = batch["x"]
     field_ = source.spec["x"]
     if field_.kind == "image":
         x = to_uint8(x)
-    elif field_.kind == "sequence":   # in the data's own units, as the models' samples are
+    elif field_.kind == "sequence":  # in the data's own units, as the models' samples are
         from gancli.data.sequences import unscale
 
         x = unscale(x.float(), field_)
@@ -79,11 +81,11 @@ class RealData:
         self._vali: RealPart | None = None
 
     def _test_config(self) -> tuple[dict, str] | None:
-        if self.cfg.get("part", "all") != "all":      # trained on a part of the authors' 60/20/20 split
+        if self.cfg.get("part", "all") != "all":  # trained on a part of the authors' 60/20/20 split
             return {**self.cfg, "part": "test"}, "the test part (dataset.part=test)"
         if "split" in self.cfg:
             return {**self.cfg, "split": "test"}, "the test split"
-        if "seed" in self.cfg and "n" in self.cfg:    # procedural: another draw of the same distribution
+        if "seed" in self.cfg and "n" in self.cfg:  # procedural: another draw of the same distribution
             return {**self.cfg, "seed": int(self.cfg["seed"]) + TEST_SEED_OFFSET}, "a fresh draw (another seed)"
         return None
 
@@ -91,12 +93,13 @@ class RealData:
     def train(self) -> RealPart:
         if self._train is None:
             part = load_part(self.cfg, self.n, "the training data")
-            if self._test_config() is None:             # no test part of its own: hold out a tenth
+            if self._test_config() is None:  # no test part of its own: hold out a tenth
                 x, y = part.samples, part.labels
                 held = torch.zeros(len(x), dtype=torch.bool)
                 held[reference_indices(len(x), max(1, len(x) // 10), group=7)] = True
-                self._test = RealPart("a held-out tenth of the training data", x[held],
-                                      None if y is None else y[held], part.field)
+                self._test = RealPart(
+                    "a held-out tenth of the training data", x[held], None if y is None else y[held], part.field
+                )
                 part = RealPart("the training data less a tenth", x[~held], None if y is None else y[~held], part.field)
             self._train = part
         return self._train
@@ -106,7 +109,7 @@ class RealData:
         if self._test is None:
             found = self._test_config()
             if found is None:
-                _ = self.train          # splits the training part
+                _ = self.train  # splits the training part
             else:
                 self._test = load_part(found[0], self.n, found[1])
         return self._test
@@ -125,8 +128,11 @@ class RealData:
         """What identifies this data: its config (minus paths and run settings) and a fingerprint of its
         content, so a changed dataset, even under the same config, gets a new key."""
         train = self.train
-        digest = hashlib.sha1(json.dumps({k: v for k, v in self.cfg.items() if k not in NOT_CONTENT}, sort_keys=True,
-                                         default=str).encode())
+        digest = hashlib.sha1(
+            json.dumps(
+                {k: v for k, v in self.cfg.items() if k not in NOT_CONTENT}, sort_keys=True, default=str
+            ).encode()
+        )
         digest.update(str((tuple(train.samples.shape), str(train.samples.dtype), self.n)).encode())
         for t in (train.samples[:64], train.samples[-64:], train.labels):
             if t is not None:
@@ -150,14 +156,15 @@ class Cache:
             return None
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:       # torn or foreign: recompute it
+        except Exception:  # torn or foreign: recompute it
             return None
 
     def save(self, kind: str, key: str, obj: dict) -> None:
         try:
             save_atomic(obj, self.path(kind, key))
-        except GanError as exc:   # a read-only cache costs time, not the evaluation
+        except GanError as exc:  # a read-only cache costs time, not the evaluation
             import logging
 
-            logging.getLogger("gancli").warning("could not cache %s (%s); it will be computed again next time",
-                                                kind, exc)
+            logging.getLogger("gancli").warning(
+                "could not cache %s (%s); it will be computed again next time", kind, exc
+            )

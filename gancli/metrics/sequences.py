@@ -40,13 +40,16 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, sigma: float | None = None) 
         pooled = torch.cat([x, y])
         d = torch.cdist(pooled, pooled)
         sigma = d[torch.triu_indices(len(pooled), len(pooled), 1).unbind()].median().item()
-    gamma = 1.0 / (2 * sigma ** 2)
+    gamma = 1.0 / (2 * sigma**2)
     kxx = torch.exp(-gamma * torch.cdist(x, x) ** 2)
     kyy = torch.exp(-gamma * torch.cdist(y, y) ** 2)
     kxy = torch.exp(-gamma * torch.cdist(x, y) ** 2)
     m, n = len(x), len(y)
-    value = (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1)) + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1)) \
+    value = (
+        (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
+        + (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
         - 2 * kxy.mean()
+    )
     return value.item(), sigma
 
 
@@ -80,8 +83,9 @@ def median_pairwise_distance(x: torch.Tensor) -> float:
     return torch.cdist(x, x).flatten().median().item()
 
 
-def mix_rbf_mmd2_and_ratio(x: torch.Tensor, y: torch.Tensor, sigmas: torch.Tensor,
-                           estimate: str = "unbiased") -> tuple[torch.Tensor, torch.Tensor]:
+def mix_rbf_mmd2_and_ratio(
+    x: torch.Tensor, y: torch.Tensor, sigmas: torch.Tensor, estimate: str = "unbiased"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(MMD², MMD² / σ̂) for k = Σ_σ exp(−‖a − b‖² / (2σ²)) on two samples of the same size m, σ̂² the
     variance estimate of Sutherland et al. 2017 (opt-mmd), floored at 1e-8 under the square root.
     estimate: "unbiased" (U-statistic), "biased" (V-statistic, what the authors tune σ on), or "code" (the
@@ -91,32 +95,35 @@ def mix_rbf_mmd2_and_ratio(x: torch.Tensor, y: torch.Tensor, sigmas: torch.Tenso
     if len(y) != m or m < 4:
         raise GanError(f"the tuned MMD compares two samples of one size ≥ 4 (got {m} and {len(y)}).")
     gammas = (1.0 / (2 * sigmas.double() ** 2)).view(-1, 1, 1)
-    kernel = lambda d2: torch.exp(-gammas * d2).sum(0)                     # noqa: E731
+    kernel = lambda d2: torch.exp(-gammas * d2).sum(0)  # noqa: E731
     dxx, dyy, dxy = (torch.cdist(a, b) ** 2 for a, b in ((x, x), (y, y), (x, y)))
     kxx, kyy, kxy = kernel(dxx), kernel(dyy), kernel(dxy)
-    diag = float(len(sigmas))                                             # k(a, a) for every a
-    rows_xx, rows_yy = kxx.sum(1) - diag, kyy.sum(1) - diag                # off-diagonal row sums
+    diag = float(len(sigmas))  # k(a, a) for every a
+    rows_xx, rows_yy = kxx.sum(1) - diag, kyy.sum(1) - diag  # off-diagonal row sums
     rows_xy, cols_xy = kxy.sum(1), kxy.sum(0)
     sum_xx, sum_yy, sum_xy = rows_xx.sum(), rows_yy.sum(), kxy.sum()
-    sq_xx, sq_yy, sq_xy = (kxx ** 2).sum() - m * diag ** 2, (kyy ** 2).sum() - m * diag ** 2, (kxy ** 2).sum()
+    sq_xx, sq_yy, sq_xy = (kxx**2).sum() - m * diag**2, (kyy**2).sum() - m * diag**2, (kxy**2).sum()
     if estimate == "biased":
-        mmd2 = (sum_xx + sum_yy + 2 * m * diag - 2 * sum_xy) / m ** 2
+        mmd2 = (sum_xx + sum_yy + 2 * m * diag - 2 * sum_xy) / m**2
     elif estimate in ("unbiased", "code"):
         within = sum_xx + sum_yy + (2 * m * diag if estimate == "code" else 0)
-        mmd2 = within / (m * (m - 1)) - 2 * sum_xy / m ** 2
+        mmd2 = within / (m * (m - 1)) - 2 * sum_xy / m**2
     else:
         raise GanError(f"estimate='{estimate}' is not one of: unbiased, biased, code.")
-    var = (2 / (m ** 2 * (m - 1) ** 2) * (2 * rows_xx @ rows_xx - sq_xx + 2 * rows_yy @ rows_yy - sq_yy)
-           - (4 * m - 6) / (m ** 3 * (m - 1) ** 3) * (sum_xx ** 2 + sum_yy ** 2)
-           + 4 * (m - 2) / (m ** 3 * (m - 1) ** 2) * (rows_xy @ rows_xy + cols_xy @ cols_xy)
-           - 4 * (m - 3) / (m ** 3 * (m - 1) ** 2) * sq_xy
-           - (8 * m - 12) / (m ** 5 * (m - 1)) * sum_xy ** 2
-           + 8 / (m ** 3 * (m - 1)) * ((sum_xx + sum_yy) * sum_xy / m - rows_xx @ rows_xy - rows_yy @ cols_xy))
+    var = (
+        2 / (m**2 * (m - 1) ** 2) * (2 * rows_xx @ rows_xx - sq_xx + 2 * rows_yy @ rows_yy - sq_yy)
+        - (4 * m - 6) / (m**3 * (m - 1) ** 3) * (sum_xx**2 + sum_yy**2)
+        + 4 * (m - 2) / (m**3 * (m - 1) ** 2) * (rows_xy @ rows_xy + cols_xy @ cols_xy)
+        - 4 * (m - 3) / (m**3 * (m - 1) ** 2) * sq_xy
+        - (8 * m - 12) / (m**5 * (m - 1)) * sum_xy**2
+        + 8 / (m**3 * (m - 1)) * ((sum_xx + sum_yy) * sum_xy / m - rows_xx @ rows_xy - rows_yy @ cols_xy)
+    )
     return mmd2, mmd2 / var.clamp_min(1e-8).sqrt()
 
 
-def tune_sigmas(x: torch.Tensor, y: torch.Tensor, sigmas: torch.Tensor, lr: float = 0.05, max_steps: int = 2000,
-                tol: float = 1e-3) -> tuple[torch.Tensor, int]:
+def tune_sigmas(
+    x: torch.Tensor, y: torch.Tensor, sigmas: torch.Tensor, lr: float = 0.05, max_steps: int = 2000, tol: float = 1e-3
+) -> tuple[torch.Tensor, int]:
     """The authors' bandwidth search: RMSProp as TF 1's (decay 0.9, ε 1e-10, accumulator starting at 1) on
     −(biased MMD² / σ̂), until the ratio changes by ≤ tol between steps or after max_steps. (σ, steps).
     Their code keeps σ from one evaluation to the next (only the optimizer's state is reset); each call here
@@ -128,21 +135,22 @@ def tune_sigmas(x: torch.Tensor, y: torch.Tensor, sigmas: torch.Tensor, lr: floa
         _, ratio = mix_rbf_mmd2_and_ratio(x, y, sigmas, "biased")
         (grad,) = torch.autograd.grad(-ratio, sigmas)
         with torch.no_grad():
-            ms.mul_(0.9).add_(0.1 * grad ** 2)
+            ms.mul_(0.9).add_(0.1 * grad**2)
             sigmas -= lr * grad / (ms + 1e-10).sqrt()
         change, previous, steps = abs(ratio.item() - previous), ratio.item(), steps + 1
     return sigmas.detach(), steps
 
 
-def mmd2_tuned(real: torch.Tensor, fake: torch.Tensor, tune_fraction: float = 0.2, estimate: str = "code",
-               max_steps: int = 2000) -> dict:
+def mmd2_tuned(
+    real: torch.Tensor, fake: torch.Tensor, tune_fraction: float = 0.2, estimate: str = "code", max_steps: int = 2000
+) -> dict:
     """MMD² between real and fake sequences (same count) as the RGAN code evaluates a model: bandwidths
     h^−1 and h^3 from the real sequences' median distance h, tuned on the first `tune_fraction` of both,
     MMD² (and its t-statistic) on the rest. Returns {mmd2, ratio, sigmas, tuning_steps}."""
     n = min(len(real), len(fake))
     cut = int(tune_fraction * n)
     h = median_pairwise_distance(real[:n])
-    start = torch.tensor([h ** -1.0, h ** 3.0], dtype=torch.float64)
+    start = torch.tensor([h**-1.0, h**3.0], dtype=torch.float64)
     sigmas, steps = tune_sigmas(real[:cut], fake[:cut], start, max_steps=max_steps)
     with torch.no_grad():
         mmd2, ratio = mix_rbf_mmd2_and_ratio(real[cut:n], fake[cut:n], sigmas, estimate)
@@ -154,8 +162,10 @@ class TunedMMD(Metric):
     kinds = ("sequence",)
     needs_features = False
     values = ("mmd_tuned",)
-    protocol = ("MMD² as the RGAN code measures it: two RBF bandwidths tuned for the t-statistic on a fifth of "
-                "the samples, MMD² (their estimate, diagonal included) on the rest; vs held-out real ones")
+    protocol = (
+        "MMD² as the RGAN code measures it: two RBF bandwidths tuned for the t-statistic on a fifth of "
+        "the samples, MMD² (their estimate, diagonal included) on the rest; vs held-out real ones"
+    )
 
     def check(self, ctx):
         super().check(ctx)
@@ -163,8 +173,8 @@ class TunedMMD(Metric):
             raise GanError(f"mmd_tuned tunes on a fifth of the samples and estimates on the rest: n ≥ 20 (n={ctx.n}).")
 
     def compute(self, ctx):
-        held_out = ctx.real.test.samples[:ctx.n]
-        mine = ctx.real.train.samples[:ctx.n] if ctx.is_floor else ctx.samples
+        held_out = ctx.real.test.samples[: ctx.n]
+        mine = ctx.real.train.samples[: ctx.n] if ctx.is_floor else ctx.samples
         n = min(len(held_out), len(mine))
         return {"mmd_tuned": mmd2_tuned(held_out[:n], mine[:n])["mmd2"]}
 
@@ -211,10 +221,16 @@ def _synthetic_forest(ctx):
 
 def _check_conditional(ctx, name: str) -> None:
     algo = ctx.algorithm
-    if algo is None or "class" not in algo.sample_options or getattr(algo, "num_classes", 0) != ctx.num_classes \
-            or not ctx.num_classes:
-        raise GanError(f"{name} asks the model for sequences of each class: it needs a checkpoint of a model "
-                       "conditioned on the dataset's labels (rcgan).")
+    if (
+        algo is None
+        or "class" not in algo.sample_options
+        or getattr(algo, "num_classes", 0) != ctx.num_classes
+        or not ctx.num_classes
+    ):
+        raise GanError(
+            f"{name} asks the model for sequences of each class: it needs a checkpoint of a model "
+            "conditioned on the dataset's labels (rcgan)."
+        )
 
 
 @METRICS.register("tstr")
@@ -223,8 +239,10 @@ class TSTR(Metric):
     needs_features = False
     has_floor = False
     values = ("tstr", "trts", "trtr")
-    protocol = ("random forest (500 trees): trained on as many synthetic sequences as real training ones, with "
-                "their classes, tested on the real test part (TSTR); the reverse (TRTS); real on real (TRTR)")
+    protocol = (
+        "random forest (500 trees): trained on as many synthetic sequences as real training ones, with "
+        "their classes, tested on the real test part (TSTR); the reverse (TRTS); real on real (TRTR)"
+    )
 
     def check(self, ctx):
         super().check(ctx)
@@ -234,12 +252,15 @@ class TSTR(Metric):
         real = ctx.real
         memo = _synthetic_forest(ctx)
         key = f"tstr-real-forest-{real.key()}"
-        if key not in ctx._shared:                       # real data: one forest for every evaluation of a run
+        if key not in ctx._shared:  # real data: one forest for every evaluation of a run
             ctx._shared[key] = _forest(real.train.samples, real.train.labels)
         on_real = ctx._shared[key]
         test_x, test_y = real.test.samples, real.test.labels
-        return {"tstr": _accuracy(memo["forest"], test_x, test_y),
-                "trts": _accuracy(on_real, memo["synth"], memo["labels"]), "trtr": _accuracy(on_real, test_x, test_y)}
+        return {
+            "tstr": _accuracy(memo["forest"], test_x, test_y),
+            "trts": _accuracy(on_real, memo["synth"], memo["labels"]),
+            "trtr": _accuracy(on_real, test_x, test_y),
+        }
 
 
 @METRICS.register("tstr_vali")
@@ -248,20 +269,26 @@ class TSTRValidation(Metric):
     needs_features = False
     has_floor = False
     values = ("tstr_vali", "tstr_vali_f1")
-    protocol = ("tstr's forest on the validation part of the authors' 60/20/20 split: accuracy, and the weighted "
-                "F1 their tstr.py picks the checkpoint by")
+    protocol = (
+        "tstr's forest on the validation part of the authors' 60/20/20 split: accuracy, and the weighted "
+        "F1 their tstr.py picks the checkpoint by"
+    )
 
     def check(self, ctx):
         super().check(ctx)
         _check_conditional(ctx, "tstr_vali")
         if ctx.real is None or ctx.real.vali is None:
-            raise GanError("tstr_vali scores the validation part of the authors' 60/20/20 split: train on "
-                           "dataset.part=train (mnist_seq, fashion_mnist_seq; rcgan on mnist_seq does by default).")
+            raise GanError(
+                "tstr_vali scores the validation part of the authors' 60/20/20 split: train on "
+                "dataset.part=train (mnist_seq, fashion_mnist_seq; rcgan on mnist_seq does by default)."
+            )
 
     def compute(self, ctx):
         forest, vali = _synthetic_forest(ctx)["forest"], ctx.real.vali
-        return {"tstr_vali": _accuracy(forest, vali.samples, vali.labels),
-                "tstr_vali_f1": _weighted_f1(forest, vali.samples, vali.labels)}
+        return {
+            "tstr_vali": _accuracy(forest, vali.samples, vali.labels),
+            "tstr_vali_f1": _weighted_f1(forest, vali.samples, vali.labels),
+        }
 
 
 class _GRU(nn.Module):
@@ -297,8 +324,8 @@ class DiscriminativeScore(Metric):
 
     def compute(self, ctx):
         torch.manual_seed(0)
-        fake = ctx.real.test.samples[:ctx.n] if ctx.is_floor else ctx.samples
-        real = ctx.real.train.samples[:len(fake)]
+        fake = ctx.real.test.samples[: ctx.n] if ctx.is_floor else ctx.samples
+        real = ctx.real.train.samples[: len(fake)]
         n = min(len(fake), len(real))
         x = torch.cat([real[:n], fake[:n]]).float()
         y = torch.cat([torch.ones(n), torch.zeros(n)])
@@ -306,9 +333,13 @@ class DiscriminativeScore(Metric):
         cut = int(0.8 * 2 * n)
         tr, te = perm[:cut], perm[cut:]
         channels = x.shape[-1]
-        model = _fit(_GRU(channels, max(4, channels // 2 + 1), 1),
-                     lambda out, t: nn.functional.binary_cross_entropy_with_logits(out[:, -1, 0], t),
-                     x[tr], y[tr], self.iterations)
+        model = _fit(
+            _GRU(channels, max(4, channels // 2 + 1), 1),
+            lambda out, t: nn.functional.binary_cross_entropy_with_logits(out[:, -1, 0], t),
+            x[tr],
+            y[tr],
+            self.iterations,
+        )
         with torch.no_grad():
             acc = ((model(x[te])[:, -1, 0] > 0).float() == y[te]).float().mean().item()
         return {"disc": abs(acc - 0.5)}
@@ -319,7 +350,9 @@ class PredictiveScore(Metric):
     kinds = ("sequence",)
     needs_features = False
     values = ("pred",)
-    protocol = "TimeGAN's predictive score: MAE on real sequences of a GRU trained on generated ones to predict the next step"
+    protocol = (
+        "TimeGAN's predictive score: MAE on real sequences of a GRU trained on generated ones to predict the next step"
+    )
     iterations = 500
 
     def check(self, ctx):
@@ -329,10 +362,15 @@ class PredictiveScore(Metric):
 
     def compute(self, ctx):
         torch.manual_seed(0)
-        train = (ctx.real.train.samples[:ctx.n] if ctx.is_floor else ctx.samples).float()
+        train = (ctx.real.train.samples[: ctx.n] if ctx.is_floor else ctx.samples).float()
         channels = train.shape[-1]
-        model = _fit(_GRU(channels, max(4, channels // 2 + 1), channels),
-                     lambda out, t: (out - t).abs().mean(), train[:, :-1], train[:, 1:], self.iterations)
+        model = _fit(
+            _GRU(channels, max(4, channels // 2 + 1), channels),
+            lambda out, t: (out - t).abs().mean(),
+            train[:, :-1],
+            train[:, 1:],
+            self.iterations,
+        )
         test = ctx.real.test.samples.float()
         with torch.no_grad():
             mae = (model(test[:, :-1]) - test[:, 1:]).abs().mean().item()

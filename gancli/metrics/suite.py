@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from gancli.data.base import Field
 from gancli.core.errors import GanError
+from gancli.core.registry import did_you_mean
+from gancli.data.base import Field
 from gancli.metrics.base import HIGHER_IS_BETTER, METRICS, Metric
 from gancli.metrics.features import ClassifierFeatures, Extractor, Features, build_extractor
 from gancli.metrics.reference import Cache, RealData, to_uint8
-from gancli.core.registry import did_you_mean
 
 log = logging.getLogger("gancli")
 
@@ -27,8 +28,9 @@ def resolve(names) -> list[tuple[str, Metric]]:
         raise GanError("eval.metrics is empty; choose from: " + ", ".join(METRICS.names()) + ".")
     for n in names:
         if n not in METRICS:
-            raise GanError(f"unknown metric '{n}'; choose from: {', '.join(METRICS.names())}." +
-                           did_you_mean(n, METRICS.names()))
+            raise GanError(
+                f"unknown metric '{n}'; choose from: {', '.join(METRICS.names())}." + did_you_mean(n, METRICS.names())
+            )
     return [(n, METRICS.get(n)()) for n in names]
 
 
@@ -36,17 +38,27 @@ class EvalContext:
     """What the metrics share. `sampler(options, n)` draws n samples from the model (None when scoring a
     fixed set of samples); everything else is computed on first use and kept."""
 
-    def __init__(self, metrics: list[tuple[str, Metric]], settings, field_: Field, real: RealData | None,
-                 device: torch.device, num_classes: int = 0, algorithm=None,
-                 sampler: Callable[[dict, int], torch.Tensor] | None = None, samples: torch.Tensor | None = None,
-                 shared: dict | None = None, nets=None):
+    def __init__(
+        self,
+        metrics: list[tuple[str, Metric]],
+        settings,
+        field_: Field,
+        real: RealData | None,
+        device: torch.device,
+        num_classes: int = 0,
+        algorithm=None,
+        sampler: Callable[[dict, int], torch.Tensor] | None = None,
+        samples: torch.Tensor | None = None,
+        shared: dict | None = None,
+        nets=None,
+    ):
         self.metrics, self.settings, self.field, self.real, self.device = metrics, settings, field_, real, device
         self.num_classes, self.algorithm, self.sampler = num_classes, algorithm, sampler
-        self.nets = nets               # the networks the model is drawn with (the EMA copies in training)
+        self.nets = nets  # the networks the model is drawn with (the EMA copies in training)
         self._samples = samples
-        self._shared = shared if shared is not None else {}   # extractor, reference: the same for the floor
+        self._shared = shared if shared is not None else {}  # extractor, reference: the same for the floor
         self.n = len(samples) if samples is not None else int(settings.n)
-        self.is_floor = False          # scoring real test data in place of samples
+        self.is_floor = False  # scoring real test data in place of samples
 
     @property
     def kind(self) -> str:
@@ -82,8 +94,12 @@ class EvalContext:
     @property
     def extractor(self) -> Extractor:
         s = self.settings
-        return self._cached("extractor", lambda: build_extractor(str(s.features), self.real, self.cache, self.device,
-                                                                 s.inception_weights, int(s.classifier_epochs)))
+        return self._cached(
+            "extractor",
+            lambda: build_extractor(
+                str(s.features), self.real, self.cache, self.device, s.inception_weights, int(s.classifier_epochs)
+            ),
+        )
 
     @property
     def extractor_has_logits(self) -> bool:
@@ -93,8 +109,12 @@ class EvalContext:
     def classifier(self) -> ClassifierFeatures:
         if isinstance(self.extractor, ClassifierFeatures):
             return self.extractor
-        return self._cached("classifier", lambda: build_extractor("classifier", self.real, self.cache, self.device,
-                                                                  epochs=int(self.settings.classifier_epochs)))
+        return self._cached(
+            "classifier",
+            lambda: build_extractor(
+                "classifier", self.real, self.cache, self.device, epochs=int(self.settings.classifier_epochs)
+            ),
+        )
 
     @property
     def features(self) -> Features:
@@ -115,21 +135,25 @@ class EvalContext:
                 return Features(saved["features"], saved.get("logits"))
             log.info("extracting the reference features of %d real images (once; cached)", self.reference_n)
             feats = self.extractor(self.real.train.samples, int(self.settings.batch_size))
-            self.cache.save("reference", key, {"features": feats.features, **({"logits": feats.logits}
-                                                                             if feats.logits is not None else {})})
+            self.cache.save(
+                "reference",
+                key,
+                {"features": feats.features, **({"logits": feats.logits} if feats.logits is not None else {})},
+            )
             return feats
 
         return self._cached("reference", make)
 
-    def floor(self) -> "EvalContext | None":
+    def floor(self) -> EvalContext | None:
         """The same metrics, extractor and reference, on n real test images instead of samples (None when no
         metric has a floor)."""
         kept = [(n, m) for n, m in self.metrics if getattr(m, "has_floor", True)]
         if not kept:
             return None
-        test = self.real.test.samples[:self.n]
-        low = EvalContext(kept, self.settings, self.field, self.real, self.device, self.num_classes,
-                          samples=test, shared=self._shared)
+        test = self.real.test.samples[: self.n]
+        low = EvalContext(
+            kept, self.settings, self.field, self.real, self.device, self.num_classes, samples=test, shared=self._shared
+        )
         low.is_floor = True
         return low
 
@@ -148,8 +172,10 @@ class Report:
     def rows(self) -> list[tuple[str, str, str, str]]:
         """(value, result, floor: real test images, better) per reported value."""
         fmt = lambda v: "" if v is None else f"{v:.4g}"  # noqa: E731
-        return [(k, fmt(v), fmt(self.floor.get(k)), "higher" if HIGHER_IS_BETTER[k] else "lower")
-                for k, v in self.values.items()]
+        return [
+            (k, fmt(v), fmt(self.floor.get(k)), "higher" if HIGHER_IS_BETTER[k] else "lower")
+            for k, v in self.values.items()
+        ]
 
 
 def evaluate(ctx: EvalContext, with_floor: bool = True) -> Report:
@@ -158,7 +184,7 @@ def evaluate(ctx: EvalContext, with_floor: bool = True) -> Report:
     for _, metric in ctx.metrics:
         metric.check(ctx)
     if any(m.needs_features for _, m in ctx.metrics):
-        _ = ctx.extractor              # a missing download or an unlabelled dataset fails before sampling
+        _ = ctx.extractor  # a missing download or an unlabelled dataset fails before sampling
     values: dict[str, float] = {}
     for _, metric in ctx.metrics:
         values.update(metric.compute(ctx))
@@ -170,7 +196,7 @@ def evaluate(ctx: EvalContext, with_floor: bool = True) -> Report:
                 for _, metric in low.metrics:
                     metric.check(low)
                     floor.update(metric.compute(low))
-            except GanError as exc:     # too few real test images for a metric's subsets, say
+            except GanError as exc:  # too few real test images for a metric's subsets, say
                 log.info("no floor for every metric: %s", exc)
     protocol = {
         "n": ctx.n,
@@ -179,8 +205,10 @@ def evaluate(ctx: EvalContext, with_floor: bool = True) -> Report:
     if "extractor" in ctx._shared:
         protocol["features"] = ctx.extractor.description
     if ctx.real is not None and any(m.needs_features or m.kinds != ("image",) for _, m in ctx.metrics):
-        protocol["reference"] = f"{ctx.real.cfg['name']}: {len(ctx.real.train.samples)} samples of {ctx.real.train.name}"
-        protocol["floor"] = f"{len(ctx.real.test.samples[:ctx.n])} real samples of {ctx.real.test.name}"
+        protocol["reference"] = (
+            f"{ctx.real.cfg['name']}: {len(ctx.real.train.samples)} samples of {ctx.real.train.name}"
+        )
+        protocol["floor"] = f"{len(ctx.real.test.samples[: ctx.n])} real samples of {ctx.real.test.name}"
     return Report(values, floor, protocol, time.perf_counter() - t0)
 
 
@@ -196,15 +224,23 @@ def metric_names(setting, kind: str) -> list[str]:
     return [str(setting)] if isinstance(setting, str) else [str(m) for m in setting]
 
 
-def model_context(algorithm, dataset_cfg, settings, device: torch.device, nets=None, shared: dict | None = None,
-                  real: RealData | None = None) -> EvalContext:
+def model_context(
+    algorithm,
+    dataset_cfg,
+    settings,
+    device: torch.device,
+    nets=None,
+    shared: dict | None = None,
+    real: RealData | None = None,
+) -> EvalContext:
     """Metrics of a model: its samples (the panel named "samples", else its first) against dataset_cfg's data.
     Each context draws from a generator seeded by eval.seed, so every evaluation sees the same noise."""
     spec = algorithm.spec
-    name = next((k for k in ("x", "b") if k in spec), None)    # what the model makes: samples, or translations
+    name = next((k for k in ("x", "b") if k in spec), None)  # what the model makes: samples, or translations
     if name is None:
-        raise GanError(f"evaluation scores a sample field 'x' (or a translation's 'b'); this model's data has "
-                       f"{spec.describe()}.")
+        raise GanError(
+            f"evaluation scores a sample field 'x' (or a translation's 'b'); this model's data has {spec.describe()}."
+        )
     gen = torch.Generator().manual_seed(int(settings.seed))
 
     def sampler(options: dict, n: int) -> torch.Tensor:
@@ -212,6 +248,15 @@ def model_context(algorithm, dataset_cfg, settings, device: torch.device, nets=N
         return (panels.get("samples") or panels.get("output") or next(iter(panels.values()))).data
 
     field_ = spec[name]
-    return EvalContext(resolve(metric_names(settings.metrics, field_.kind)), settings, field_,
-                       real or RealData(dataset_cfg, int(settings.reference_n)), device,
-                       spec["y"].num_classes if "y" in spec else 0, algorithm, sampler, shared=shared, nets=nets)
+    return EvalContext(
+        resolve(metric_names(settings.metrics, field_.kind)),
+        settings,
+        field_,
+        real or RealData(dataset_cfg, int(settings.reference_n)),
+        device,
+        spec["y"].num_classes if "y" in spec else 0,
+        algorithm,
+        sampler,
+        shared=shared,
+        nets=nets,
+    )

@@ -52,7 +52,7 @@ def patches(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     n, c, h, w = x.shape
     ys = torch.randint(0, h - PATCH + 1, (n, PER_IMAGE), generator=generator)
     xs = torch.randint(0, w - PATCH + 1, (n, PER_IMAGE), generator=generator)
-    grid = x.unfold(2, PATCH, 1).unfold(3, PATCH, 1)                    # (n, c, h', w', 7, 7)
+    grid = x.unfold(2, PATCH, 1).unfold(3, PATCH, 1)  # (n, c, h', w', 7, 7)
     idx = torch.arange(n)[:, None]
     return grid[idx, :, ys, xs].reshape(n * PER_IMAGE, c, PATCH, PATCH)
 
@@ -82,8 +82,10 @@ def swd(real: torch.Tensor, fake: torch.Tensor, seed: int = 0) -> list[float]:
     while res >= MIN_RES:
         levels, res = levels + 1, res // 2
     g = torch.Generator().manual_seed(seed)
-    return [1e3 * sliced_wasserstein(normalise(patches(lr, g)), normalise(patches(lf, g)), g)
-            for lr, lf in zip(laplacian_pyramid(real, max(levels, 1)), laplacian_pyramid(fake, max(levels, 1)))]
+    return [
+        1e3 * sliced_wasserstein(normalise(patches(lr, g)), normalise(patches(lf, g)), g)
+        for lr, lf in zip(laplacian_pyramid(real, max(levels, 1)), laplacian_pyramid(fake, max(levels, 1)))
+    ]
 
 
 @METRICS.register("swd")
@@ -95,8 +97,10 @@ class SlicedWasserstein(Metric):
     def check(self, ctx):
         super().check(ctx)
         if ctx.field.shape[-1] < MIN_RES:
-            raise GanError(f"swd compares Laplacian-pyramid patches from {MIN_RES} px up; these images are "
-                           f"{ctx.field.shape[-1]} px.")
+            raise GanError(
+                f"swd compares Laplacian-pyramid patches from {MIN_RES} px up; these images are "
+                f"{ctx.field.shape[-1]} px."
+            )
 
     def compute(self, ctx):
         real = ctx.real.train.samples

@@ -15,8 +15,11 @@ def pair_scores(output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
     o, t = (output.float().clamp(-1, 1) + 1) / 2, (target.float().clamp(-1, 1) + 1) / 2
-    return {"l1": (o - t).abs().mean().item(), "psnr": peak_signal_noise_ratio(o, t, data_range=1.0).item(),
-            "ssim": structural_similarity_index_measure(o, t, data_range=1.0).item()}
+    return {
+        "l1": (o - t).abs().mean().item(),
+        "psnr": peak_signal_noise_ratio(o, t, data_range=1.0).item(),
+        "ssim": structural_similarity_index_measure(o, t, data_range=1.0).item(),
+    }
 
 
 @METRICS.register("pairs")
@@ -29,10 +32,13 @@ class PairedFidelity(Metric):
     def check(self, ctx):
         algo = ctx.algorithm
         if algo is None or not getattr(algo, "paired", False) or not hasattr(algo, "translate"):
-            raise GanError("pairs compares translations with their targets: it needs a paired translation model "
-                           "(pix2pix, pix2pixhd).")
+            raise GanError(
+                "pairs compares translations with their targets: it needs a paired translation model "
+                "(pix2pix, pix2pixhd)."
+            )
 
     def compute(self, ctx):
-        panels = ctx.algorithm.sample({"split": "test"}, ctx.n, 8, torch.Generator(), int(ctx.settings.batch_size),
-                                      grid=False, nets=ctx.nets)
+        panels = ctx.algorithm.sample(
+            {"split": "test"}, ctx.n, 8, torch.Generator(), int(ctx.settings.batch_size), grid=False, nets=ctx.nets
+        )
         return pair_scores(panels["output"].data, panels["target"].data)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch.nn as nn
 from omegaconf import OmegaConf
 
-from gancli.data.base import Field
 from gancli.core.errors import GanError
 from gancli.core.registry import Registry
+from gancli.data.base import Field
 
 GENERATORS: Registry[Callable[..., nn.Module]] = Registry("generator arch")
 DISCRIMINATORS: Registry[Callable[..., nn.Module]] = Registry("discriminator arch")
@@ -34,21 +34,35 @@ def _build(table: Registry, role: str, params: dict, spec: Field, **extra) -> nn
         raise GanError(f"{role} arch '{arch}': {exc}. Check the keys under model.{role}.") from None
 
 
-def build_generator(cfg, spec: Field, z_dim: int, num_classes: int = 0, condition: str = "none",
-                    embed_dim: int = 0) -> nn.Module:
+def build_generator(
+    cfg, spec: Field, z_dim: int, num_classes: int = 0, condition: str = "none", embed_dim: int = 0
+) -> nn.Module:
     """condition: none | onehot | embedding (then G takes (z, labels))."""
     params = _params(cfg)
     if condition == "none":
         return _build(GENERATORS, "generator", params, spec, z_dim=z_dim)
     from gancli.nets.conditional import ConditionalGenerator
 
-    return ConditionalGenerator(lambda d: _build(GENERATORS, "generator", params, spec, z_dim=d),
-                                z_dim, num_classes, condition, embed_dim or num_classes)
+    return ConditionalGenerator(
+        lambda d: _build(GENERATORS, "generator", params, spec, z_dim=d),
+        z_dim,
+        num_classes,
+        condition,
+        embed_dim or num_classes,
+    )
 
 
-def build_discriminator(cfg, spec: Field, num_classes: int = 0, condition: str = "none",
-                        heads: dict[str, int] | None = None, minibatch_std: int = 0, head_hidden: int = 0,
-                        pack: int = 1, head_norm: str = "none") -> nn.Module:
+def build_discriminator(
+    cfg,
+    spec: Field,
+    num_classes: int = 0,
+    condition: str = "none",
+    heads: dict[str, int] | None = None,
+    minibatch_std: int = 0,
+    head_hidden: int = 0,
+    pack: int = 1,
+    head_norm: str = "none",
+) -> nn.Module:
     """A Critic: the configured body, the adversarial head, optional class conditioning (concat |
     projection), auxiliary heads {name: outputs}, minibatch std (group size, 0 = off) and packing
     (D judges `pack` samples at once); `head_hidden`/`head_norm`: the heads' hidden layer and its norm."""
@@ -56,12 +70,20 @@ def build_discriminator(cfg, spec: Field, num_classes: int = 0, condition: str =
 
     params = _params(cfg)
     body_spec = spec
-    extra = num_classes if condition == "concat" else 0   # the one-hot label as extra input channels / features
+    extra = num_classes if condition == "concat" else 0  # the one-hot label as extra input channels / features
     if extra or pack > 1:
         flat = getattr(DISCRIMINATORS.get(params["arch"]), "flat_input", False)
-        shape = ((math.prod(spec.shape) * pack + extra,) if flat
-                 else (spec.shape[0] * pack + extra, *spec.shape[1:]))
+        shape = (math.prod(spec.shape) * pack + extra,) if flat else (spec.shape[0] * pack + extra, *spec.shape[1:])
         body_spec = dataclasses.replace(spec, shape=shape)
     body = _build(DISCRIMINATORS, "discriminator", params, body_spec)
-    return Critic(body, num_classes, condition, heads, minibatch_std, spectral=params.get("norm") == "spectral",
-                  head_hidden=head_hidden, pack=pack, head_norm=head_norm)
+    return Critic(
+        body,
+        num_classes,
+        condition,
+        heads,
+        minibatch_std,
+        spectral=params.get("norm") == "spectral",
+        head_hidden=head_hidden,
+        pack=pack,
+        head_norm=head_norm,
+    )

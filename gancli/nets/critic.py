@@ -30,8 +30,8 @@ class MinibatchStd(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         b, f = h.shape
-        g = math.gcd(b, self.group)                          # groups must tile the batch
-        y = h.float().view(g, b // g, f)                     # sample s sits in group s % (b // g)
+        g = math.gcd(b, self.group)  # groups must tile the batch
+        y = h.float().view(g, b // g, f)  # sample s sits in group s % (b // g)
         std = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(-1)
         return torch.cat([h, std.repeat(g).view(b, 1).to(h.dtype)], 1)
 
@@ -47,27 +47,38 @@ def with_label(x: torch.Tensor, labels: torch.Tensor, num_classes: int, flat: bo
 
 
 class Critic(nn.Module):
-    def __init__(self, body: nn.Module, num_classes: int = 0, condition: str = "none",
-                 heads: dict[str, int] | None = None, minibatch_std: int = 0, spectral: bool = False,
-                 head_hidden: int = 0, pack: int = 1, head_norm: str = "none"):
+    def __init__(
+        self,
+        body: nn.Module,
+        num_classes: int = 0,
+        condition: str = "none",
+        heads: dict[str, int] | None = None,
+        minibatch_std: int = 0,
+        spectral: bool = False,
+        head_hidden: int = 0,
+        pack: int = 1,
+        head_norm: str = "none",
+    ):
         super().__init__()
         if pack > 1 and (condition != "none" or heads):
-            raise GanError("tricks.pack judges groups of samples together, so it cannot be combined with class "
-                           "conditioning or per-sample heads (acgan, infogan); use tricks.pack=1.")
+            raise GanError(
+                "tricks.pack judges groups of samples together, so it cannot be combined with class "
+                "conditioning or per-sample heads (acgan, infogan); use tricks.pack=1."
+            )
         self.pack = pack
         if condition not in D_CONDITIONS:
             raise GanError(f"model.condition.discriminator='{condition}' is not one of: {', '.join(D_CONDITIONS)}.")
         self.body, self.num_classes, self.condition = body, num_classes, condition
-        self.flat = getattr(body, "flat_input", False)   # takes flattened samples (MLP) rather than images
+        self.flat = getattr(body, "flat_input", False)  # takes flattened samples (MLP) rather than images
         self.mbstd = MinibatchStd(minibatch_std) if minibatch_std else None
         dim = body.feature_dim + (1 if self.mbstd else 0)
         self.feature_dim = dim
-        init_head = getattr(body, "init_head", None)   # e.g. DCGAN: its N(0, 0.02) init for the new layers too
+        init_head = getattr(body, "init_head", None)  # e.g. DCGAN: its N(0, 0.02) init for the new layers too
 
         def layer(m: nn.Module) -> nn.Module:
             """Initialise first, then (optionally) normalise: spectral norm's power iteration starts from
             the final weights."""
-            if isinstance(m, nn.Embedding):   # Miyato & Koyama: Xavier; N(0, 1) would swamp the logit at init
+            if isinstance(m, nn.Embedding):  # Miyato & Koyama: Xavier; N(0, 1) would swamp the logit at init
                 nn.init.xavier_uniform_(m.weight)
             elif init_head is not None:
                 init_head(m)
@@ -79,9 +90,12 @@ class Critic(nn.Module):
         def head(n_out: int) -> nn.Module:
             if not head_hidden:
                 return layer(nn.Linear(dim, n_out))
-            return nn.Sequential(layer(nn.Linear(dim, head_hidden)), norm_layer(head_norm, head_hidden, False),
-                                 nn.LeakyReLU(getattr(body, "leak", 0.2), True),
-                                 layer(nn.Linear(head_hidden, n_out)))
+            return nn.Sequential(
+                layer(nn.Linear(dim, head_hidden)),
+                norm_layer(head_norm, head_hidden, False),
+                nn.LeakyReLU(getattr(body, "leak", 0.2), True),
+                layer(nn.Linear(head_hidden, n_out)),
+            )
 
         self.heads = nn.ModuleDict({k: head(n) for k, n in (heads or {}).items()})
 

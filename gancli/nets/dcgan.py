@@ -14,11 +14,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from gancli.data.base import Field
 from gancli.core.errors import GanError
 from gancli.core.rules import COUNT, NONNEG_INT, number, one_of
-from gancli.nets.layers import dcgan_init, maybe_spectral, norm_layer
+from gancli.data.base import Field
 from gancli.nets.builders import DISCRIMINATORS, GENERATORS
+from gancli.nets.layers import dcgan_init, maybe_spectral, norm_layer
 
 
 def pyramid(resolution: int) -> tuple[int, int]:
@@ -28,12 +28,12 @@ def pyramid(resolution: int) -> tuple[int, int]:
         k += 1
     if k == 0:
         raise GanError(f"resolution {resolution} is too small or odd for DCGAN networks (use 28, 32, 64, 128, ...).")
-    return resolution // 2 ** k, k
+    return resolution // 2**k, k
 
 
 def _widths(width: int, max_width: int, k: int) -> list[int]:
     """Channels from the finest stage outwards: width, 2·width, ... capped at max_width."""
-    return [min(width * 2 ** i, max_width) for i in range(k)]
+    return [min(width * 2**i, max_width) for i in range(k)]
 
 
 def _need_image(spec: Field, who: str) -> None:
@@ -85,21 +85,42 @@ class DCGANGenerator(nn.Module):
 
     config_rules = {**SIZES, "output": one_of(*OUTPUTS), "upsample": one_of(*UPSAMPLES)}
 
-    def __init__(self, spec: Field, z_dim: int, width: int = 64, max_width: int = 512, norm: str = "batch",
-                 upsample: str = "transposed", fc: int = 0, output: str = "tanh"):
+    def __init__(
+        self,
+        spec: Field,
+        z_dim: int,
+        width: int = 64,
+        max_width: int = 512,
+        norm: str = "batch",
+        upsample: str = "transposed",
+        fc: int = 0,
+        output: str = "tanh",
+    ):
         super().__init__()
         _need_image(spec, "DCGAN")
         out = SignedSigmoid() if _choice("generator.output", output, OUTPUTS) == "sigmoid" else nn.Tanh()
         c, r, _ = spec.shape
         s0, k = pyramid(r)
-        ch = _widths(width, max_width, k)[::-1]           # coarse → fine
+        ch = _widths(width, max_width, k)[::-1]  # coarse → fine
         # z → FC → FC to the s0×s0 map (Chen et al.), or one s0×s0 transposed conv (Radford et al.)
-        self.stem = nn.Sequential(
-            nn.Linear(z_dim, fc, bias=False), norm_layer(norm, fc, False), nn.ReLU(True),
-            nn.Linear(fc, ch[0] * s0 * s0, bias=False), norm_layer(norm, ch[0] * s0 * s0, False), nn.ReLU(True),
-            nn.Unflatten(1, (ch[0], s0, s0))) if fc else None
-        layers = [] if fc else [nn.ConvTranspose2d(z_dim, ch[0], s0, 1, 0, bias=False),
-                                norm_layer(norm, ch[0], True), nn.ReLU(True)]
+        self.stem = (
+            nn.Sequential(
+                nn.Linear(z_dim, fc, bias=False),
+                norm_layer(norm, fc, False),
+                nn.ReLU(True),
+                nn.Linear(fc, ch[0] * s0 * s0, bias=False),
+                norm_layer(norm, ch[0] * s0 * s0, False),
+                nn.ReLU(True),
+                nn.Unflatten(1, (ch[0], s0, s0)),
+            )
+            if fc
+            else None
+        )
+        layers = (
+            []
+            if fc
+            else [nn.ConvTranspose2d(z_dim, ch[0], s0, 1, 0, bias=False), norm_layer(norm, ch[0], True), nn.ReLU(True)]
+        )
         for a, b in zip(ch[:-1], ch[1:]):
             layers += [*_up(a, b, upsample, bias=False), norm_layer(norm, b, True), nn.ReLU(True)]
         layers += [*_up(ch[-1], c, upsample, bias=True), out]
@@ -119,27 +140,44 @@ class DCGANDiscriminator(nn.Module):
 
     config_rules = {**SIZES, "leak": number(0, 1, hi_open=True), "input_range": one_of(*INPUT_RANGES)}
 
-    def __init__(self, spec: Field, width: int = 64, max_width: int = 512, norm: str = "batch", fc: int = 0,
-                 leak: float = 0.2, input_range: str = "signed"):
+    def __init__(
+        self,
+        spec: Field,
+        width: int = 64,
+        max_width: int = 512,
+        norm: str = "batch",
+        fc: int = 0,
+        leak: float = 0.2,
+        input_range: str = "signed",
+    ):
         super().__init__()
         _need_image(spec, "DCGAN")
         unit = _choice("discriminator.input_range", input_range, INPUT_RANGES) == "unit"
-        self.prep = UnitInput() if unit else nn.Identity()   # no weights: the state dict's keys stay the same
+        self.prep = UnitInput() if unit else nn.Identity()  # no weights: the state dict's keys stay the same
         if not 0 <= leak < 1:
             raise GanError(f"model.discriminator.leak={leak}: the LeakyReLU slope must be in [0, 1).")
-        self.leak = leak   # Radford et al. 0.2; InfoGAN's original code 0.01 (the Critic's heads follow it)
+        self.leak = leak  # Radford et al. 0.2; InfoGAN's original code 0.01 (the Critic's heads follow it)
         c, r, _ = spec.shape
         s0, k = pyramid(r)
-        ch = _widths(width, max_width, k)                  # fine → coarse
+        ch = _widths(width, max_width, k)  # fine → coarse
         layers = [maybe_spectral(nn.Conv2d(c, ch[0], 4, 2, 1), norm), nn.LeakyReLU(leak, True)]  # no norm on input
         for a, b in zip(ch[:-1], ch[1:]):
-            layers += [maybe_spectral(nn.Conv2d(a, b, 4, 2, 1, bias=norm in ("none", "spectral")), norm),
-                       norm_layer(norm, b, True), nn.LeakyReLU(leak, True)]
+            layers += [
+                maybe_spectral(nn.Conv2d(a, b, 4, 2, 1, bias=norm in ("none", "spectral")), norm),
+                norm_layer(norm, b, True),
+                nn.LeakyReLU(leak, True),
+            ]
         self.body = nn.Sequential(*layers)
         self.feature_dim = ch[-1] * s0 * s0
-        self.fc = nn.Sequential(
-            maybe_spectral(nn.Linear(self.feature_dim, fc, bias=norm in ("none", "spectral")), norm),
-            norm_layer(norm, fc, False), nn.LeakyReLU(leak, True)) if fc else None
+        self.fc = (
+            nn.Sequential(
+                maybe_spectral(nn.Linear(self.feature_dim, fc, bias=norm in ("none", "spectral")), norm),
+                norm_layer(norm, fc, False),
+                nn.LeakyReLU(leak, True),
+            )
+            if fc
+            else None
+        )
         if fc:
             self.feature_dim = fc
         dcgan_init(self)

@@ -2,7 +2,8 @@
 
 An encoder is any registered discriminator body (sample → features) with a linear head: deterministic
 (z = head(h)), or Gaussian (head gives μ and log σ², z = μ + σ·ε, reparameterised so gradients reach μ and
-σ); `bounded`: z = 2·sigmoid(head(h)) − 1, inside the U(−1, 1) prior's cube (BiGAN's code). Reusing the D bodies means every architecture table (MLP, DCGAN convs) serves as an encoder too.
+σ); `bounded`: z = 2·sigmoid(head(h)) − 1, inside the U(−1, 1) prior's cube (BiGAN's code). Reusing the D
+bodies means every architecture table (MLP, DCGAN convs) serves as an encoder too.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from gancli.data.base import Field
 from gancli.core.errors import GanError
-from gancli.nets.layers import norm_layer
+from gancli.data.base import Field
 from gancli.nets.builders import DISCRIMINATORS, _build, _params
+from gancli.nets.layers import norm_layer
 
 ENCODER_KINDS = ("deterministic", "gaussian")
 
@@ -21,12 +22,20 @@ ENCODER_KINDS = ("deterministic", "gaussian")
 class Encoder(nn.Module):
     """x → z (B, z_dim); `heads` adds named outputs beside z from the same features (AAE's categorical y)."""
 
-    def __init__(self, body: nn.Module, z_dim: int, kind: str = "deterministic", heads: dict[str, int] | None = None,
-                 bounded: bool = False):
+    def __init__(
+        self,
+        body: nn.Module,
+        z_dim: int,
+        kind: str = "deterministic",
+        heads: dict[str, int] | None = None,
+        bounded: bool = False,
+    ):
         super().__init__()
         if bounded and kind != "deterministic":
-            raise GanError("model.encoder.bounded=true squashes a deterministic code into (−1, 1); a gaussian "
-                           "encoder samples its code, so set one or the other.")
+            raise GanError(
+                "model.encoder.bounded=true squashes a deterministic code into (−1, 1); a gaussian "
+                "encoder samples its code, so set one or the other."
+            )
         self.bounded = bounded
         if kind not in ENCODER_KINDS:
             raise GanError(f"model.encoder.kind='{kind}' is not one of: {', '.join(ENCODER_KINDS)}.")
@@ -66,8 +75,17 @@ class JointCritic(nn.Module):
     adds a linear map of z to its second layer, which is this with z_hidden=[] (z joins as it is) and
     joint_norm=batch."""
 
-    def __init__(self, spec: Field, z_dim: int, x_body: dict, z_hidden=(512,), joint_hidden=(1024,),
-                 dropout: float = 0.0, leak: float = 0.2, joint_norm: str = "none"):
+    def __init__(
+        self,
+        spec: Field,
+        z_dim: int,
+        x_body: dict,
+        z_hidden=(512,),
+        joint_hidden=(1024,),
+        dropout: float = 0.0,
+        leak: float = 0.2,
+        joint_norm: str = "none",
+    ):
         super().__init__()
         x_body = dict(x_body)
         self.x_net = _build(DISCRIMINATORS, "discriminator", x_body, spec)

@@ -7,9 +7,9 @@ import math
 import torch
 import torch.nn as nn
 
+from gancli.core.errors import GanError
 from gancli.core.rules import number, one_of
 from gancli.data.base import Field
-from gancli.core.errors import GanError
 from gancli.nets.layers import _weight, activation, maybe_spectral, norm_layer
 
 INITS = ("default", "he_uniform")
@@ -28,7 +28,7 @@ def he_uniform_init(hidden: nn.Module, output: nn.Linear | None = None) -> None:
     biases 0. PyTorch's default draws weights and biases from U(±1/√fan_in)."""
     for m in hidden.modules():
         if isinstance(m, nn.Linear) and m is not output:
-            nn.init.kaiming_uniform_(_weight(m), nonlinearity="relu")   # bound √(6 / fan_in)
+            nn.init.kaiming_uniform_(_weight(m), nonlinearity="relu")  # bound √(6 / fan_in)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     if output is not None:
@@ -64,8 +64,16 @@ class MLPGenerator(nn.Module):
 
     config_rules = {"dropout": DROPOUT, "init": one_of(*INITS)}
 
-    def __init__(self, spec: Field, z_dim: int, hidden=(256, 512, 1024), act: str = "relu", norm: str = "none",
-                 dropout: float = 0.0, init: str = "default"):
+    def __init__(
+        self,
+        spec: Field,
+        z_dim: int,
+        hidden=(256, 512, 1024),
+        act: str = "relu",
+        norm: str = "none",
+        dropout: float = 0.0,
+        init: str = "default",
+    ):
         super().__init__()
         self.shape = tuple(spec.shape)
         out = math.prod(self.shape)
@@ -92,8 +100,15 @@ class MLPDiscriminator(nn.Module):
 
     flat_input = True  # a conditioning label is appended to the flattened sample, not as image planes
 
-    def __init__(self, spec: Field, hidden=(1024, 512, 256), act: str = "leaky_relu", norm: str = "none",
-                 dropout: float = 0.0, init: str = "default"):
+    def __init__(
+        self,
+        spec: Field,
+        hidden=(1024, 512, 256),
+        act: str = "leaky_relu",
+        norm: str = "none",
+        dropout: float = 0.0,
+        init: str = "default",
+    ):
         super().__init__()
         layers = _stack([math.prod(spec.shape), *hidden], act, norm, dropout, first_norm=False)
         self.body = nn.Sequential(*layers)

@@ -23,8 +23,15 @@ class EqualizedLinear(nn.Module):
     """y = x·(w·c)ᵀ + b, w ~ N(0, 1) and c = gain / √fan_in applied at run time, so Adam's per-parameter step
     is the same relative change for every layer (ProGAN §4.1). lr_mul scales both (StyleGAN's mapping net)."""
 
-    def __init__(self, n_in: int, n_out: int, gain: float = math.sqrt(2), lr_mul: float = 1.0, bias_init: float = 0.0,
-                 bias: bool = True):
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        gain: float = math.sqrt(2),
+        lr_mul: float = 1.0,
+        bias_init: float = 0.0,
+        bias: bool = True,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(n_out, n_in) / lr_mul)
         self.bias = nn.Parameter(torch.full((n_out,), float(bias_init) / lr_mul)) if bias else None
@@ -66,7 +73,7 @@ class MinibatchStdDev(nn.Module):
         if b % g:
             raise GanError(f"the minibatch-stddev layer groups {g} samples, which must divide the batch ({b}).")
         y = x.float().view(g, -1, c, h, w)
-        y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))       # (b / g,)
+        y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (b / g,)
         y = y.view(-1, 1, 1, 1).repeat(g, 1, h, w).to(x.dtype)
         return torch.cat([x, y], 1)
 
@@ -74,8 +81,10 @@ class MinibatchStdDev(nn.Module):
 def level_count(resolution: int) -> int:
     levels = math.log2(resolution / 4)
     if resolution < 4 or levels != int(levels):
-        raise GanError(f"progressive growing doubles from 4×4, so dataset.resolution must be 4·2^k (8, 16, 32, 64, "
-                       f"128, ...); got {resolution}.")
+        raise GanError(
+            f"progressive growing doubles from 4×4, so dataset.resolution must be 4·2^k (8, 16, 32, 64, "
+            f"128, ...); got {resolution}."
+        )
     return int(levels) + 1
 
 
@@ -84,8 +93,9 @@ def widths(levels: int, width: int, max_width: int) -> list[int]:
     return [min(width * 2 ** (levels - 1 - k), max_width) for k in range(levels)]
 
 
-def faded_rgb(to_rgb: nn.ModuleList, h: torch.Tensor, prev: torch.Tensor | None, level: int,
-              alpha: float) -> torch.Tensor:
+def faded_rgb(
+    to_rgb: nn.ModuleList, h: torch.Tensor, prev: torch.Tensor | None, level: int, alpha: float
+) -> torch.Tensor:
     """A growing G's image at `level`: its toRGB of h, blended during a fade (prev: the previous level's
     maps, else None) with the previous level's image, nearest-upsampled."""
     out = to_rgb[level](h)
@@ -104,11 +114,14 @@ class ProGenerator(nn.Module):
         self.levels, self.z_dim = level_count(resolution), z_dim
         ch = widths(self.levels, width, max_width)
         self.ch = ch
-        self.dense = EqualizedLinear(z_dim, ch[0] * 16, gain=math.sqrt(2) / 4, bias=False)   # the reference's 4×4 "dense" ...
-        self.dense_bias = nn.Parameter(torch.zeros(ch[0]))                                  # ... one bias per channel
+        self.dense = EqualizedLinear(
+            z_dim, ch[0] * 16, gain=math.sqrt(2) / 4, bias=False
+        )  # the reference's 4×4 "dense" ...
+        self.dense_bias = nn.Parameter(torch.zeros(ch[0]))  # ... one bias per channel
         self.blocks = nn.ModuleList([EqualizedConv2d(ch[0], ch[0], 3)])
-        self.blocks.extend(nn.ModuleList([EqualizedConv2d(a, b, 3), EqualizedConv2d(b, b, 3)])
-                           for a, b in zip(ch[:-1], ch[1:]))
+        self.blocks.extend(
+            nn.ModuleList([EqualizedConv2d(a, b, 3), EqualizedConv2d(b, b, 3)]) for a, b in zip(ch[:-1], ch[1:])
+        )
         self.to_rgb = nn.ModuleList(EqualizedConv2d(c, channels, 1, gain=1.0) for c in ch)
         # where training is, kept with the weights so a checkpoint samples at its own level and fade
         self.register_buffer("progress", torch.tensor([float(self.levels - 1), 1.0]))
@@ -145,11 +158,20 @@ class ProDiscriminator(nn.Module):
         ch = widths(self.levels, width, max_width)
         self.from_rgb = nn.ModuleList(EqualizedConv2d(channels, c, 1) for c in ch)
         # blocks[k] takes level k's maps (ch[k]) down to level k − 1's (ch[k − 1]); blocks[0] is the 4×4 head
-        self.blocks = nn.ModuleList([nn.ModuleList([EqualizedConv2d(ch[0] + 1, ch[0], 3),
-                                                    EqualizedLinear(ch[0] * 16, ch[0]),
-                                                    EqualizedLinear(ch[0], 1, gain=1.0)])])
-        self.blocks.extend(nn.ModuleList([EqualizedConv2d(b, b, 3), EqualizedConv2d(b, a, 3)])
-                           for a, b in zip(ch[:-1], ch[1:]))
+        self.blocks = nn.ModuleList(
+            [
+                nn.ModuleList(
+                    [
+                        EqualizedConv2d(ch[0] + 1, ch[0], 3),
+                        EqualizedLinear(ch[0] * 16, ch[0]),
+                        EqualizedLinear(ch[0], 1, gain=1.0),
+                    ]
+                )
+            ]
+        )
+        self.blocks.extend(
+            nn.ModuleList([EqualizedConv2d(b, b, 3), EqualizedConv2d(b, a, 3)]) for a, b in zip(ch[:-1], ch[1:])
+        )
         self.mbstd = MinibatchStdDev(mbstd_group)
 
     def _block(self, k: int, h: torch.Tensor) -> torch.Tensor:

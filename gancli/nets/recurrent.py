@@ -18,18 +18,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.data.base import Field
 from gancli.core.errors import GanError
+from gancli.data.base import Field
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 INITS = ("tf", "torch")
-TF_FORGET_BIAS = 1.0      # TF's LSTMCell adds it to the forget gate's pre-activation
+TF_FORGET_BIAS = 1.0  # TF's LSTMCell adds it to the forget gate's pre-activation
 
 
 def _check_init(init: str) -> None:
     if init not in INITS:
-        raise GanError(f"init='{init}' is not one of: tf (the authors' TensorFlow initialisation), torch "
-                       "(PyTorch's defaults).")
+        raise GanError(
+            f"init='{init}' is not one of: tf (the authors' TensorFlow initialisation), torch (PyTorch's defaults)."
+        )
 
 
 @torch.no_grad()
@@ -43,18 +44,18 @@ def tf_init(rnn: nn.Module, out: nn.Linear, bias_start: float) -> None:
     params = dict(rnn.named_parameters())
     for name, p in params.items():
         if name.startswith("weight_"):
-            n_in = params[name.replace("weight_hh", "weight_ih")].shape[1]   # this layer's input width
-            bound = (6.0 / (n_in + hidden + p.shape[0])) ** 0.5               # Glorot over [x, h] → gates
+            n_in = params[name.replace("weight_hh", "weight_ih")].shape[1]  # this layer's input width
+            bound = (6.0 / (n_in + hidden + p.shape[0])) ** 0.5  # Glorot over [x, h] → gates
             nn.init.uniform_(p, -bound, bound)
         elif name.startswith("bias_hh"):
             p.zero_()
         elif name.startswith("bias_ih"):
-            if isinstance(rnn, nn.LSTM):                                     # gates i, f, g, o
+            if isinstance(rnn, nn.LSTM):  # gates i, f, g, o
                 p.fill_(bias_start)
-                p[hidden:2 * hidden] += TF_FORGET_BIAS
-            else:                                                            # GRU: r, z, n
+                p[hidden : 2 * hidden] += TF_FORGET_BIAS
+            else:  # GRU: r, z, n
                 p.zero_()
-                p[:2 * hidden] = 1.0
+                p[: 2 * hidden] = 1.0
 
 
 def _rnn(cell: str, n_in: int, hidden: int, layers: int, bidirectional: bool = False) -> nn.Module:
@@ -88,9 +89,19 @@ class Condition(nn.Module):
 class RecurrentGenerator(nn.Module):
     """(B, T, z) noise [+ the class at every step] → RNN → linear → (B, T, C); tanh out (data in [−1, 1])."""
 
-    def __init__(self, field: Field, z_dim: int, hidden: int = 100, layers: int = 1, cell: str = "lstm",
-                 num_classes: int = 0, condition: str = "onehot", embed_dim: int = 0, tanh: bool = True,
-                 init: str = "tf"):
+    def __init__(
+        self,
+        field: Field,
+        z_dim: int,
+        hidden: int = 100,
+        layers: int = 1,
+        cell: str = "lstm",
+        num_classes: int = 0,
+        condition: str = "onehot",
+        embed_dim: int = 0,
+        tanh: bool = True,
+        init: str = "tf",
+    ):
         super().__init__()
         _check_init(init)
         self.steps, self.channels = _need_sequence(field, "recurrent")
@@ -114,9 +125,18 @@ class RecurrentCritic(nn.Module):
     """(B, T, C) [+ the class at every step] → RNN → a logit per step (B, T); the last step's hidden state is
     the features (feature matching reads them)."""
 
-    def __init__(self, field: Field, hidden: int = 100, layers: int = 1, cell: str = "lstm",
-                 bidirectional: bool = False, num_classes: int = 0, condition: str = "concat", embed_dim: int = 0,
-                 init: str = "tf"):
+    def __init__(
+        self,
+        field: Field,
+        hidden: int = 100,
+        layers: int = 1,
+        cell: str = "lstm",
+        bidirectional: bool = False,
+        num_classes: int = 0,
+        condition: str = "concat",
+        embed_dim: int = 0,
+        init: str = "tf",
+    ):
         super().__init__()
         _check_init(init)
         _, channels = _need_sequence(field, "recurrent")

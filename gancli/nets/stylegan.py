@@ -33,7 +33,7 @@ class StyledLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_out))
         self.style = EqualizedLinear(w_dim, 2 * n_out, gain=1.0)
         with torch.no_grad():
-            self.style.bias[:n_out] = 1.0            # scales start at 1, shifts at 0
+            self.style.bias[:n_out] = 1.0  # scales start at 1, shifts at 0
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
 
     def forward(self, x, w, noise_mode: str = "random", generator: torch.Generator | None = None):
@@ -58,16 +58,20 @@ class StyleSynthesis(nn.Module):
         self.const = nn.Parameter(torch.ones(ch[0], 4, 4))
         self.layers = nn.ModuleList()
         for k in range(self.levels):
-            res = 4 * 2 ** k
-            first = StyledLayer(ch[k], ch[k], w_dim, res, conv=False) if k == 0 else \
-                StyledLayer(ch[k - 1], ch[k], w_dim, res)
+            res = 4 * 2**k
+            first = (
+                StyledLayer(ch[k], ch[k], w_dim, res, conv=False)
+                if k == 0
+                else StyledLayer(ch[k - 1], ch[k], w_dim, res)
+            )
             self.layers.append(nn.ModuleList([first, StyledLayer(ch[k], ch[k], w_dim, res)]))
         self.to_rgb = nn.ModuleList(EqualizedConv2d(c, channels, 1, gain=1.0) for c in ch)
         self.register_buffer("progress", torch.tensor([float(self.levels - 1), 1.0]))
 
-    def forward(self, ws, noise_mode: str = "random", generator=None, level: int | None = None,
-                alpha: float | None = None):
-        if level is None:                         # sampling: where training was (one host read)
+    def forward(
+        self, ws, noise_mode: str = "random", generator=None, level: int | None = None, alpha: float | None = None
+    ):
+        if level is None:  # sampling: where training was (one host read)
             level, alpha = int(self.progress[0].item()), float(self.progress[1].item())
         alpha = 1.0 if alpha is None else alpha
         x = self.const.unsqueeze(0).repeat(len(ws), 1, 1, 1).to(ws.dtype)
@@ -83,8 +87,17 @@ class StyleSynthesis(nn.Module):
 
 
 class StyleGANGenerator(nn.Module):
-    def __init__(self, z_dim: int, channels: int, resolution: int, w_dim: int = 512, width: int = 16,
-                 max_width: int = 512, mapping_layers: int = 8, lr_mul: float = 0.01):
+    def __init__(
+        self,
+        z_dim: int,
+        channels: int,
+        resolution: int,
+        w_dim: int = 512,
+        width: int = 16,
+        max_width: int = 512,
+        mapping_layers: int = 8,
+        lr_mul: float = 0.01,
+    ):
         super().__init__()
         self.synthesis = StyleSynthesis(w_dim, channels, resolution, width, max_width)
         self.mapping = MappingNetwork(z_dim, w_dim, self.synthesis.num_ws, mapping_layers, lr_mul)

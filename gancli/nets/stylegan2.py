@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from gancli.nets.progressive import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, level_count, widths
 
-GAIN = math.sqrt(2)   # lrelu's gain, applied after every activation as the reference's bias_act does
+GAIN = math.sqrt(2)  # lrelu's gain, applied after every activation as the reference's bias_act does
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -35,8 +35,16 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 class MappingNetwork(nn.Module):
-    def __init__(self, z_dim: int, w_dim: int, num_ws: int, layers: int = 8, lr_mul: float = 0.01,
-                 num_classes: int = 0, w_avg_beta: float = 0.995):
+    def __init__(
+        self,
+        z_dim: int,
+        w_dim: int,
+        num_ws: int,
+        layers: int = 8,
+        lr_mul: float = 0.01,
+        num_classes: int = 0,
+        w_avg_beta: float = 0.995,
+    ):
         super().__init__()
         self.z_dim, self.w_dim, self.num_ws, self.num_classes, self.beta = z_dim, w_dim, num_ws, num_classes, w_avg_beta
         self.embed = EqualizedLinear(num_classes, w_dim, gain=1.0) if num_classes else None
@@ -44,8 +52,14 @@ class MappingNetwork(nn.Module):
         self.fc = nn.ModuleList(EqualizedLinear(a, b, gain=1.0, lr_mul=lr_mul) for a, b in zip(sizes[:-1], sizes[1:]))
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0,
-                cutoff: int | None = None, track: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        psi: float = 1.0,
+        cutoff: int | None = None,
+        track: bool = False,
+    ) -> torch.Tensor:
         """(B, num_ws, w_dim). track: update the running average of w (training); psi < 1: truncate the
         first `cutoff` layers' w toward it (all layers when cutoff is None)."""
         x = normalize_2nd_moment(z.float())
@@ -77,8 +91,16 @@ def mix_styles(w1: torch.Tensor, w2: torch.Tensor, crossover: torch.Tensor) -> t
     return torch.where(idx < crossover.view(-1, 1, 1), w1, w2)
 
 
-def draw_mixed_ws(mapping: "MappingNetwork", n: int, z_dim: int, probability: float, device,
-                  labels: torch.Tensor | None = None, track: bool = False, active: int | None = None) -> torch.Tensor:
+def draw_mixed_ws(
+    mapping: MappingNetwork,
+    n: int,
+    z_dim: int,
+    probability: float,
+    device,
+    labels: torch.Tensor | None = None,
+    track: bool = False,
+    active: int | None = None,
+) -> torch.Tensor:
     """Training latents with style mixing: w of one z, or (with `probability`) w1 up to a random crossover
     among the first `active` layers (those a growing G uses now; default all) and w2 after it, drawn on the
     device (no host round trip)."""
@@ -105,21 +127,28 @@ class ModulatedConv2d(nn.Module):
     def __init__(self, n_in: int, n_out: int, kernel: int, w_dim: int, demodulate: bool = True, up: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(n_out, n_in, kernel, kernel))
-        self.affine = EqualizedLinear(w_dim, n_in, gain=1.0, bias_init=1.0)   # styles start at 1
-        self.scale, self.pad, self.demodulate, self.up = 1 / math.sqrt(n_in * kernel * kernel), kernel // 2, demodulate, up
+        self.affine = EqualizedLinear(w_dim, n_in, gain=1.0, bias_init=1.0)  # styles start at 1
+        self.scale, self.pad, self.demodulate, self.up = (
+            1 / math.sqrt(n_in * kernel * kernel),
+            kernel // 2,
+            demodulate,
+            up,
+        )
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         b, c, h, wd = x.shape
         weight = modulated_weight(self.weight * self.scale, self.affine(w), self.demodulate)
-        out = F.conv2d(x.reshape(1, b * c, h, wd), weight.reshape(-1, c, *weight.shape[3:]).to(x.dtype),
-                       padding=self.pad, groups=b)
+        out = F.conv2d(
+            x.reshape(1, b * c, h, wd), weight.reshape(-1, c, *weight.shape[3:]).to(x.dtype), padding=self.pad, groups=b
+        )
         return out.view(b, -1, h, wd)
 
 
-def layer_noise(x: torch.Tensor, mode: str, generator: torch.Generator | None,
-                const: torch.Tensor) -> torch.Tensor | None:
+def layer_noise(
+    x: torch.Tensor, mode: str, generator: torch.Generator | None, const: torch.Tensor
+) -> torch.Tensor | None:
     """The noise a synthesis layer adds to its maps x, (B, 1, H, W) in x's dtype: fresh ("random"; from
     `generator` when given, so sampling is reproducible), the layer's own fixed map ("const"), or None ("none")."""
     if mode == "none":
@@ -172,9 +201,12 @@ class SynthesisNetwork(nn.Module):
         self.const = nn.Parameter(torch.randn(ch[0], 4, 4))
         self.convs = nn.ModuleList()
         for k in range(self.levels):
-            res = 4 * 2 ** k
-            layers = [SynthesisLayer(ch[k], ch[k], w_dim, res)] if k == 0 else \
-                [SynthesisLayer(ch[k - 1], ch[k], w_dim, res, up=True), SynthesisLayer(ch[k], ch[k], w_dim, res)]
+            res = 4 * 2**k
+            layers = (
+                [SynthesisLayer(ch[k], ch[k], w_dim, res)]
+                if k == 0
+                else [SynthesisLayer(ch[k - 1], ch[k], w_dim, res, up=True), SynthesisLayer(ch[k], ch[k], w_dim, res)]
+            )
             self.convs.append(nn.ModuleList(layers))
         self.to_rgb = nn.ModuleList(ToRGB(c, channels, w_dim) for c in ch)
 
@@ -191,8 +223,18 @@ class SynthesisNetwork(nn.Module):
 
 
 class StyleGenerator(nn.Module):
-    def __init__(self, z_dim: int, channels: int, resolution: int, w_dim: int = 512, width: int = 32,
-                 max_width: int = 512, mapping_layers: int = 8, lr_mul: float = 0.01, num_classes: int = 0):
+    def __init__(
+        self,
+        z_dim: int,
+        channels: int,
+        resolution: int,
+        w_dim: int = 512,
+        width: int = 32,
+        max_width: int = 512,
+        mapping_layers: int = 8,
+        lr_mul: float = 0.01,
+        num_classes: int = 0,
+    ):
         super().__init__()
         self.synthesis = SynthesisNetwork(w_dim, channels, resolution, width, max_width)
         self.mapping = MappingNetwork(z_dim, w_dim, self.synthesis.num_ws, mapping_layers, lr_mul, num_classes)
@@ -203,17 +245,30 @@ class StyleGenerator(nn.Module):
 
 
 class ResidualDiscriminator(nn.Module):
-    def __init__(self, channels: int, resolution: int, width: int = 32, max_width: int = 512, mbstd_group: int = 4,
-                 num_classes: int = 0):
+    def __init__(
+        self,
+        channels: int,
+        resolution: int,
+        width: int = 32,
+        max_width: int = 512,
+        mbstd_group: int = 4,
+        num_classes: int = 0,
+    ):
         super().__init__()
         levels = level_count(resolution)
         ch = widths(levels, width, max_width)
         # weight gain 1 where lrelu() adds the activation gain √2 (the reference's bias_act)
         self.from_rgb = EqualizedConv2d(channels, ch[-1], 1, gain=1.0)
-        self.blocks = nn.ModuleList(nn.ModuleList([EqualizedConv2d(ch[k], ch[k], 3, gain=1.0),
-                                                   EqualizedConv2d(ch[k], ch[k - 1], 3, gain=1.0),
-                                                   EqualizedConv2d(ch[k], ch[k - 1], 1, gain=1.0, bias=False)])
-                                    for k in range(levels - 1, 0, -1))
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(
+                [
+                    EqualizedConv2d(ch[k], ch[k], 3, gain=1.0),
+                    EqualizedConv2d(ch[k], ch[k - 1], 3, gain=1.0),
+                    EqualizedConv2d(ch[k], ch[k - 1], 1, gain=1.0, bias=False),
+                ]
+            )
+            for k in range(levels - 1, 0, -1)
+        )
         self.mbstd = MinibatchStdDev(mbstd_group)
         self.conv = EqualizedConv2d(ch[0] + 1, ch[0], 3, gain=1.0)
         self.fc = EqualizedLinear(ch[0] * 16, ch[0], gain=1.0)
@@ -225,11 +280,11 @@ class ResidualDiscriminator(nn.Module):
         h = lrelu(self.from_rgb(x))
         for conv0, conv1, skip in self.blocks:
             s = F.avg_pool2d(skip(h), 2)
-            h = lrelu(F.avg_pool2d(conv1(lrelu(conv0(h))), 2))      # down, then the activation
+            h = lrelu(F.avg_pool2d(conv1(lrelu(conv0(h))), 2))  # down, then the activation
             h = (h + s) / GAIN
         h = lrelu(self.conv(self.mbstd(h)))
         out = self.out(lrelu(self.fc(h.flatten(1))))
         if self.embed is None:
             return out.flatten()
-        cmap = self.embed(F.one_hot(labels.long(), self.num_classes).float())   # projection (the reference's cmap)
+        cmap = self.embed(F.one_hot(labels.long(), self.num_classes).float())  # projection (the reference's cmap)
         return (out * cmap).sum(1) / math.sqrt(self.num_classes)

@@ -47,9 +47,11 @@ def init_normal(module: nn.Module, gain: float = 0.02) -> None:
 def unet_depth(resolution: int) -> int:
     """Stride-2 stages down to 1×1: log2 of the resolution (256 → 8: unet_256; 128 → 7; 32 → 5)."""
     depth = int(round(math.log2(resolution)))
-    if 2 ** depth != resolution or depth < 5:
-        raise GanError(f"the U-Net needs a power-of-two resolution of at least 32 px (32, 64, 128, 256); got "
-                       f"{resolution}. Set dataset.resolution.")
+    if 2**depth != resolution or depth < 5:
+        raise GanError(
+            f"the U-Net needs a power-of-two resolution of at least 32 px (32, 64, 128, 256); got "
+            f"{resolution}. Set dataset.resolution."
+        )
     return depth
 
 
@@ -65,8 +67,18 @@ class _AlwaysDropout(nn.Module):
 
 
 class _UNetBlock(nn.Module):
-    def __init__(self, outer: int, inner: int, in_channels: int | None = None, sub: nn.Module | None = None,
-                 outermost=False, innermost=False, norm="batch", dropout=0.0, out_channels: int | None = None):
+    def __init__(
+        self,
+        outer: int,
+        inner: int,
+        in_channels: int | None = None,
+        sub: nn.Module | None = None,
+        outermost=False,
+        innermost=False,
+        norm="batch",
+        dropout=0.0,
+        out_channels: int | None = None,
+    ):
         super().__init__()
         in_channels = in_channels or outer
         bias = norm == "instance" or norm == "none"
@@ -90,18 +102,26 @@ class _UNetBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, resolution: int, width: int = 64, norm: str = "batch",
-                 dropout: float = 0.5):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        resolution: int,
+        width: int = 64,
+        norm: str = "batch",
+        dropout: float = 0.5,
+    ):
         super().__init__()
         depth = unet_depth(resolution)
         w = width
         block = _UNetBlock(w * 8, w * 8, innermost=True, norm=norm)
-        for _ in range(depth - 5):                          # the ngf·8 stages, with dropout
+        for _ in range(depth - 5):  # the ngf·8 stages, with dropout
             block = _UNetBlock(w * 8, w * 8, sub=block, norm=norm, dropout=dropout)
         for outer in (w * 4, w * 2, w):
             block = _UNetBlock(outer, outer * 2, sub=block, norm=norm)
-        self.model = _UNetBlock(out_channels, w, in_channels=in_channels, sub=block, outermost=True, norm=norm,
-                                out_channels=out_channels)
+        self.model = _UNetBlock(
+            out_channels, w, in_channels=in_channels, sub=block, outermost=True, norm=norm, out_channels=out_channels
+        )
         init_normal(self)
 
     def forward(self, x):
@@ -115,19 +135,31 @@ class PatchGAN(nn.Module):
         super().__init__()
         bias = norm != "batch"
         if n_layers == 0:
-            layers = [nn.Conv2d(in_channels, width, 1), nn.LeakyReLU(0.2, True),
-                      nn.Conv2d(width, width * 2, 1, bias=bias), _norm(norm, width * 2), nn.LeakyReLU(0.2, True),
-                      nn.Conv2d(width * 2, 1, 1)]
+            layers = [
+                nn.Conv2d(in_channels, width, 1),
+                nn.LeakyReLU(0.2, True),
+                nn.Conv2d(width, width * 2, 1, bias=bias),
+                _norm(norm, width * 2),
+                nn.LeakyReLU(0.2, True),
+                nn.Conv2d(width * 2, 1, 1),
+            ]
         else:
             layers = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
             mult = 1
             for n in range(1, n_layers):
-                prev, mult = mult, min(2 ** n, 8)
-                layers += [nn.Conv2d(width * prev, width * mult, 4, 2, 1, bias=bias), _norm(norm, width * mult),
-                           nn.LeakyReLU(0.2, True)]
-            prev, mult = mult, min(2 ** n_layers, 8)
-            layers += [nn.Conv2d(width * prev, width * mult, 4, 1, 1, bias=bias), _norm(norm, width * mult),
-                       nn.LeakyReLU(0.2, True), nn.Conv2d(width * mult, 1, 4, 1, 1)]
+                prev, mult = mult, min(2**n, 8)
+                layers += [
+                    nn.Conv2d(width * prev, width * mult, 4, 2, 1, bias=bias),
+                    _norm(norm, width * mult),
+                    nn.LeakyReLU(0.2, True),
+                ]
+            prev, mult = mult, min(2**n_layers, 8)
+            layers += [
+                nn.Conv2d(width * prev, width * mult, 4, 1, 1, bias=bias),
+                _norm(norm, width * mult),
+                nn.LeakyReLU(0.2, True),
+                nn.Conv2d(width * mult, 1, 4, 1, 1),
+            ]
         self.model = nn.Sequential(*layers)
         init_normal(self)
 
@@ -153,7 +185,7 @@ def receptive_field(n_layers: int) -> int:
     if n_layers == 0:
         return 1
     rf = 1
-    for stride in [1, 1] + [2] * n_layers:          # walk back from the output: two stride-1 convs, then the downs
+    for stride in [1, 1] + [2] * n_layers:  # walk back from the output: two stride-1 convs, then the downs
         rf = (rf - 1) * stride + 4
     return rf
 
@@ -161,27 +193,38 @@ def receptive_field(n_layers: int) -> int:
 class _ResBlock(nn.Module):
     def __init__(self, channels: int, norm: str):
         super().__init__()
-        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=norm != "batch"),
-                                  _norm(norm, channels), nn.ReLU(True), nn.ReflectionPad2d(1),
-                                  nn.Conv2d(channels, channels, 3, bias=norm != "batch"), _norm(norm, channels))
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=norm != "batch"),
+            _norm(norm, channels),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=norm != "batch"),
+            _norm(norm, channels),
+        )
 
     def forward(self, x):
         return x + self.body(x)
 
 
 class ResnetGenerator(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9,
-                 norm: str = "instance"):
+    def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9, norm: str = "instance"):
         super().__init__()
         bias = norm != "batch"
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=bias), _norm(norm, width), nn.ReLU(True)]
         for mult in (1, 2):
-            layers += [nn.Conv2d(width * mult, width * mult * 2, 3, 2, 1, bias=bias), _norm(norm, width * mult * 2),
-                       nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(width * mult, width * mult * 2, 3, 2, 1, bias=bias),
+                _norm(norm, width * mult * 2),
+                nn.ReLU(True),
+            ]
         layers += [_ResBlock(width * 4, norm) for _ in range(blocks)]
         for mult in (4, 2):
-            layers += [nn.ConvTranspose2d(width * mult, width * mult // 2, 3, 2, 1, output_padding=1, bias=bias),
-                       _norm(norm, width * mult // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(width * mult, width * mult // 2, 3, 2, 1, output_padding=1, bias=bias),
+                _norm(norm, width * mult // 2),
+                nn.ReLU(True),
+            ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         init_normal(self)

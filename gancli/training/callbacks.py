@@ -53,16 +53,16 @@ class Callback:
         """Whether on_interval runs after `step` (of `total`)."""
         return bool(self.every) and step % self.every == 0
 
-    def on_fit_start(self, trainer: "Trainer") -> None:
+    def on_fit_start(self, trainer: Trainer) -> None:
         pass
 
-    def on_log(self, trainer: "Trainer", scalars: dict[str, float]) -> None:
+    def on_log(self, trainer: Trainer, scalars: dict[str, float]) -> None:
         """At each log step, the means of the logged scalars over the window, before they are written."""
 
-    def on_interval(self, trainer: "Trainer") -> dict[str, float] | None:
+    def on_interval(self, trainer: Trainer) -> dict[str, float] | None:
         return None
 
-    def on_fit_end(self, trainer: "Trainer", summary: dict) -> None:
+    def on_fit_end(self, trainer: Trainer, summary: dict) -> None:
         pass
 
     def state_dict(self) -> dict | None:
@@ -82,8 +82,10 @@ def user_callbacks(specs: dict | None) -> dict[str, Callback]:
     for name, spec in (specs or {}).items():
         where = f"trainer.callbacks.{name}"
         if not isinstance(spec, dict) or "_target_" not in spec:
-            raise GanError(f"{where} needs a _target_: the import path of a gancli.training.callbacks.Callback "
-                           f"subclass (e.g. +{where}._target_=my_pkg.MyCallback).")
+            raise GanError(
+                f"{where} needs a _target_: the import path of a gancli.training.callbacks.Callback "
+                f"subclass (e.g. +{where}._target_=my_pkg.MyCallback)."
+            )
         try:
             cb = instantiate(spec)
         except InstantiationException as exc:
@@ -102,13 +104,13 @@ class CallbackRunner:
     def __init__(self, callbacks: dict[str, Callback]):
         self.callbacks = callbacks
         self.errors: list[str] = []
-        self.scalars: dict[str, float] = {}   # the latest value of each scalar a callback returned
+        self.scalars: dict[str, float] = {}  # the latest value of each scalar a callback returned
 
-    def for_rank(self, main: bool) -> "CallbackRunner":
+    def for_rank(self, main: bool) -> CallbackRunner:
         """The callbacks that run in this process: all on rank 0, the every_rank ones elsewhere."""
         return self if main else CallbackRunner({n: cb for n, cb in self.callbacks.items() if cb.every_rank})
 
-    def _call(self, name: str, hook: str, trainer: "Trainer", *args):
+    def _call(self, name: str, hook: str, trainer: Trainer, *args):
         callback = self.callbacks[name]
         method = getattr(callback, hook)
         args = args if hook in ("state_dict", "load_state_dict") else (trainer, *args)
@@ -116,21 +118,21 @@ class CallbackRunner:
             return method(*args)
         try:
             return method(*args)
-        except Exception as exc:   # a callback's bug or a user error: reported, the run goes on
+        except Exception as exc:  # a callback's bug or a user error: reported, the run goes on
             message = f"callback '{name}' failed at step {trainer.step} ({hook}): {type(exc).__name__}: {exc}"
             log.error("%s; training continues", message)
             self.errors.append(message)
             return None
 
-    def start(self, trainer: "Trainer") -> None:
+    def start(self, trainer: Trainer) -> None:
         for name in self.callbacks:
             self._call(name, "on_fit_start", trainer)
 
-    def log(self, trainer: "Trainer", scalars: dict[str, float]) -> None:
+    def log(self, trainer: Trainer, scalars: dict[str, float]) -> None:
         for name in self.callbacks:
             self._call(name, "on_log", trainer, scalars)
 
-    def interval(self, trainer: "Trainer", step: int) -> dict[str, float]:
+    def interval(self, trainer: Trainer, step: int) -> dict[str, float]:
         """Scalars from the callbacks due at `step` (each prefixed with its callback's name)."""
         out: dict[str, float] = {}
         for name, cb in self.callbacks.items():
@@ -140,11 +142,11 @@ class CallbackRunner:
         self.scalars.update(out)
         return out
 
-    def end(self, trainer: "Trainer", summary: dict) -> None:
+    def end(self, trainer: Trainer, summary: dict) -> None:
         for name in self.callbacks:
             self._call(name, "on_fit_end", trainer, summary)
 
-    def state_dict(self, trainer: "Trainer") -> dict:
+    def state_dict(self, trainer: Trainer) -> dict:
         """Each callback's state; one that fails to give it is reported and left out of the checkpoint."""
         states = {}
         for name in self.callbacks:
@@ -153,7 +155,7 @@ class CallbackRunner:
                 states[name] = state
         return states
 
-    def load_state_dict(self, state: dict, trainer: "Trainer") -> None:
+    def load_state_dict(self, state: dict, trainer: Trainer) -> None:
         for name in self.callbacks:
             if name in state:
                 self._call(name, "load_state_dict", trainer, state[name])

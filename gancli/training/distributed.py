@@ -128,14 +128,15 @@ def init() -> World:
     if not world.distributed:
         return SINGLE
     if not dist.is_available():
-        raise GanError("WORLD_SIZE > 1 asks for distributed training, but this PyTorch build has no "
-                       "torch.distributed; run without torchrun.")
+        raise GanError(
+            "WORLD_SIZE > 1 asks for distributed training, but this PyTorch build has no "
+            "torch.distributed; run without torchrun."
+        )
     if not dist.is_initialized():
         cuda = torch.cuda.is_available() and dist.is_nccl_available()
         if cuda:
             torch.cuda.set_device(world.local_rank % torch.cuda.device_count())
-        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo",
-                                timeout=datetime.timedelta(minutes=30))
+        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", timeout=datetime.timedelta(minutes=30))
         atexit.register(_leave)
     _world = world
     return world
@@ -154,8 +155,10 @@ def device_for(name: str, world: World) -> str:
     if torch.cuda.is_available():
         count = torch.cuda.device_count()
         if world.local_rank >= count:
-            raise GanError(f"torchrun started {world.local_rank + 1}+ processes on this node, but it has only {count} "
-                           f"CUDA GPU(s): use --nproc_per_node={count} (one process per GPU).")
+            raise GanError(
+                f"torchrun started {world.local_rank + 1}+ processes on this node, but it has only {count} "
+                f"CUDA GPU(s): use --nproc_per_node={count} (one process per GPU)."
+            )
         return f"cuda:{world.local_rank}"
     return "cpu" if name == "auto" else name
 
@@ -165,9 +168,11 @@ def check_resume_world(state: dict, world: World) -> None:
     saved = int(state.get("world_size", 1))
     if saved != world.size:
         how = f"with torchrun --nproc_per_node={saved}" if saved > 1 else "without torchrun (one process)"
-        raise GanError(f"this checkpoint was written by a run of {saved} process(es) and this run has {world.size}: "
-                       f"an exact resume needs the same world size (each rank's random state is in the checkpoint). "
-                       f"Resume it {how}.")
+        raise GanError(
+            f"this checkpoint was written by a run of {saved} process(es) and this run has {world.size}: "
+            f"an exact resume needs the same world size (each rank's random state is in the checkpoint). "
+            f"Resume it {how}."
+        )
 
 
 def agree_on_run_dir(argv: list[str]) -> list[str]:
@@ -177,17 +182,22 @@ def agree_on_run_dir(argv: list[str]) -> list[str]:
     if not world.distributed:
         return argv
     if "-m" in argv or "--multirun" in argv:
-        raise GanError("torchrun runs one training job on several processes; it cannot run a sweep (-m). Sweep "
-                       "with a launcher instead (hydra/launcher=joblib or submitit_slurm, see the README), each "
-                       "job a plain `gan train`.")
+        raise GanError(
+            "torchrun runs one training job on several processes; it cannot run a sweep (-m). Sweep "
+            "with a launcher instead (hydra/launcher=joblib or submitit_slurm, see the README), each "
+            "job a plain `gan train`."
+        )
     world = init()
     keys = {a.split("=", 1)[0] for a in argv if "=" in a}
-    if "hydra.run.dir" not in keys:   # conf/train.yaml's pattern, stamped once by rank 0
+    if "hydra.run.dir" not in keys:  # conf/train.yaml's pattern, stamped once by rank 0
         import secrets
 
         stamp = datetime.datetime.now().strftime("outputs/%Y-%m-%d/%H-%M-%S-") + secrets.token_hex(3)
         argv = [*argv, f"hydra.run.dir={world.broadcast(stamp)}"]
     if world.rank:
-        argv = [*argv, *(["hydra.output_subdir=null"] if "hydra.output_subdir" not in keys else []),
-                "hydra/job_logging=gancli_console"]
+        argv = [
+            *argv,
+            *(["hydra.output_subdir=null"] if "hydra.output_subdir" not in keys else []),
+            "hydra/job_logging=gancli_console",
+        ]
     return argv

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -35,8 +35,10 @@ class EMA:
         if not 0.0 < decay < 1.0:
             raise GanError(f"trainer.ema={decay} must be a decay in (0, 1), e.g. 0.999, or null for off.")
         if rampup is not None and not rampup > 0.0:
-            raise GanError(f"trainer.ema_rampup={rampup} must be a positive fraction of the steps tracked "
-                           "(StyleGAN2-ADA uses 0.05), or null for a constant decay.")
+            raise GanError(
+                f"trainer.ema_rampup={rampup} must be a positive fraction of the steps tracked "
+                "(StyleGAN2-ADA uses 0.05), or null for a constant decay."
+            )
         self.decay, self.start = float(decay), int(start)
         self.rampup = None if rampup is None else float(rampup)
         self.copies = {k: copy.deepcopy(m).eval().requires_grad_(False) for k, m in nets.items()}
@@ -46,7 +48,7 @@ class EMA:
         constant without a ramp-up."""
         if self.rampup is None:
             return self.decay
-        half_life = math.log(0.5) / math.log(self.decay)          # in steps
+        half_life = math.log(0.5) / math.log(self.decay)  # in steps
         return 0.5 ** (1.0 / max(min(half_life, self.rampup * (step - self.start)), 1e-8))
 
     @torch.no_grad()
@@ -86,7 +88,7 @@ class EMA:
         momenta = [bn.momentum for bn in norms]
         for bn in norms:
             bn.reset_running_stats()
-            bn.momentum = None          # cumulative average over the refresh batches
+            bn.momentum = None  # cumulative average over the refresh batches
             bn.train()
         try:
             for _ in range(batches):

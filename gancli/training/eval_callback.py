@@ -19,18 +19,20 @@ log = logging.getLogger("gancli")
 
 class Evaluate(Callback):
     def __init__(self, settings: dict, dataset_cfg: dict, algorithm):
-        settings = OmegaConf.create(settings)   # the metrics read attributes, as `gan eval`'s config gives them
+        settings = OmegaConf.create(settings)  # the metrics read attributes, as `gan eval`'s config gives them
         super().__init__(int(settings.every))
         self.settings, self.dataset_cfg, self.best_key = settings, dataset_cfg, settings.best
-        self.shared: dict = {}            # the extractor and the reference features, computed once
+        self.shared: dict = {}  # the extractor and the reference features, computed once
         ctx = model_context(algorithm, dataset_cfg, settings, algorithm.device)
-        for _, metric in ctx.metrics:     # a metric that cannot be computed here fails before training
+        for _, metric in ctx.metrics:  # a metric that cannot be computed here fails before training
             metric.check(ctx)
         self.real = ctx.real
         produced = [v for _, m in ctx.metrics for v in m.values]
         if self.best_key is not None and self.best_key not in produced:
-            raise GanError(f"eval.best={self.best_key} is not a value of eval.metrics ({', '.join(produced)}); "
-                           f"choose one of them, or add the metric that reports it.")
+            raise GanError(
+                f"eval.best={self.best_key} is not a value of eval.metrics ({', '.join(produced)}); "
+                f"choose one of them, or add the metric that reports it."
+            )
         self.best: float | None = None
         self.best_step: int | None = None
 
@@ -41,8 +43,15 @@ class Evaluate(Callback):
         try:
             from gancli.metrics import evaluate
 
-            ctx = model_context(algorithm, self.dataset_cfg, self.settings, algorithm.device,
-                                nets=trainer.sampling_nets(), shared=self.shared, real=self.real)
+            ctx = model_context(
+                algorithm,
+                self.dataset_cfg,
+                self.settings,
+                algorithm.device,
+                nets=trainer.sampling_nets(),
+                shared=self.shared,
+                real=self.real,
+            )
             report = evaluate(ctx, with_floor=False)
         finally:
             algorithm.train_mode(True)
@@ -51,8 +60,11 @@ class Evaluate(Callback):
         if self.best_key is not None and better(self.best_key, values[self.best_key], self.best):
             self.best, self.best_step = values[self.best_key], trainer.step
             trainer.save_checkpoint("best.pt")
-            log.info("best %s so far (%s is better): checkpoints/best.pt", self.best_key,
-                     "higher" if HIGHER_IS_BETTER[self.best_key] else "lower")
+            log.info(
+                "best %s so far (%s is better): checkpoints/best.pt",
+                self.best_key,
+                "higher" if HIGHER_IS_BETTER[self.best_key] else "lower",
+            )
         return values
 
     def on_fit_end(self, trainer, summary):

@@ -10,7 +10,7 @@ from gancli.core.errors import GanError
 
 try:
     import fcntl
-except ImportError:       # not on Windows: no lock there
+except ImportError:  # not on Windows: no lock there
     fcntl = None
 
 
@@ -19,7 +19,7 @@ class RunLock:
         self.path = Path(run_dir) / ".lock"
         self._f = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         if fcntl is None:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,8 +30,10 @@ class RunLock:
             f.seek(0)
             holder = f.read().strip() or "?"
             f.close()
-            raise GanError(f"run dir {self.path.parent} is in use by another live run (process {holder}). Wait for it "
-                           "to finish, stop it, or train into another hydra.run.dir.") from None
+            raise GanError(
+                f"run dir {self.path.parent} is in use by another live run (process {holder}). Wait for it "
+                "to finish, stop it, or train into another hydra.run.dir."
+            ) from None
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))
@@ -41,5 +43,5 @@ class RunLock:
 
     def release(self) -> None:
         if self._f is not None:
-            self._f.close()       # closing drops the flock
+            self._f.close()  # closing drops the flock
             self._f = None

@@ -38,7 +38,7 @@ class MetricsLog:
             try:
                 if ln.strip() and json.loads(ln).get("step", 0) <= step:
                     kept.append(ln)
-            except json.JSONDecodeError:   # a line cut by a crash
+            except json.JSONDecodeError:  # a line cut by a crash
                 continue
         self.path.write_text("".join(ln + "\n" for ln in kept))
 
@@ -79,7 +79,7 @@ class LogWindow:
 
     def __init__(self, world):
         self.world = world
-        self.images_read = 0            # images of every window read so far: the run's img/s
+        self.images_read = 0  # images of every window read so far: the run's img/s
         self.acc: dict[str, torch.Tensor] = {}
         self.steps, self.images, self.t = 0, 0, time.perf_counter()
 
@@ -91,8 +91,9 @@ class LogWindow:
     def read(self) -> dict[str, float]:
         """Each scalar's mean over the window (and over ranks), and img_per_s; a new window starts."""
         now, keys = time.perf_counter(), list(self.acc)
-        values = self.world.mean_(torch.stack([self.acc[k].float() for k in keys]).div_(self.steps)).tolist() \
-            if keys else []
+        values = (
+            self.world.mean_(torch.stack([self.acc[k].float() for k in keys]).div_(self.steps)).tolist() if keys else []
+        )
         scalars = dict(zip(keys, values))
         scalars["img_per_s"] = self.images / max(now - self.t, 1e-9)
         self.images_read += self.images

@@ -31,18 +31,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("gancli")
 
 
-def build_callbacks(config: dict, algorithm: "Algorithm") -> dict[str, Callback]:
+def build_callbacks(config: dict, algorithm: Algorithm) -> dict[str, Callback]:
     """Name → callback, in the order they run (see above), from the run's resolved config. A key that a config
     saved by an older gancli lacks (trainer.nan, trainer.callbacks, eval) means what that version did."""
     t = config["trainer"]
-    own = {"trainer.sample_every": Grids(t["sample_every"]),
-           "trainer.nan": NanGuard(t.get("nan", "stop"), t["ckpt_every"]),
-           "trainer.ckpt_every": Checkpoints(t["ckpt_every"])}
+    own = {
+        "trainer.sample_every": Grids(t["sample_every"]),
+        "trainer.nan": NanGuard(t.get("nan", "stop"), t["ckpt_every"]),
+        "trainer.ckpt_every": Checkpoints(t["ckpt_every"]),
+    }
     user = user_callbacks(t.get("callbacks"))
     last = {}
     settings = config.get("eval")
     if settings is not None and int(settings["every"]) > 0:
-        from gancli.training.eval_callback import Evaluate   # imports the metrics: only runs that evaluate pay
+        from gancli.training.eval_callback import Evaluate  # imports the metrics: only runs that evaluate pay
 
         last["eval"] = Evaluate(settings, config["dataset"], algorithm)
     for name in user:
@@ -67,16 +69,16 @@ class LoopWork(Callback):
 class Grids(LoopWork):
     """trainer.sample_every: a grid of the fixed noise batch (Trainer.save_grid draws on rank 0 only)."""
 
-    def on_interval(self, trainer: "Trainer") -> None:
+    def on_interval(self, trainer: Trainer) -> None:
         trainer.save_grid(trainer.run_dir / "samples" / f"step_{trainer.step:07d}.png")
 
 
 class Checkpoints(LoopWork):
     """trainer.ckpt_every: the rotated checkpoint and last.pt."""
 
-    every_rank = True   # every rank's RNG state goes into the file, and the ranks meet at a barrier after it
+    every_rank = True  # every rank's RNG state goes into the file, and the ranks meet at a barrier after it
 
-    def on_interval(self, trainer: "Trainer") -> None:
+    def on_interval(self, trainer: Trainer) -> None:
         trainer.save_checkpoint()
 
 
@@ -85,23 +87,23 @@ class NanGuard(LoopWork):
     the last checkpoint at half the learning rates and goes on (skip: at most 3 times in a row). It checks every
     log window's means before they are written, and at checkpoint steps the sums of the steps not yet logged."""
 
-    every_rank = True   # the means are taken over ranks, and every rank must restore the same checkpoint
+    every_rank = True  # the means are taken over ranks, and every rank must restore the same checkpoint
 
     def __init__(self, policy: str, ckpt_every: int):
         super().__init__(ckpt_every)
         self.policy, self.restores = str(policy), 0
 
-    def on_log(self, trainer: "Trainer", scalars: dict[str, float]) -> None:
+    def on_log(self, trainer: Trainer, scalars: dict[str, float]) -> None:
         if self._restored(trainer, scalars):
             raise StepUndone
 
-    def on_interval(self, trainer: "Trainer") -> None:
+    def on_interval(self, trainer: Trainer) -> None:
         window = trainer.window
         if window.acc and self._restored(trainer, window.sums()):
             window.drop()
             raise StepUndone
 
-    def _restored(self, trainer: "Trainer", scalars: dict[str, float]) -> bool:
+    def _restored(self, trainer: Trainer, scalars: dict[str, float]) -> bool:
         """False if every scalar is finite; otherwise raise (stop), or restore and return True (skip)."""
         bad = nonfinite(scalars)
         if not bad:
@@ -117,8 +119,13 @@ class NanGuard(LoopWork):
                 group["initial_lr"] = group.get("initial_lr", group["lr"]) * 0.5
                 group["lr"] *= 0.5
         trainer.metrics.rewind(trainer.step)
-        log.warning("%s became %s by step %d: restored step %d and halved the learning rates (trainer.nan=skip)",
-                    bad[0], scalars[bad[0]], step, trainer.step)
+        log.warning(
+            "%s became %s by step %d: restored step %d and halved the learning rates (trainer.nan=skip)",
+            bad[0],
+            scalars[bad[0]],
+            step,
+            trainer.step,
+        )
         return True
 
 
@@ -126,12 +133,17 @@ def nonfinite(scalars: dict[str, float]) -> list[str]:
     return [k for k, v in scalars.items() if not math.isfinite(v)]
 
 
-def divergence(trainer: "Trainer", bad: list[str], scalars: dict[str, float]) -> GanError:
+def divergence(trainer: Trainer, bad: list[str], scalars: dict[str, float]) -> GanError:
     """The error that stops a diverged run: which loss, when, what is left and what to try."""
     last = trainer.checkpoints.last
-    kept = (f"The last good checkpoint, {last} (step {load_checkpoint(last)['step']}), is intact."
-            if last.is_file() else "No checkpoint was written before it.")
-    return GanError(f"{bad[0]} became {scalars[bad[0]]} by step {trainer.step} (logged over the last "
-                    f"{trainer.log_every} steps{', with ' + ', '.join(bad[1:]) if bad[1:] else ''}): training "
-                    f"diverged and stopped. {kept} Train again with a lower optimizer.lr, or with "
-                    "trainer.nan=skip, which restores the last checkpoint and goes on at half the learning rate.")
+    kept = (
+        f"The last good checkpoint, {last} (step {load_checkpoint(last)['step']}), is intact."
+        if last.is_file()
+        else "No checkpoint was written before it."
+    )
+    return GanError(
+        f"{bad[0]} became {scalars[bad[0]]} by step {trainer.step} (logged over the last "
+        f"{trainer.log_every} steps{', with ' + ', '.join(bad[1:]) if bad[1:] else ''}): training "
+        f"diverged and stopped. {kept} Train again with a lower optimizer.lr, or with "
+        "trainer.nan=skip, which restores the last checkpoint and goes on at half the learning rate."
+    )

@@ -15,7 +15,7 @@ import torch
 
 log = logging.getLogger("gancli")
 
-SKIP, WARMUP, ACTIVE = 5, 2, 5      # steps 6-7 warm the profiler up, steps 8-12 are recorded
+SKIP, WARMUP, ACTIVE = 5, 2, 5  # steps 6-7 warm the profiler up, steps 8-12 are recorded
 
 
 class StepProfiler(contextlib.AbstractContextManager):
@@ -31,7 +31,10 @@ class StepProfiler(contextlib.AbstractContextManager):
             activities=activities,
             schedule=torch.profiler.schedule(skip_first=SKIP, wait=0, warmup=WARMUP, active=ACTIVE, repeat=1),
             on_trace_ready=torch.profiler.tensorboard_trace_handler(str(self.folder)),
-            record_shapes=True, profile_memory=True, with_stack=False)
+            record_shapes=True,
+            profile_memory=True,
+            with_stack=False,
+        )
 
     def __enter__(self):
         if self.profiler is not None:
@@ -54,10 +57,15 @@ class StepProfiler(contextlib.AbstractContextManager):
         if not traces:
             log.warning("trainer.profile: the run ended before step %d, so no trace was written", SKIP + WARMUP + 1)
         else:
-            log.info("profiled steps %d-%d: %s (tensorboard --logdir %s)", SKIP + WARMUP + 1, SKIP + WARMUP + ACTIVE,
-                     traces[-1], self.folder)
+            log.info(
+                "profiled steps %d-%d: %s (tensorboard --logdir %s)",
+                SKIP + WARMUP + 1,
+                SKIP + WARMUP + ACTIVE,
+                traces[-1],
+                self.folder,
+            )
 
     def __exit__(self, *exc):
-        if self.profiler is not None:   # a run shorter than the window: keep what was recorded
+        if self.profiler is not None:  # a run shorter than the window: keep what was recorded
             self._close()
         return False

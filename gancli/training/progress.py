@@ -33,10 +33,17 @@ class TrainProgress:
         self._bar = None
         if self.live:
             self._bar = Progress(
-                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[speed]}"), TextColumn("{task.fields[losses]}"),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                console=_console(), transient=False, refresh_per_second=4,
+                TextColumn("[bold]train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[speed]}"),
+                TextColumn("{task.fields[losses]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=_console(),
+                transient=False,
+                refresh_per_second=4,
             )
             self._task = self._bar.add_task("train", total=total, completed=start, speed="", losses="")
 

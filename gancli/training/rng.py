@@ -22,7 +22,7 @@ def restore(state: dict) -> None:
     if py is not None:
         random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in state and torch.cuda.is_available():
-        for i, s in enumerate(state["cuda"][:torch.cuda.device_count()]):  # a machine with fewer GPUs
+        for i, s in enumerate(state["cuda"][: torch.cuda.device_count()]):  # a machine with fewer GPUs
             torch.cuda.set_rng_state(s, i)
     if "mps" in state and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         torch.mps.set_rng_state(state["mps"])

@@ -9,14 +9,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from gancli.algorithms import build_algorithm
 from gancli.algorithms.config_rules import check_train_config
-from gancli.data import build_dataset
-from gancli.data.base import rank_share
-from gancli.core.errors import GanError
-from gancli.training import distributed, rng
 from gancli.core.checkpoint import load_checkpoint
 from gancli.core.device import select_device
-from gancli.training.lock import RunLock
+from gancli.core.errors import GanError
 from gancli.core.precision import Precision, resolve_amp
+from gancli.data import build_dataset
+from gancli.data.base import rank_share
+from gancli.training import distributed, rng
+from gancli.training.lock import RunLock
 from gancli.training.progress import fmt_scalars, print_table
 from gancli.training.trainer import Trainer
 
@@ -43,17 +43,18 @@ def build_trainer(config: dict, run_dir: Path) -> Trainer:
     rng.seed_everything(seed)
     source = build_dataset(cfg.dataset, num_workers=int(t["num_workers"]))
     precision = Precision(resolve_amp(t["amp"], device), device, world.sync_grads if world.distributed else None)
-    if world.distributed:   # packs and groups must also tile the batch one rank sees
+    if world.distributed:  # packs and groups must also tile the batch one rank sees
         cfg.trainer.batch_size = rank_share(int(t["batch_size"]), world.size)
         check_train_config(OmegaConf.to_container(cfg, resolve=True))
     algorithm = build_algorithm(cfg, source.spec, device, precision)
-    if world.rank:          # each rank its own noise; rank 0 draws what a single process would
+    if world.rank:  # each rank its own noise; rank 0 draws what a single process would
         rng.seed_everything(seed + 1_000_003 * world.rank)
     return Trainer(config, algorithm, source, run_dir, world)
 
 
-def train(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = None,
-          stop_after: int | None = None) -> dict:
+def train(
+    cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = None, stop_after: int | None = None
+) -> dict:
     run_dir = Path(run_dir)
     state = None
     if cfg.get("resume"):
@@ -67,7 +68,7 @@ def train(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = No
     world = distributed.current()
     if state is not None:
         distributed.check_resume_world(state, world)
-    if not world.main:   # rank 0 logs, writes and holds the run's lock
+    if not world.main:  # rank 0 logs, writes and holds the run's lock
         logging.getLogger("gancli").setLevel(logging.WARNING)
         return _train(config, state, run_dir, overrides, stop_after)
     lock = RunLock(run_dir).acquire()
@@ -77,7 +78,9 @@ def train(cfg: DictConfig, run_dir: str | Path, overrides: list[str] | None = No
         lock.release()
 
 
-def _train(config: dict, state: dict | None, run_dir: Path, overrides: list[str] | None, stop_after: int | None) -> dict:
+def _train(
+    config: dict, state: dict | None, run_dir: Path, overrides: list[str] | None, stop_after: int | None
+) -> dict:
     trainer = build_trainer(config, run_dir)
     main = trainer.world.main
     if main:
@@ -86,11 +89,18 @@ def _train(config: dict, state: dict | None, run_dir: Path, overrides: list[str]
         trainer.load_state_dict(state)
         log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total)
     m = config["model"]
-    log.info("%s | %s | loss %s | %s | device %s%s%s", m["name"], trainer.source.description, config["loss"]["name"],
-             config["optimizer"]["name"], trainer.device, f" ({trainer.algorithm.precision.dtype})"
-             if trainer.algorithm.precision.enabled else "",
-             f" | {trainer.world.size} processes (torchrun), batch {config['trainer']['batch_size']} in all"
-             if trainer.world.distributed else "")
+    log.info(
+        "%s | %s | loss %s | %s | device %s%s%s",
+        m["name"],
+        trainer.source.description,
+        config["loss"]["name"],
+        config["optimizer"]["name"],
+        trainer.device,
+        f" ({trainer.algorithm.precision.dtype})" if trainer.algorithm.precision.enabled else "",
+        f" | {trainer.world.size} processes (torchrun), batch {config['trainer']['batch_size']} in all"
+        if trainer.world.distributed
+        else "",
+    )
     summary = trainer.fit(stop_after=stop_after)
     summary["overrides"] = list(overrides or [])
     summary["world_size"] = trainer.world.size

@@ -8,7 +8,7 @@ numbers are those of torch's LambdaLR stepped once per G step.)
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 
 from gancli.algorithms.base import Algorithm
-from gancli.data.base import DataSource
+from gancli.core.checkpoint import CheckpointDir
 from gancli.core.errors import GanError
+from gancli.data.base import DataSource
 from gancli.training import rng
 from gancli.training.callbacks import CallbackRunner, StepUndone
-from gancli.core.checkpoint import CheckpointDir
 from gancli.training.distributed import SINGLE, World
 from gancli.training.ema import EMA
 from gancli.training.metrics_log import LogWindow, MetricsLog, NullMetricsLog
@@ -63,7 +63,7 @@ class Trainer:
         self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", t["keep"])
         self.reference = source.reference(algorithm.reference_size(self.sample_n))
         self.last_scalars: dict[str, float] = {}
-        self.window, self.metrics = LogWindow(world), NullMetricsLog()    # fit's own, while it runs
+        self.window, self.metrics = LogWindow(world), NullMetricsLog()  # fit's own, while it runs
         self._prepare_nets()
         self.callbacks = CallbackRunner(build_callbacks(config, algorithm))
 
@@ -71,12 +71,14 @@ class Trainer:
         """trainer.sync_bn and trainer.compile, refused before any work where they cannot run."""
         self.sync_bn = bool(t.get("sync_bn", False))
         if self.sync_bn and self.world.distributed and self.device.type == "cpu":
-            raise GanError("trainer.sync_bn=true needs CUDA devices (PyTorch's SyncBatchNorm does not run on the "
-                           "CPU); use trainer.sync_bn=false, or train on GPUs.")
+            raise GanError(
+                "trainer.sync_bn=true needs CUDA devices (PyTorch's SyncBatchNorm does not run on the "
+                "CPU); use trainer.sync_bn=false, or train on GPUs."
+            )
         mode = str(t["compile"]).lower()
         self.compile = mode != "false"
         self.compile_mode = None if mode in ("true", "false") else mode
-        self.graphs = self.compile_mode == "reduce-overhead"              # CUDA graphs (a no-op on the CPU)
+        self.graphs = self.compile_mode == "reduce-overhead"  # CUDA graphs (a no-op on the CPU)
         blocker = self.algorithm.compile_blocker() if self.compile else None
         if blocker:
             raise GanError(f"trainer.compile=true cannot be combined with {blocker}; use trainer.compile=false.")
@@ -86,14 +88,19 @@ class Trainer:
         family cannot run its averaged networks (their BatchNorm statistics are then copied)."""
         algorithm, bn_batches = self.algorithm, int(t.get("ema_bn_batches", 0))
         if t["ema"] and not algorithm.ema_nets:
-            log.warning("trainer.ema is set, but %s declares no networks to average (ema_nets); no EMA is kept",
-                        type(algorithm).__name__)
+            log.warning(
+                "trainer.ema is set, but %s declares no networks to average (ema_nets); no EMA is kept",
+                type(algorithm).__name__,
+            )
         if not (t["ema"] and algorithm.ema_nets):
             return None, bn_batches
         ema = EMA({k: algorithm.nets[k] for k in algorithm.ema_nets}, t["ema"], t["ema_start"], t.get("ema_rampup"))
         if bn_batches and ema.has_batch_norm() and type(algorithm).ema_forward is Algorithm.ema_forward:
-            log.warning("%s does not say how to run its averaged networks (ema_forward), so their BatchNorm "
-                        "statistics are copied from the live ones", type(algorithm).__name__)
+            log.warning(
+                "%s does not say how to run its averaged networks (ema_forward), so their BatchNorm "
+                "statistics are copied from the live ones",
+                type(algorithm).__name__,
+            )
             bn_batches = 0
         return ema, bn_batches
 
@@ -110,7 +117,7 @@ class Trainer:
             self.world.broadcast_module(m)
             if m in self._prepared:
                 continue
-            if self.sync_bn and self.world.distributed:   # in place: the optimizers keep the same parameters
+            if self.sync_bn and self.world.distributed:  # in place: the optimizers keep the same parameters
                 torch.nn.SyncBatchNorm.convert_sync_batchnorm(m)
             if self.channels_last:
                 m.to(memory_format=torch.channels_last)
@@ -135,7 +142,9 @@ class Trainer:
             self.ema.rebind(self.algorithm.nets)
         self._prepare_nets()
         self.schedule.apply(self.algorithm.optimizers.values(), self.step)
-        log.info("step %d: phase %d%s", self.step, phase, f" ({self.algorithm.status()})" if self.algorithm.status() else "")
+        log.info(
+            "step %d: phase %d%s", self.step, phase, f" ({self.algorithm.status()})" if self.algorithm.status() else ""
+        )
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -172,7 +181,7 @@ class Trainer:
         path = self.checkpoints.last
         if self.world.main:
             path = self._write(lambda state: self.checkpoints.save(state, self.step), rank_rng)
-        self.world.barrier()     # the file is whole before any rank may read it (trainer.nan=skip)
+        self.world.barrier()  # the file is whole before any rank may read it (trainer.nan=skip)
         return path
 
     def _write(self, save, rank_rng: list | None = None) -> Path:
@@ -180,15 +189,19 @@ class Trainer:
         state = self.state_dict()
         if rank_rng is not None:
             state["rank_rng"] = rank_rng
-        with Deferred():     # a signal now waits for the write to finish
+        with Deferred():  # a signal now waits for the write to finish
             return save(state)
 
     def prepare_sampling(self) -> None:
         """Before the EMA copy is used or saved: BN statistics that match its averaged weights. The refresh
         noise and data come from their own generator and stream, seeded by (seed, step), so training's RNG
         streams and resumed runs are unaffected."""
-        if self.ema is None or not self.ema_bn_batches or self._bn_refreshed_at == self.step \
-                or not self.ema.has_batch_norm():
+        if (
+            self.ema is None
+            or not self.ema_bn_batches
+            or self._bn_refreshed_at == self.step
+            or not self.ema.has_batch_norm()
+        ):
             return
         self._bn_refreshed_at = self.step
         key = self.seed * 1_000_003 + self.step
@@ -200,8 +213,9 @@ class Trainer:
             return next(stream[0])
 
         algorithm = self.algorithm
-        self.ema.refresh_batch_norm(lambda nets: algorithm.ema_forward(nets, next_batch, batch, gen),
-                                    self.ema_bn_batches)
+        self.ema.refresh_batch_norm(
+            lambda nets: algorithm.ema_forward(nets, next_batch, batch, gen), self.ema_bn_batches
+        )
 
     # -- outputs ----------------------------------------------------------------------------------
     def sampling_nets(self) -> dict:
@@ -213,8 +227,9 @@ class Trainer:
         self.prepare_sampling()
         self.algorithm.train_mode(False)
         try:
-            panels = self.algorithm.panels(self.reference, self.sampling_nets(),
-                                           torch.Generator().manual_seed(self.seed), self.sample_n)
+            panels = self.algorithm.panels(
+                self.reference, self.sampling_nets(), torch.Generator().manual_seed(self.seed), self.sample_n
+            )
         finally:
             self.algorithm.train_mode(True)
         status = self.algorithm.status()
@@ -234,23 +249,29 @@ class Trainer:
         its log line when due, then the callbacks due (periodic.py lists them: grids, the NaN guard, checkpoints,
         the user's, evaluation); a signal, or stop_after, ends the loop early."""
         t0, world = time.perf_counter(), self.world
-        self.metrics = (MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step or None)
-                        if world.main else NullMetricsLog())
+        self.metrics = (
+            MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step or None)
+            if world.main
+            else NullMetricsLog()
+        )
         self.window = LogWindow(world)
         callbacks = self.callbacks.for_rank(world.main)
         self.algorithm.train_mode(True)
         callbacks.start(self)
         status, signum = "finished", None
         try:
-            with StopOnSignal() as stop, TrainProgress(self.total, self.step, self.progress_mode if world.main else False) \
-                    as bar, StepProfiler(self.profile and world.main, self.run_dir / "profile", self.device) as profiler:
+            with (
+                StopOnSignal() as stop,
+                TrainProgress(self.total, self.step, self.progress_mode if world.main else False) as bar,
+                StepProfiler(self.profile and world.main, self.run_dir / "profile", self.device) as profiler,
+            ):
                 while self.step < self.total:
                     self._advance()
                     bar.advance()
                     profiler.step()
                     try:
                         self._after_step(callbacks, bar)
-                    except StepUndone:      # the NaN guard restored the last checkpoint: this step never happened
+                    except StepUndone:  # the NaN guard restored the last checkpoint: this step never happened
                         continue
                     signalled = self._signalled(stop)
                     if signalled or (stop_after is not None and self.step >= stop_after):
@@ -266,7 +287,7 @@ class Trainer:
         algorithm = self.algorithm
         if algorithm.phase_at(self.step) != algorithm.phase:
             self.enter_phase(algorithm.phase_at(self.step))
-        if self.graphs:   # a new iteration: CUDA graphs may reuse the last one's outputs
+        if self.graphs:  # a new iteration: CUDA graphs may reuse the last one's outputs
             torch.compiler.cudagraph_mark_step_begin()
         logs = algorithm.train_step(self._next_batch, self.step)
         if self.ema is not None:
@@ -306,13 +327,19 @@ class Trainer:
         grid = self._final_grid() if status == "finished" and self.world.main else None
         seconds = time.perf_counter() - t0
         summary = {
-            "status": status, "signal": signum if status == "interrupted" else None,
-            "step": self.step, "steps": self.total, "seconds": seconds,
+            "status": status,
+            "signal": signum if status == "interrupted" else None,
+            "step": self.step,
+            "steps": self.total,
+            "seconds": seconds,
             "img_per_s": self.window.images_read / max(seconds, 1e-9),
             "final_losses": {k: v for k, v in self.last_scalars.items() if k.startswith("loss/")},
-            "scalars": self.last_scalars, "checkpoint": str(ckpt), "final_grid": str(grid) if grid else None,
+            "scalars": self.last_scalars,
+            "checkpoint": str(ckpt),
+            "final_grid": str(grid) if grid else None,
             "run_dir": str(self.run_dir),
-            "metrics": dict(callbacks.scalars), "callback_errors": list(callbacks.errors),
+            "metrics": dict(callbacks.scalars),
+            "callback_errors": list(callbacks.errors),
         }
         callbacks.end(self, summary)
         summary["callback_errors"] = list(callbacks.errors)

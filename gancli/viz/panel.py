@@ -14,14 +14,19 @@ import torch
 
 @dataclass
 class Panel:
-    kind: str                                   # the renderer: "image" | "points" | ... (a Field's kind)
-    data: torch.Tensor                          # (N, ...) samples in the model's range
-    nrow: int = 8                               # grid kinds: samples per row
-    meta: dict[str, torch.Tensor] = field(default_factory=dict)   # per-sample conditions (labels, codes)
-    overlay: torch.Tensor | None = None         # real samples drawn beneath (scatter plots)
+    kind: str  # the renderer: "image" | "points" | ... (a Field's kind)
+    data: torch.Tensor  # (N, ...) samples in the model's range
+    nrow: int = 8  # grid kinds: samples per row
+    meta: dict[str, torch.Tensor] = field(default_factory=dict)  # per-sample conditions (labels, codes)
+    overlay: torch.Tensor | None = None  # real samples drawn beneath (scatter plots)
     extras: dict = field(default_factory=dict)  # kind-specific drawing hints (e.g. mode centres)
 
-    def cpu(self) -> "Panel":
-        return Panel(self.kind, self.data.detach().float().cpu(), self.nrow,
-                     {k: v.detach().cpu() for k, v in self.meta.items()},
-                     None if self.overlay is None else self.overlay.detach().float().cpu(), self.extras)
+    def cpu(self) -> Panel:
+        return Panel(
+            self.kind,
+            self.data.detach().float().cpu(),
+            self.nrow,
+            {k: v.detach().cpu() for k, v in self.meta.items()},
+            None if self.overlay is None else self.overlay.detach().float().cpu(),
+            self.extras,
+        )

@@ -3,15 +3,15 @@ by side under their names. A new kind (e.g. sequences → line plots) registers 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import torch
 
 from gancli.core.registry import Registry
 from gancli.viz.panel import Panel
 
-RENDERERS: Registry[Callable[..., object]] = Registry("sample kind")   # panel → PIL image
+RENDERERS: Registry[Callable[..., object]] = Registry("sample kind")  # panel → PIL image
 LABEL_HEIGHT = 14
 
 
@@ -48,11 +48,11 @@ def scatter(panel: Panel, title: str = "", size: int = 512):
         q = ((p / lim + 1) / 2 * (size - 1)).tolist()
         return [(a, size - 1 - b) for a, b in q]
 
-    for (a, b) in px(reference if reference is not None else torch.empty(0, 2)):
+    for a, b in px(reference if reference is not None else torch.empty(0, 2)):
         draw.point((a, b), fill=(170, 170, 170))
-    for (a, b) in px(x.view(-1, 2)):
+    for a, b in px(x.view(-1, 2)):
         draw.ellipse((a - 1.2, b - 1.2, a + 1.2, b + 1.2), fill=(220, 40, 40))
-    for (a, b) in px(centres):
+    for a, b in px(centres):
         draw.line((a - 5, b, a + 5, b), fill=(30, 60, 220), width=2)
         draw.line((a, b - 5, a, b + 5), fill=(30, 60, 220), width=2)
     draw.rectangle((0, 0, size - 1, size - 1), outline=(0, 0, 0))
@@ -73,17 +73,27 @@ def latent_scatter(panel: Panel, title: str = "", size: float = 5.0):
     fig, ax = plt.subplots(figsize=(size, size), dpi=90)
     if panel.overlay is not None:
         prior = panel.overlay.view(len(panel.overlay), -1)[:, :2].numpy()
-        big = panel.extras.get("overlay_marker") == "x"          # a few landmarks (cluster heads), not a cloud
-        ax.scatter(prior[:, 0], prior[:, 1], s=40 if big else 2, c=[(0.45, 0.45, 0.45) if big else (0.75, 0.75, 0.75)],
-                   marker="x" if big else "o", rasterized=True, zorder=3 if big else 1)
+        big = panel.extras.get("overlay_marker") == "x"  # a few landmarks (cluster heads), not a cloud
+        ax.scatter(
+            prior[:, 0],
+            prior[:, 1],
+            s=40 if big else 2,
+            c=[(0.45, 0.45, 0.45) if big else (0.75, 0.75, 0.75)],
+            marker="x" if big else "o",
+            rasterized=True,
+            zorder=3 if big else 1,
+        )
     labels = panel.meta.get("labels")
     if labels is None:
         ax.scatter(z[:, 0], z[:, 1], s=3, c=[(0.85, 0.15, 0.15)], label="encoded")
     else:
         points = ax.scatter(z[:, 0], z[:, 1], s=3, c=labels.numpy(), cmap="tab10" if labels.max() < 10 else "tab20")
-        ax.legend(*points.legend_elements(), fontsize=6, markerscale=0.8, loc="upper right", title="class",
-                  title_fontsize=6)
-    ax.set_title(f"{title}  encoded data over {panel.extras.get('overlay_name', 'the prior (grey)')}".strip(), fontsize=8)
+        ax.legend(
+            *points.legend_elements(), fontsize=6, markerscale=0.8, loc="upper right", title="class", title_fontsize=6
+        )
+    ax.set_title(
+        f"{title}  encoded data over {panel.extras.get('overlay_name', 'the prior (grey)')}".strip(), fontsize=8
+    )
     ax.tick_params(labelsize=6)
     ax.set_aspect("equal", adjustable="datalim")
     return figure_image(fig)
@@ -109,7 +119,7 @@ def line_plot(panel: Panel, title: str = "", shown: int = 8, max_channels: int =
             ax.plot(seq[:, c].numpy(), color=(0.85, 0.15, 0.15), lw=0.9)
         ax.set_ylabel(f"ch {c}", fontsize=7)
         ax.tick_params(labelsize=6)
-        ax.ticklabel_format(axis="y", useOffset=False)   # a flat trace reads as its value, not "1e-5 − 0.9999"
+        ax.ticklabel_format(axis="y", useOffset=False)  # a flat trace reads as its value, not "1e-5 − 0.9999"
     axes[0][0].set_title(f"{title}  real: grey  generated: red".strip(), fontsize=8)
     axes[-1][0].set_xlabel("step", fontsize=7)
     return figure_image(fig)

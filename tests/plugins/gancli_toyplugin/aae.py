@@ -14,9 +14,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
+from gancli.algorithms.optim import build_optimizer
 from gancli.losses import build_loss
 from gancli.nets import build_generator
-from gancli.algorithms.optim import build_optimizer
 from gancli.viz import Panel
 
 
@@ -26,19 +26,19 @@ def mlp(n_in: int, hidden: int, n_out: int) -> nn.Module:
 
 @ALGORITHMS.register("toy_aae")
 class ToyAAE(Algorithm):
-    ema_nets = ("decoder",)                 # what trainer.ema averages
-    sample_nets = ("decoder", "encoder")    # what `gan sample` loads (no critic)
+    ema_nets = ("decoder",)  # what trainer.ema averages
+    sample_nets = ("decoder", "encoder")  # what `gan sample` loads (no critic)
     sample_options = {"temperature": SampleOption(float, "toy_aae: scale of the prior draws it decodes (1: the prior)")}
 
     def __init__(self, cfg, spec, device, precision):
         super().__init__(cfg, spec, device, precision)
         m = cfg.model
-        self.field = spec["x"]                          # images: the data layer's named field
+        self.field = spec["x"]  # images: the data layer's named field
         self.z_dim = int(m.z_dim)
         size = int(torch.tensor(self.field.shape).prod())
         self.nets = {
             "encoder": mlp(size, int(m.encoder_hidden), self.z_dim).to(device),
-            "decoder": build_generator(m.decoder, self.field, self.z_dim).to(device),   # a registered arch
+            "decoder": build_generator(m.decoder, self.field, self.z_dim).to(device),  # a registered arch
             "critic": mlp(self.z_dim, int(m.critic_hidden), 1).to(device),
         }
         E, Dec, C = self.nets["encoder"], self.nets["decoder"], self.nets["critic"]
@@ -47,8 +47,8 @@ class ToyAAE(Algorithm):
             "critic": build_optimizer(cfg.optimizer, C.parameters(), "d"),
             "encoder": build_optimizer(cfg.optimizer, E.parameters(), "g"),
         }
-        self.loss = build_loss(cfg.loss.name)            # the adversarial loss of the latent game
-        self.code_std = torch.ones((), device=device)   # its own state: a running spread of the codes
+        self.loss = build_loss(cfg.loss.name)  # the adversarial loss of the latent game
+        self.code_std = torch.ones((), device=device)  # its own state: a running spread of the codes
 
     # -- training ---------------------------------------------------------------------------------
     def train_step(self, next_batch, step):
@@ -68,8 +68,12 @@ class ToyAAE(Algorithm):
         C.requires_grad_(True)
         with torch.no_grad():
             self.code_std.mul_(0.9).add_(0.1 * z.std())
-        return {"loss/reconstruction": rec.detach(), "loss/D": d_loss.detach(), "loss/G": g_loss.detach(),
-                "code_std": self.code_std.clone()}
+        return {
+            "loss/reconstruction": rec.detach(),
+            "loss/D": d_loss.detach(),
+            "loss/G": g_loss.detach(),
+            "code_std": self.code_std.clone(),
+        }
 
     def ema_forward(self, nets, next_batch, n, generator):
         nets["decoder"](torch.randn(n, self.z_dim, generator=generator).to(self.device))
@@ -87,8 +91,11 @@ class ToyAAE(Algorithm):
         with torch.no_grad():
             rec = nets["decoder"](nets["encoder"](x))
             samples = nets["decoder"](torch.randn(n, self.z_dim, generator=generator).to(self.device))
-        return {"input": Panel("image", x, 4), "reconstruction": Panel("image", rec, 4),
-                "samples": Panel("image", samples, 4)}
+        return {
+            "input": Panel("image", x, 4),
+            "reconstruction": Panel("image", rec, 4),
+            "samples": Panel("image", samples, 4),
+        }
 
     def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None):
         decoder = (nets or self.nets)["decoder"]

@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, generate_in_batches
-from gancli.losses import build_loss
 from gancli.algorithms.optim import build_optimizer
+from gancli.losses import build_loss
 from gancli.viz import Panel
 
 
@@ -52,8 +52,10 @@ class ToyGrow(Algorithm):
         self.loss = build_loss(cfg.loss.name)
 
     def _build_optimizers(self) -> None:
-        self.optimizers = {"G": build_optimizer(self.cfg.optimizer, self.G.parameters(), "g"),
-                           "D": build_optimizer(self.cfg.optimizer, self.D.parameters(), "d")}
+        self.optimizers = {
+            "G": build_optimizer(self.cfg.optimizer, self.G.parameters(), "g"),
+            "D": build_optimizer(self.cfg.optimizer, self.D.parameters(), "d"),
+        }
 
     # -- phases -----------------------------------------------------------------------------------
     def phase_at(self, step):
@@ -63,7 +65,7 @@ class ToyGrow(Algorithm):
         for _ in range(phase - len(self.G.blocks)):
             self.G.grow()
             self.D.grow()
-        self._build_optimizers()          # fresh optimizers over every parameter
+        self._build_optimizers()  # fresh optimizers over every parameter
 
     def batch_size(self, phase):
         return self.batch_sizes[phase]
@@ -81,8 +83,11 @@ class ToyGrow(Algorithm):
         g_loss = self.loss.g_loss(self.D(fake).flatten())
         self.precision.step("G", g_loss, self.optimizers["G"])
         self.D.requires_grad_(True)
-        return {"loss/D": d_loss.detach(), "loss/G": g_loss.detach(),
-                "batch": torch.tensor(float(len(real)), device=self.device)}
+        return {
+            "loss/D": d_loss.detach(),
+            "loss/G": g_loss.detach(),
+            "batch": torch.tensor(float(len(real)), device=self.device),
+        }
 
     # -- pictures and sampling --------------------------------------------------------------------
     def reference_size(self, n):

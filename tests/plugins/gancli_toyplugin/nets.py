@@ -13,8 +13,13 @@ class ToyDecoder(nn.Module):
     def __init__(self, spec, z_dim: int, hidden: int = 64):
         super().__init__()
         self.shape = tuple(spec.shape)
-        self.net = nn.Sequential(nn.Linear(z_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-                                 nn.Linear(hidden, math.prod(self.shape)), nn.Tanh())
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, math.prod(self.shape)),
+            nn.Tanh(),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(len(z), *self.shape)
