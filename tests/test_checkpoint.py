@@ -177,6 +177,7 @@ CRASH_SNIPPET = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep", [3, 0])  # keep=0 writes last.pt itself, not a numbered file
 def test_sigkill_mid_write_keeps_last(tmp_path, keep):
     folder = tmp_path / "ck"

@@ -61,6 +61,7 @@ def test_unknown_subcommand_suggests_the_right_one():
         ("trainer.steps=abc", ["trainer.steps", "abc"]),
     ],
 )
+@pytest.mark.slow
 def test_config_mistakes_fail_before_work_with_one_clear_message(tmp_path, override, must_say):
     r = gan("train", override, f"hydra.run.dir={tmp_path / 'run'}")
     assert r.returncode == 2
@@ -82,6 +83,7 @@ def test_cfg_job_prints_the_composed_config():
     assert "gp_weight: 10.0" in r.stdout and "n_critic: 5" in r.stdout
 
 
+@pytest.mark.slow
 def test_train_writes_the_run_dir_then_sample_writes_every_format(tmp_path):
     run = tmp_path / "run"
     r = gan("train", *TINY, "trainer.steps=4", f"hydra.run.dir={run}")
@@ -119,6 +121,7 @@ def test_train_writes_the_run_dir_then_sample_writes_every_format(tmp_path):
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+@pytest.mark.slow
 def test_points_sample_to_npy_of_shape_n_by_2(tmp_path):
     run = tmp_path / "ring"
     r = gan(
@@ -141,6 +144,7 @@ def test_points_sample_to_npy_of_shape_n_by_2(tmp_path):
     assert r.returncode == 2 and "npy" in r.stderr
 
 
+@pytest.mark.slow
 def test_conditional_model_samples_by_class_from_the_command_line(tmp_path):
     run = tmp_path / "c"
     r = gan("train", "model=cdcgan", *TINY, "trainer.steps=2", f"hydra.run.dir={run}")
@@ -157,6 +161,7 @@ def test_conditional_model_samples_by_class_from_the_command_line(tmp_path):
     assert r.returncode == 2 and "infogan" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_conditional_model_on_unlabelled_data_is_one_clear_line(tmp_path):
     from PIL import Image
 
@@ -176,6 +181,7 @@ def test_conditional_model_on_unlabelled_data_is_one_clear_line(tmp_path):
     assert r.returncode == 2 and "no class labels" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_multirun_gives_each_job_its_own_dir_and_a_table(tmp_path):
     r = gan("train", "-m", "model=dcgan,lsgan", *TINY, "trainer.steps=2", f"hydra.sweep.dir={tmp_path}")
     assert r.returncode == 0, r.stderr
@@ -187,6 +193,7 @@ def test_multirun_gives_each_job_its_own_dir_and_a_table(tmp_path):
     assert "model=dcgan" in r.stdout and "model=lsgan" in r.stdout and "final.png" in r.stdout
 
 
+@pytest.mark.slow
 def test_sigint_saves_a_checkpoint_and_resume_finishes_the_run(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ}
@@ -222,6 +229,7 @@ def test_sigint_saves_a_checkpoint_and_resume_finishes_the_run(tmp_path):
     assert (run / "final.png").exists()
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_overrides_and_missing_dirs(tmp_path):
     r = gan("train", f"resume={tmp_path}/nothing")
     assert r.returncode == 2 and "checkpoints/last.pt" in r.stderr
@@ -231,6 +239,7 @@ def test_resume_refuses_other_overrides_and_missing_dirs(tmp_path):
     assert r.returncode == 2 and "model=lsgan" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_sample_errors_are_one_paragraph(tmp_path):
     r = gan("sample")
     assert r.returncode == 2 and "ckpt" in r.stderr and "Traceback" not in r.stderr

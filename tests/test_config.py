@@ -190,6 +190,7 @@ def _check_one_step(trainer, spec_shape):
     assert x.shape == (4, *spec_shape)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_builds_on_shapes(compose_cfg, tmp_path, model):
     cfg = compose_cfg(
@@ -224,6 +225,7 @@ def test_every_model_builds_on_ring8(compose_cfg, tmp_path, model):
 # ------------------------------------------------------------------------------------------ validation
 
 
+@pytest.mark.slow
 def test_valid_overrides_pass():
     validate_overrides("train", ["model=wgan_gp", "trainer.steps=10", "dataset=ring8"])
     validate_overrides("train", ["model=dcgan,wgan_gp", "loss=hinge"])

@@ -126,6 +126,7 @@ def test_interpolation_only_writes_pictures(compose_cfg, tiny_overrides, tmp_pat
 # ------------------------------------------------------------------------------- phases
 
 
+@pytest.mark.slow
 def test_a_growing_family_resumes_exactly_from_before_and_after_its_phase_boundary(toy_plugin, tmp_path):
     cfg = plain_config(compose_train([*QUIET, *GROW, "trainer.steps=8"]))
     for stop in (3, 6):  # checkpoints written in phase 0 and in phase 1
@@ -259,6 +260,7 @@ def run_gan(*args, plugin: bool = True, cwd=None):
     )
 
 
+@pytest.mark.slow
 def test_a_plugin_package_adds_a_family_its_presets_a_dataset_and_a_command(tmp_path):
     r = run_gan("--help")
     assert r.returncode == 0 and "toyinfo" in r.stdout and "a plugin's own command" in r.stdout

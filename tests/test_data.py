@@ -122,6 +122,7 @@ def test_mixture_centres_and_spread(compose_cfg, name, centres, std):
     assert source.spec["x"].extras["std"] == std
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ring8", "grid25"])
 def test_mixture_deterministic_by_seed(compose_cfg, name):
     def pts(seed):
@@ -348,6 +349,7 @@ def test_mnist_resized_and_all_split(compose_cfg, tmp_path):
     assert source.reference(100)["x"].shape == (16, 1, 32, 32)
 
 
+@pytest.mark.slow
 def test_mnist_subset_keeps_a_slice_and_checks_its_bounds(compose_cfg, tmp_path):
     images, labels = fake_mnist(tmp_path / "MNIST" / "raw", "t10k", 12, 3, True, True)
     source = build_dataset(mnist_cfg(compose_cfg, tmp_path, "dataset.split=test", "dataset.subset=[4,10]"))

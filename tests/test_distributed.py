@@ -91,6 +91,7 @@ def two_ranks_against_one(tmp_path, overrides: list[str], rtol: float, atol: flo
     assert (tmp_path / "two" / "run" / "checkpoints" / "last.pt").is_file()  # rank 0 wrote it
 
 
+@pytest.mark.slow
 def test_two_ranks_match_one_process_on_the_whole_batch(tmp_path):
     two_ranks_against_one(tmp_path, POINTS, rtol=1e-4, atol=1e-5)
 
@@ -154,6 +155,7 @@ def torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_torchrun_trains_in_one_run_dir_and_resumes_exactly(tmp_path):
     """WGAN-GP: the critic's gradient penalty takes a double backward on each rank."""
     common = [

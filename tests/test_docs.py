@@ -186,6 +186,7 @@ def test_every_relative_link_resolves(doc):
         assert (doc.parent / target).exists(), f"{doc.relative_to(ROOT)} links to missing {target}"
 
 
+@pytest.mark.slow
 def test_the_generated_reference_is_up_to_date():
     r = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "gen_reference.py"), "--check"], capture_output=True, text=True

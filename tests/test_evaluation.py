@@ -41,6 +41,7 @@ def cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.mark.slow
 def test_real_test_images_score_far_better_than_a_200_step_dcgan(tmp_path, cache):
     """The floor: shapes drawn with another seed, against the training reference, scored as samples."""
     from omegaconf import OmegaConf
@@ -107,6 +108,7 @@ def test_real_test_images_score_far_better_than_a_200_step_dcgan(tmp_path, cache
         (["metrics=[class_acc]"], "conditioned on them"),
     ],
 )
+@pytest.mark.slow
 def test_gan_eval_refuses_what_does_not_fit_in_one_paragraph(tmp_path, cache, args, message):
     run = tmp_path / "run"
     assert gan("train", *TINY_OVERRIDES, "trainer.steps=1", f"hydra.run.dir={run}").returncode == 0
@@ -115,6 +117,7 @@ def test_gan_eval_refuses_what_does_not_fit_in_one_paragraph(tmp_path, cache, ar
     assert not (run / "checkpoints" / "last.eval.json").exists()
 
 
+@pytest.mark.slow
 def test_gan_eval_needs_one_source_and_a_dataset_for_samples(tmp_path):
     assert "either a checkpoint" in gan("eval").stderr
     np.savez(tmp_path / "s.npz", images=np.zeros((4, 8, 8, 3), np.uint8))
@@ -208,6 +211,7 @@ def test_eval_best_must_be_a_value_of_the_metrics(tmp_path, cache):
         build_trainer(cfg, tmp_path / "points")
 
 
+@pytest.mark.slow
 def test_a_sweep_shows_the_metric_and_its_report_opens_in_a_browser(tmp_path, cache):
     sweep = tmp_path / "sweep"
     r = gan(

@@ -23,6 +23,7 @@ POINTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
 def test_sweep_through_a_launcher_runs_every_job(tmp_path, launcher):
     module, _ = app.LAUNCHERS[launcher]

@@ -112,6 +112,7 @@ def parsed(value):
 register_resolvers()
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule=st.sampled_from(train_rules()), value=st.sampled_from(BAD))
 def test_a_bad_value_of_any_train_key_is_refused_by_name_before_any_work(rule, value):
@@ -126,6 +127,7 @@ def test_a_bad_value_of_any_train_key_is_refused_by_name_before_any_work(rule, v
     assert rule.key in str(info.value)
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule=st.sampled_from(SAMPLE_RULES + EVAL_RULES), value=st.sampled_from(BAD))
 def test_a_bad_value_of_any_sample_or_eval_key_is_refused_by_name(rule, value):
@@ -145,6 +147,7 @@ def test_a_bad_value_of_any_sample_or_eval_key_is_refused_by_name(rule, value):
     assert rule.key in str(info.value)
 
 
+@pytest.mark.slow
 def test_every_rule_names_a_key_the_configs_have():
     """A rule for a key no config has would guard nothing (a renamed key, say)."""
     for rule in train_rules():
@@ -166,6 +169,7 @@ def test_every_rule_names_a_key_the_configs_have():
         (["trainer.ema=0.99", "trainer.ema_start=9000"], "trainer.ema_start=9000 is not before the last step"),
     ],
 )
+@pytest.mark.slow
 def test_the_command_line_refuses_bad_values_in_one_paragraph_and_writes_nothing(tmp_path, args, message):
     r = subprocess.run(
         [sys.executable, "-m", "gancli", "train", *args, f"hydra.run.dir={tmp_path / 'run'}"],
@@ -177,6 +181,7 @@ def test_the_command_line_refuses_bad_values_in_one_paragraph_and_writes_nothing
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_run_dir_that_cannot_be_created_is_one_message(tmp_path):
     (tmp_path / "file").write_text("")
     for where in ("hydra.run.dir", "hydra.sweep.dir"):
@@ -287,6 +292,7 @@ def test_sigterm_during_a_checkpoint_write_stops_the_run_like_ctrl_c(tmp_path, m
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 2
 
 
+@pytest.mark.slow
 def test_a_run_dir_in_use_by_a_live_run_is_refused_and_a_dead_one_frees_it(tmp_path):
     run = tmp_path / "run"
     run.mkdir()

@@ -47,6 +47,7 @@ def config(overrides: list[str]) -> dict:
     ],
     ids=["dcgan-ema", "wgan_gp", "gan-ring8", "acgan-diffaugment", "infogan"],
 )
+@pytest.mark.slow
 def test_stopped_and_resumed_run_matches_uninterrupted(tmp_path, overrides):
     cfg = config(TRAINER + overrides + ["trainer.steps=9"])
 

@@ -217,6 +217,7 @@ def test_window_longer_than_the_series_is_refused(tmp_path):
     ],
     ids=["rgan-sines", "rcgan-sines-ema", "rgan-smooth-gru", "rgan-wgan_gp"],
 )
+@pytest.mark.slow
 def test_sequence_families_resume_exactly_and_draw_line_plots(overrides, tmp_path):
     cfg = plain_config(compose_train([*TINY, "trainer.steps=5", *overrides]))
     straight, resumed = straight_and_resumed(cfg, tmp_path, stop=2)
@@ -251,6 +252,7 @@ def test_mmd_of_a_sample_with_itself_is_near_zero_and_grows_with_a_shift():
     assert shifts[0] < shifts[1] < shifts[2] and shifts[0] > same
 
 
+@pytest.mark.slow
 def test_sequence_metrics_score_a_conditional_model(tmp_path):
     from gancli.metrics import evaluate
     from gancli.metrics.suite import model_context

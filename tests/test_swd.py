@@ -5,6 +5,7 @@ behaviour on near and far image sets."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.ndimage
 import torch
 
@@ -29,6 +30,7 @@ def test_the_pyramid_matches_the_reference_pyr_down_and_pyr_up_and_reconstructs(
 
 
 def test_descriptors_are_normalised_per_colour_channel():
+    torch.manual_seed(0)  # fixed inputs: float32 sums of a random draw must not decide the outcome
     d = normalise(torch.randn(500, 3, 7, 7) * torch.tensor([1.0, 5.0, 0.1]).view(1, 3, 1, 1) + 3)
     per_channel = d.view(500, 3, 49)
     assert torch.allclose(per_channel.mean(dim=(0, 2)), torch.zeros(3), atol=1e-5)
@@ -43,6 +45,7 @@ def test_the_sliced_distance_is_zero_for_equal_sets_and_grows_with_a_shift():
     assert 0.5 < sliced_wasserstein(a, a + 1.0, g) < 1.0
 
 
+@pytest.mark.slow
 def test_swd_ranks_a_near_set_below_a_far_one():
     rng = np.random.default_rng(0)
     smooth = torch.from_numpy(rng.normal(size=(96, 3, 4, 4))).float()

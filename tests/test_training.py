@@ -48,6 +48,7 @@ def _tiny(model: str, tiny_overrides: list[str]) -> list[str]:
     return tiny_overrides
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", PRESETS)
 def test_every_preset_trains_then_samples_every_format(model, tmp_path, compose_cfg, tiny_overrides):
     cfg = plain_config(compose_cfg([f"model={model}", *_tiny(model, tiny_overrides), "trainer.steps=2"]))
@@ -260,6 +261,7 @@ COMPILED_CASES = {  # name: (model, overrides)
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(COMPILED_CASES))
 def test_compiled_steps_give_the_eager_losses(tmp_path, compose_cfg, tiny_overrides, case, monkeypatch):
     """trainer.compile=true compiles each update whole (the family's step_functions): the same losses and
@@ -295,6 +297,7 @@ def test_compiled_steps_give_the_eager_losses(tmp_path, compose_cfg, tiny_overri
             torch.testing.assert_close(algorithm.nets[name].state_dict()[key], value, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_family_without_step_functions_has_its_networks_compiled(tmp_path, compose_cfg, tiny_overrides):
     pytest.importorskip("torch._inductor")
     cfg = plain_config(compose_cfg(["model=aae", "dataset=shapes", "trainer.steps=1", "trainer.compile=true"]))

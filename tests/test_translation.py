@@ -133,6 +133,7 @@ def test_cyclegan_cycle_and_identity_terms_equal_their_formulas(tmp_path):
         ("cyclegan", "shapes_unpaired", ["dataset.n=16", "model.pool_size=3"]),
     ],
 )
+@pytest.mark.slow
 def test_translation_models_resume_exactly_and_translate(model, dataset, extra, tmp_path):
     cfg = plain_config(compose_train([f"model={model}", f"dataset={dataset}", *TINY, *extra, "trainer.steps=5"]))
     straight, resumed = straight_and_resumed(cfg, tmp_path, stop=2)
@@ -315,6 +316,7 @@ def test_pair_scores_equal_their_formulas():
     assert shifted["ssim"] < 1
 
 
+@pytest.mark.slow
 def test_gan_eval_scores_a_paired_model_on_its_test_targets_and_refuses_pairs_for_cyclegan(tmp_path):
     import json
     import subprocess
