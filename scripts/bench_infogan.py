@@ -22,6 +22,7 @@ import benchlib
 import torch
 
 from gancli.commands.sample import load_for_sampling
+from gancli.core.capabilities import PredictsCodes
 from gancli.core.errors import GanError
 from gancli.metrics.classes import code_accuracy
 
@@ -46,7 +47,7 @@ def spread(values: list[float]) -> str:
 def from_checkpoint(path: str, shape: tuple[int, ...]):
     """(the checkpoint's algorithm with D and Q loaded, in eval mode, its step); `shape`: the images'."""
     algo, spec, state = load_for_sampling(path, torch.device("cpu"))
-    if not hasattr(algo, "predict_codes"):
+    if not isinstance(algo, PredictsCodes):
         raise GanError(f"{path} was written by model '{state['config']['model']['name']}', not infogan.")
     if tuple(spec["x"].shape) != shape:
         raise GanError(

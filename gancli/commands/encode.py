@@ -14,6 +14,7 @@ import numpy as np
 
 from gancli.algorithms.encoding import EncodingAlgorithm
 from gancli.commands.sample import load_for_sampling
+from gancli.core.capabilities import Encodes
 from gancli.core.device import select_device
 from gancli.core.errors import GanError
 
@@ -47,7 +48,7 @@ def _inputs(cfg, model: EncodingAlgorithm):
 def encode_from_config(cfg) -> Path:
     device = select_device(cfg.device)
     model, spec, state = load_for_sampling(cfg.ckpt, device, use_ema=True)
-    if not isinstance(model, EncodingAlgorithm):
+    if not isinstance(model, Encodes):
         raise GanError(
             f"gan encode needs a model with an encoder (aae, aae_supervised, aae_semi, aae_cluster, "
             f"aae_dimred, ali, bigan); {cfg.ckpt} was trained as {state['config']['model']['name']}, "

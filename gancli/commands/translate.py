@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gancli.algorithms.translation import Translator
 from gancli.commands.sample import load_for_sampling
+from gancli.core.capabilities import Translates
 from gancli.core.device import select_device
 from gancli.core.errors import GanError
 from gancli.data.files import read_images
@@ -25,7 +25,7 @@ log = logging.getLogger("gancli")
 def translate_from_config(cfg) -> Path:
     device = select_device(cfg.device)
     translator, spec, state = load_for_sampling(cfg.ckpt, device, cfg.ema)
-    if not isinstance(translator, Translator):
+    if not isinstance(translator, Translates):
         raise GanError(
             f"gan translate needs a translation model (pix2pix, pix2pixhd, cyclegan); {cfg.ckpt} was "
             f"trained as {state['config']['model']['name']}."

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from gancli.core.capabilities import PredictsCodes
 from gancli.core.errors import GanError
 from gancli.metrics.base import METRICS, Metric
 
@@ -83,7 +84,7 @@ class CodeAccuracy(Metric):
 
     def check(self, ctx):
         super().check(ctx)
-        if ctx.algorithm is None or not hasattr(ctx.algorithm, "predict_codes") or not ctx.num_classes:
+        if ctx.algorithm is None or not isinstance(ctx.algorithm, PredictsCodes) or not ctx.num_classes:
             raise GanError(
                 "code_acc reads InfoGAN's categorical code from Q: it needs an infogan checkpoint trained "
                 "on a labelled dataset."

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from gancli.core.capabilities import Translates
 from gancli.core.errors import GanError
 from gancli.metrics.base import METRICS, Metric
 
@@ -31,7 +32,7 @@ class PairedFidelity(Metric):
 
     def check(self, ctx):
         algo = ctx.algorithm
-        if algo is None or not getattr(algo, "paired", False) or not hasattr(algo, "translate"):
+        if not isinstance(algo, Translates) or not algo.paired:
             raise GanError(
                 "pairs compares translations with their targets: it needs a paired translation model "
                 "(pix2pix, pix2pixhd)."
