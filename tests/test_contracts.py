@@ -421,3 +421,25 @@ def test_checkpoints_of_the_previous_format_still_sample_the_same_and_resume(nam
     trainer = build_trainer(state["config"], tmp_path / "run")
     trainer.load_state_dict(state)
     assert trainer.fit()["step"] == state["step"] + 1
+
+
+def test_capabilities_are_read_from_what_a_family_can_do():
+    """Commands and metrics ask core.capabilities, not the family classes: each family has exactly the
+    capabilities its methods give it."""
+    from gancli.algorithms import ALGORITHMS
+    from gancli.core.capabilities import Encodes, PredictsCodes, Translates
+
+    expected = {
+        "pix2pix": {Translates},
+        "cyclegan": {Translates},
+        "infogan": {PredictsCodes},
+        "gan": set(),
+        "stylegan2": set(),
+        "aae": {Encodes},
+        "aae_categorical": {Encodes},
+        "bigan": {Encodes},
+    }
+    for name, caps in expected.items():
+        family = ALGORITHMS.get(name)
+        model = family.__new__(family)
+        assert {c for c in (Encodes, PredictsCodes, Translates) if isinstance(model, c)} == caps, name
