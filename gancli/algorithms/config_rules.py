@@ -6,7 +6,7 @@ networks' (`config_rules` of the generator and discriminator archs). Nothing her
 from __future__ import annotations
 
 from gancli.algorithms.base import ALGORITHMS
-from gancli.core.rules import TRAIN_RULES, Rule, check, loop_checks, rules
+from gancli.core.rules import TRAIN_RULES, Rule, check, describe, loop_checks, rules
 from gancli.data.base import DATASET_RULES, DATASETS, dataset_checks, dataset_rules
 from gancli.nets.builders import DISCRIMINATORS, GENERATORS
 
@@ -56,4 +56,4 @@ def check_train_config(cfg: dict) -> None:
 
 
 def train_rules_text() -> str:
-    return "\n".join(f"{r.key}: {r.allowed}" for r in train_rules())
+    return describe(train_rules())

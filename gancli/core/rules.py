@@ -176,7 +176,8 @@ def _get(cfg: dict, dotted: str):
 
 
 _ABSENT = object()
-TABLES = {"train": (TRAIN_RULES, loop_checks), "sample": (SAMPLE_RULES, None), "gan_eval": (EVAL_RULES, None)}
+# The other commands' tables; `gan train`'s rules are gathered with their owners' (gancli.algorithms.config_rules).
+TABLES = {"sample": SAMPLE_RULES, "gan_eval": EVAL_RULES}
 
 
 def check(cfg: dict, table: list[Rule], messages: list[str] = ()) -> None:
@@ -189,14 +190,15 @@ def check(cfg: dict, table: list[Rule], messages: list[str] = ()) -> None:
         raise GanError(message)
 
 
-def check_values(cfg: dict, config_name: str = "train") -> None:
-    """The command's own rules (cfg: the resolved config as plain data). `train` adds the rules of the
-    chosen family, networks and dataset: gancli.algorithms.config_rules.check_train_config."""
-    table, cross = TABLES.get(config_name, ([], None))
-    check(cfg, table, cross(cfg) if cross else [])
+def check_values(cfg: dict, config_name: str) -> None:
+    """A command's own rules (cfg: the resolved config as plain data)."""
+    check(cfg, TABLES.get(config_name, []))
 
 
-def rules_text(config_name: str = "train", extra: list[Rule] = ()) -> str:
-    """The rules, one per line, for --help."""
-    table, _ = TABLES.get(config_name, ([], None))
-    return "\n".join(f"{r.key}: {r.allowed}" for r in [*table, *extra])
+def describe(table: list[Rule]) -> str:
+    """Rules, one per line, for --help."""
+    return "\n".join(f"{r.key}: {r.allowed}" for r in table)
+
+
+def rules_text(config_name: str) -> str:
+    return describe(TABLES.get(config_name, []))
