@@ -22,6 +22,12 @@ def _nets(model: dict) -> list[Rule]:
     return out
 
 
+def _family(cfg: dict):
+    """The family class `model.algorithm` names (None when the config names none)."""
+    model = cfg.get("model", {})
+    return ALGORITHMS.get(model["algorithm"]) if "algorithm" in model else None
+
+
 def train_rules(cfg: dict | None = None) -> list[Rule]:
     """The rules that apply to `cfg` (resolved, plain data): its family's, networks' and dataset's beside
     the loop's. Without cfg: every owner's, first one per key (for --help and the tests)."""
@@ -36,8 +42,7 @@ def train_rules(cfg: dict | None = None) -> list[Rule]:
             found += rules(dataset_rules(name), "dataset.")
         seen: set[str] = set()
         return [r for r in found if not (r.key in seen or seen.add(r.key))]
-    model, data = cfg.get("model", {}), cfg.get("dataset", {})
-    family = ALGORITHMS.get(model["algorithm"]) if "algorithm" in model else None
+    model, data, family = cfg.get("model", {}), cfg.get("dataset", {}), _family(cfg)
     return [
         *(rules(dataset_rules(data["name"]), "dataset.") if "name" in data else []),
         *TRAIN_RULES,
@@ -48,8 +53,7 @@ def train_rules(cfg: dict | None = None) -> list[Rule]:
 
 def check_train_config(cfg: dict) -> None:
     """One GanError for the first broken rule of `cfg`, before any work."""
-    model = cfg.get("model", {})
-    family = ALGORITHMS.get(model["algorithm"]) if "algorithm" in model else None
+    family = _family(cfg)
     check(
         cfg, train_rules(cfg), [*loop_checks(cfg), *(family.config_checks(cfg) if family else []), *dataset_checks(cfg)]
     )
