@@ -383,5 +383,5 @@ def test_encoding_with_a_model_without_an_encoder_names_the_families_that_have_o
         )
     )
     build_trainer(cfg, tmp_path / "gan").fit()
-    with pytest.raises(GanError, match=r"needs a model with an encoder \(aae.*bigan\).*dcgan"):
+    with pytest.raises(GanError, match=r"needs a model with an encoder \(aae.*bigan_conv\).*dcgan"):
         encode(tmp_path / "gan", tmp_path / "z.npz", split="test")
