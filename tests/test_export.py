@@ -132,6 +132,7 @@ def test_a_family_exports_files_that_match_its_own_sampling(case, tmp_path):
     assert contract["model"] == state["config"]["model"]["name"] and contract["step"] == state["step"]
     assert contract["ema"] == ("trainer.ema=0.9" in overrides)
     script = torch.jit.load(str(files["torchscript"]))
+    assert '"cpu"' not in str(script.inlined_graph)  # no device fixed while tracing: it follows its inputs
     session = onnxruntime.InferenceSession(str(files["onnx"]), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == names
     runs = {}
