@@ -120,6 +120,9 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
         names = super().class_names()
         return names if len(names) == self.clusters else ()
 
+    def label_meaning(self) -> str:
+        return "the categorical code's value (a class with labels, a cluster without)"
+
     # -- one iteration ----------------------------------------------------------------------------
     def judge(self, D):
         """D's logits on codes, with Gaussian noise of std `model.d_input_noise` added to what it sees (the

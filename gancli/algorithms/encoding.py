@@ -14,7 +14,9 @@ import torch
 import torch.nn as nn
 
 from gancli.algorithms.base import Algorithm, SampleOption, generate_in_batches
+from gancli.algorithms.export import Export, data_units
 from gancli.algorithms.gan_sampling import class_index, classes_or_fail
+from gancli.algorithms.priors import Prior, build_prior
 from gancli.core.errors import GanError
 from gancli.core.rules import one_of
 from gancli.viz.panel import Panel
@@ -42,6 +44,8 @@ class EncodingAlgorithm(Algorithm):
     }
     #: the decoder takes a class label beside the code (AAE's supervised use)
     decoder_labels = False
+    #: the prior of the codes z (a family with a configurable prior sets its own)
+    prior: Prior = build_prior("normal")
 
     # -- what a family provides -------------------------------------------------------------------
     def encode_batch(self, x: torch.Tensor, nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
@@ -167,6 +171,39 @@ class EncodingAlgorithm(Algorithm):
         labels = labels[: len(x)] if labels is not None else None
         rec = self.reconstruct(x, labels, nets, batch_size)
         return {"input": Panel(self.field.kind, x, nrow), "reconstruction": Panel(self.field.kind, rec, nrow)}
+
+    # -- export -----------------------------------------------------------------------------------
+    def export(self, options=None) -> Export:
+        """The decoder alone (no encoder): codes z, and the label where the decoder reads one (the supervised
+        AAE's class, the categorical AAE's cluster), to samples in the data's units, as `gan sample` decodes
+        prior draws."""
+        takes_labels = "y" in self.prior_codes(1, torch.Generator().manual_seed(0))
+        k = self.sample_classes()
+
+        def draw(n, gen):
+            codes = self.prior_codes(n, gen, torch.randint(0, k, (n,), generator=gen) if k else None)
+            return {"z": codes["z"], **({"labels": codes["y"]} if takes_labels else {})}
+
+        def run(nets, x):
+            codes = {"z": x["z"], **({"y": x["labels"]} if takes_labels else {})}
+            return data_units(self.decode_batch(codes, nets), self.field)
+
+        about = {"z": f"code, {self.prior.about}"}
+        if takes_labels:
+            about["labels"] = f"{self.label_meaning()}, 0 to {k - 1}"
+        return Export.of(
+            {name: self.nets[name] for name in self.sample_nets if name != "encoder"},
+            run,
+            about,
+            draw=draw,
+            output=self.field,
+            classes=k if takes_labels else 0,
+            class_names=self.class_names() if takes_labels else (),
+        )
+
+    def label_meaning(self) -> str:
+        """What the label beside the code is, for exported decoders' contracts."""
+        return "class index"
 
     # -- training pictures ------------------------------------------------------------------------
     def panels(self, reference, nets, generator, n):

@@ -154,6 +154,17 @@ EVAL_RULES = rules(
     }
 )
 
+EXPORT_RULES = rules(
+    {
+        "format": one_of("torchscript", "onnx"),
+        "ema": ("true or false", lambda v: isinstance(v, bool)),
+        "level": integer(0, null=True),
+        "trunc_cutoff": integer(1, null=True),
+        "direction": ("AtoB or BtoA (or null)", lambda v: v is None or v in ("AtoB", "BtoA")),
+        "dropout": ("true or false (or null: the family's default)", lambda v: v is None or isinstance(v, bool)),
+    }
+)
+
 
 def loop_checks(cfg: dict) -> list[str]:
     t = cfg.get("trainer", {})
@@ -177,7 +188,7 @@ def _get(cfg: dict, dotted: str):
 
 _ABSENT = object()
 # The other commands' tables; `gan train`'s rules are gathered with their owners' (gancli.algorithms.config_rules).
-TABLES = {"sample": SAMPLE_RULES, "gan_eval": EVAL_RULES}
+TABLES = {"sample": SAMPLE_RULES, "gan_eval": EVAL_RULES, "gan_export": EXPORT_RULES}
 
 
 def check(cfg: dict, table: list[Rule], messages: list[str] = ()) -> None:
