@@ -12,10 +12,10 @@ instantly, so the functions below load on first use.
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["GanError", "Model", "TrainResult", "evaluate", "load", "train"]
+__all__ = ["GanError", "Model", "TrainResult", "evaluate", "export", "load", "train"]
 
 if TYPE_CHECKING:
-    from gancli.api import Model, TrainResult, evaluate, load, train
+    from gancli.api import Model, TrainResult, evaluate, export, load, train
     from gancli.core.errors import GanError
 
 

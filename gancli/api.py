@@ -2,7 +2,8 @@
 
 They are the commands without the shell: `train` composes the same config `gan train` composes from the
 same overrides (Hydra's compose API, the same checks before any work) and runs the same training code;
-`evaluate` is `gan eval`; `load` gives the model object `gan sample`, `gan encode` and `gan translate` use.
+`evaluate` is `gan eval`, `export` is `gan export`; `load` gives the model object `gan sample`, `gan encode`
+and `gan translate` use.
 Errors are `gancli.GanError` with the message the command would print.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 from gancli.core.errors import GanError
 from gancli.model import Model, load
 
-__all__ = ["Model", "TrainResult", "evaluate", "load", "train"]
+__all__ = ["Model", "TrainResult", "evaluate", "export", "load", "train"]
 
 
 @dataclass(frozen=True)
@@ -121,3 +122,13 @@ def evaluate(overrides: Sequence[str] = (), **keys: Any) -> dict:
 
     cfg = _compose("gan_eval", [*map(str, overrides), *(_override(k, v) for k, v in keys.items())])
     return eval_from_config(cfg).to_plain()
+
+
+def export(model: Model | str | Path, format: str = "torchscript", out: str | Path | None = None, **options) -> Path:
+    """`gan export`: the sampling network of a loaded model (on the CPU) or of a run dir / checkpoint as one
+    standalone TorchScript or ONNX file, its contract beside it (<out>.json); returns the file's path."""
+    from gancli.commands.export import export_model
+
+    if not isinstance(model, Model):
+        model = load(model, device="cpu")
+    return export_model(model, format, out, **options)

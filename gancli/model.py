@@ -92,10 +92,12 @@ def _python_options(options: Mapping[str, Any]) -> dict[str, Any]:
 class Model:
     """A trained gancli model: `load(path)` builds one. Its networks are in eval mode on `device`."""
 
-    def __init__(self, algorithm: Algorithm, spec: DataSpec, state: dict, path: Path):
+    def __init__(self, algorithm: Algorithm, spec: DataSpec, state: dict, path: Path, ema: bool = True):
         self.algorithm, self.spec, self.path = algorithm, spec, path
         self.step = int(state["step"])
         self._config = state["config"]
+        #: whether the sampling networks are the run's averaged (EMA) copies
+        self.ema = ema and any(k in algorithm.sample_nets for k in state.get("ema") or {})
 
     # -- what it is ------------------------------------------------------------------------------
     @property
@@ -234,4 +236,4 @@ def load(path: str | Path, device: str = "auto", ema: bool = True) -> Model:
     """The model of a run dir (its checkpoints/last.pt) or of a checkpoint file, on `device` (auto, cpu,
     cuda, cuda:N, mps). ema: the averaged networks where the run kept them (what `gan sample` uses)."""
     algorithm, spec, state = load_for_sampling(path, select_device(device), ema)
-    return Model(algorithm, spec, state, Path(path))
+    return Model(algorithm, spec, state, Path(path), ema)

@@ -176,3 +176,18 @@ def test_evaluate_is_gan_eval_in_process(runs):
 def test_importing_gancli_does_not_import_torch():
     r = subprocess.run([sys.executable, "-c", "import sys, gancli; print('torch' in sys.modules)"], capture_output=True)
     assert r.stdout.strip() == b"False", r.stderr
+
+
+@pytest.mark.slow
+def test_export_from_python_is_gan_exports_file(runs, tmp_path):
+    import json
+
+    model = gancli.load(runs["dcgan"], device="cpu")
+    path = gancli.export(model, "torchscript", tmp_path / "g.pt")
+    contract = json.loads(Path(f"{path}.json").read_text())
+    assert contract["model"] == "dcgan" and contract["step"] == model.step and contract["format"] == "torchscript"
+    z = torch.randn(3, *contract["latent_size"])
+    images = torch.jit.load(str(path))(z)
+    assert images.shape == (3, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
+    with pytest.raises(GanError, match="format='tflite' is not one of: torchscript, onnx"):
+        gancli.export(runs["dcgan"], "tflite")

@@ -19,8 +19,8 @@ from conftest import TINY_OVERRIDES, compose_train
 from omegaconf import OmegaConf
 
 from gancli.commands.export import export_from_config
-from gancli.commands.sample import load_for_sampling
 from gancli.core.errors import GanError
+from gancli.model import load_for_sampling
 from gancli.training.run import build_trainer, plain_config
 
 TOLERANCE = {"torchscript": 1e-5, "onnx": 1e-4}

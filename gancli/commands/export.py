@@ -19,8 +19,8 @@ import torch
 from gancli import __version__
 from gancli.algorithms.base import Algorithm
 from gancli.algorithms.export import EXAMPLE_BATCH, Export
-from gancli.commands.sample import load_for_sampling
 from gancli.core.errors import GanError
+from gancli.model import Model, load
 
 log = logging.getLogger("gancli")
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
@@ -36,7 +36,12 @@ OUTPUT = "output"
 
 
 def export_from_config(cfg) -> Path:
-    fmt = str(cfg.format)
+    options = {k: v for k, v in cfg.items() if k not in COMMON_KEYS and v is not None}
+    check_format(str(cfg.format))
+    return export_model(load(cfg.ckpt, "cpu", bool(cfg.ema)), str(cfg.format), cfg.out, **options)
+
+
+def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise GanError(f"format='{fmt}' is not one of: {', '.join(FORMATS)}.")
     if fmt == "onnx":
@@ -46,29 +51,35 @@ def export_from_config(cfg) -> Path:
                 f"format=onnx needs {' and '.join(missing)}, which is not installed: pip install 'gancli[export]' "
                 "(or format=torchscript, which needs only torch)."
             )
-    algorithm, _, state = load_for_sampling(cfg.ckpt, torch.device("cpu"), bool(cfg.ema))
-    model = state["config"]["model"]["name"]
-    options = {k: v for k, v in cfg.items() if k not in COMMON_KEYS and v is not None}
-    check_options(algorithm, options, model)
+
+
+def export_model(model: Model, fmt: str = "torchscript", out: str | os.PathLike | None = None, **options) -> Path:
+    """Write `model`'s sampling network as `fmt` to `out` (default model.pt / model.onnx) and its contract to
+    `<out>.json`; options are the family's export options (direction=, level=, ...). The model is traced on
+    the CPU."""
+    check_format(fmt)
+    algorithm, name = model.algorithm, model.name
+    check_options(algorithm, options, name)
     exported = algorithm.export(options)
     if exported.stochastic and fmt == "onnx":
         raise GanError(
-            f"format=onnx cannot carry {model}'s randomness of its own (its test-time dropout): onnxruntime "
+            f"format=onnx cannot carry {name}'s randomness of its own (its test-time dropout): onnxruntime "
             "removes dropout at inference. Use format=torchscript, which keeps it, or dropout=false "
             "(deterministic, as the authors' test.py --eval)."
         )
-    out = Path(cfg.out or f"model{FORMATS[fmt]}").expanduser()
-    worst = write(exported, fmt, out, model)
-    ema = bool(cfg.ema) and any(k in algorithm.sample_nets for k in state.get("ema") or {})
+    if model.device.type != "cpu":
+        raise GanError(f"export traces on the CPU; load the model with device='cpu' (it is on {model.device}).")
+    out = Path(out or f"model{FORMATS[fmt]}").expanduser()
+    worst = write(exported, fmt, out, name)
     contract = {
         "file": out.name,
         "format": fmt,
         "runtime": RUNTIMES[fmt],
-        "model": model,
-        "algorithm": state["config"]["model"]["algorithm"],
-        "checkpoint": str(cfg.ckpt),
-        "step": int(state["step"]),
-        "ema": ema,
+        "model": name,
+        "algorithm": model.config["model"]["algorithm"],
+        "checkpoint": str(model.path),
+        "step": model.step,
+        "ema": model.ema,
         "options": dict(options),
         **exported.contract(),
         "batch": "free: axis 0 of the output and of every input but the 0-d ones",
@@ -83,7 +94,7 @@ def export_from_config(cfg) -> Path:
         **({"opset": OPSET} if fmt == "onnx" else {}),
     }
     Path(f"{out}.json").write_text(json.dumps(contract, indent=2, ensure_ascii=False) + "\n")
-    log.info("exported %s (step %d) as %s to %s, its contract to %s.json", model, state["step"], fmt, out, out)
+    log.info("exported %s (step %d) as %s to %s, its contract to %s.json", name, model.step, fmt, out, out)
     return out
 
 
