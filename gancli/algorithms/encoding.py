@@ -70,16 +70,29 @@ class EncodingAlgorithm(Algorithm):
         return y.num_classes if y is not None else 0
 
     # -- the shared contract ----------------------------------------------------------------------
+    def hidden_batch(self, x: torch.Tensor, nets: Mapping[str, nn.Module]) -> torch.Tensor:
+        """The encoder's last hidden layer (B, features): what its code head reads. BiGAN's paper scores this
+        layer (its code's `NNC_e-`), beside the code itself."""
+        return nets["encoder"].body(x).flatten(1)
+
     @torch.no_grad()
     def encode(
-        self, x: torch.Tensor, nets: Mapping[str, nn.Module] | None = None, batch_size: int = 256
+        self,
+        x: torch.Tensor,
+        nets: Mapping[str, nn.Module] | None = None,
+        batch_size: int = 256,
+        hidden: bool = False,
     ) -> dict[str, torch.Tensor]:
-        """Inputs in the model's range (N, ...) on the CPU → named codes (N, ...) on the CPU, batch by batch."""
+        """Inputs in the model's range (N, ...) on the CPU → named codes (N, ...) on the CPU, batch by batch;
+        hidden: also "h", the encoder's last hidden layer (`hidden_batch`)."""
         nets = nets or self.nets
         out: dict[str, list[torch.Tensor]] = {}
         for i in range(0, len(x), batch_size):
             with self.precision.autocast():
-                codes = self.encode_batch(x[i : i + batch_size].to(self.device), nets)
+                xb = x[i : i + batch_size].to(self.device)
+                codes = self.encode_batch(xb, nets)
+                if hidden:
+                    codes["h"] = self.hidden_batch(xb, nets)
             for k, v in codes.items():
                 out.setdefault(k, []).append(v.float().cpu())
         return {k: torch.cat(v) for k, v in out.items()}

@@ -1,7 +1,8 @@
 """`gan encode`: a checkpoint's encoder applied to an image, a folder, an npz, or a split of its dataset.
 
 The npz out holds `z` (N, d) in input order, every other code the family names (AAE's categorical `y` and
-`cluster`), `labels` when the input has them and `names` for files. Everything is read and encoded before
+`cluster`), with `hidden=true` the encoder's last hidden layer `h` (N, features), `labels` when the input has
+them and `names` for files. Everything is read and encoded before
 anything is written, so a bad input never leaves half an output.
 """
 
@@ -53,7 +54,7 @@ def encode_from_config(cfg) -> Path:
     if cfg.plot and model.algorithm.latent_dim < 2:
         raise GanError("plot=true draws the first two coordinates of the codes, but they have one.")
     x, labels, names = _inputs(cfg, model)
-    codes = model.encode(x, batch_size=int(cfg.batch_size))
+    codes = model.encode(x, batch_size=int(cfg.batch_size), hidden=bool(cfg.get("hidden", False)))
     arrays = {k: v.numpy() for k, v in codes.items()}
     if labels is not None:
         arrays["labels"] = labels.numpy()
@@ -67,11 +68,11 @@ def encode_from_config(cfg) -> Path:
         scatter = model.algorithm.latent_scatter(model.model_input(x), labels)
         save_panels({"latent": scatter}, out.with_suffix(".png"), title=f"step {model.step}")
     log.info(
-        "encoded %d input(s) with step %d of %s into %s (z: %s)",
+        "encoded %d input(s) with step %d of %s into %s (%s)",
         len(x),
         model.step,
         cfg.ckpt,
         out,
-        "×".join(map(str, codes["z"].shape)),
+        ", ".join(f"{k}: {'×'.join(map(str, codes[k].shape))}" for k in ("z", "h") if k in codes),
     )
     return out
