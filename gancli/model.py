@@ -177,9 +177,10 @@ class Model:
             )
         return _image_input(x) if field is not None and field.kind == "image" else x.float()
 
-    def encode(self, x: torch.Tensor, batch_size: int = 256) -> dict[str, torch.Tensor]:
-        """Codes of inputs in the data's units: {"z": (N, d), ...the family's other codes (AAE's y, cluster)}."""
-        return self.check_encoder().encode(self.model_input(x), batch_size=batch_size)
+    def encode(self, x: torch.Tensor, batch_size: int = 256, hidden: bool = False) -> dict[str, torch.Tensor]:
+        """Codes of inputs in the data's units: {"z": (N, d), ...the family's other codes (AAE's y, cluster)};
+        hidden: also "h", the encoder's last hidden layer (the features its code head reads: BiGAN's 1-NN)."""
+        return self.check_encoder().encode(self.model_input(x), batch_size=batch_size, hidden=hidden)
 
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 256) -> torch.Tensor:
         """Decoded codes of x, in the data's units (the supervised AAE's decoder also takes the labels)."""

@@ -580,8 +580,8 @@ def test_gan_encode_writes_the_encoders_last_hidden_layer_beside_z_when_asked(aa
     assert "h" not in plain
     both = encode(aae_run, tmp_path / "zh.npz", split="test", n=10, hidden=True)
     np.testing.assert_array_equal(both["z"], plain["z"])
-    from gancli.commands.sample import load_for_sampling
     from gancli.data.base import split_reference
+    from gancli.model import load_for_sampling
 
     model, _, _ = load_for_sampling(str(aae_run), torch.device("cpu"), use_ema=True)
     x = split_reference(model.cfg.dataset, 10, "test")["x"]
