@@ -175,7 +175,7 @@ def _tiny_model_overrides(compose_cfg, model: str) -> list[str]:
 COMMON = [
     "trainer.batch_size=16",
     "trainer.steps=2",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.progress=false",
     "trainer.sample_n=16",
 ]

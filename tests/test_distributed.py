@@ -30,7 +30,7 @@ POINTS = [
     "trainer.log_every=2",
     "trainer.sample_every=0",
     "trainer.ckpt_every=0",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.progress=false",
     "trainer.steps=4",
 ]
@@ -167,7 +167,7 @@ def test_torchrun_trains_in_one_run_dir_and_resumes_exactly(tmp_path):
         "trainer.ckpt_every=10",
         "trainer.sample_every=10",
         "trainer.progress=false",
-        "trainer.tensorboard=false",
+        "logger=none",
     ]
     straight = torchrun([*common, "trainer.steps=20", "hydra.run.dir=straight"], tmp_path)
     assert straight.returncode == 0, straight.stderr[-3000:]
