@@ -20,6 +20,7 @@ from gancli.cli.app import register_resolvers, validate_overrides
 from gancli.core.checkpoint import load_checkpoint
 from gancli.core.errors import GanError
 from gancli.training.loggers import check_loggers, logger_specs
+from gancli.training.loggers.base import Logger
 from gancli.training.run import build_trainer, plain_config
 
 
@@ -105,6 +106,47 @@ def test_a_config_saved_before_the_logger_group_means_what_trainer_tensorboard_s
     assert logger_specs({"trainer": {"tensorboard": False}}) == {}
     assert logger_specs({"trainer": {"tensorboard": "auto"}}) == {"tensorboard": {}}
     assert logger_specs({"trainer": {"tensorboard": "auto"}, "logger": {}}) == {}  # logger=none
+
+
+class Broken(Logger):
+    """A backend whose server went away after the run started (or, with at='start', before)."""
+
+    name = "broken"
+
+    def __init__(self, at: str = "log"):
+        self.at, self.closed = at, None
+
+    def start(self, run_dir, config, resume_step):
+        if self.at == "start":
+            raise ConnectionError("no server at localhost:5000")
+
+    def log(self, step, scalars):
+        raise ConnectionError("server gone")
+
+    def close(self, status):
+        self.closed = status
+
+
+def test_a_logger_that_fails_mid_run_is_reported_and_dropped_and_training_goes_on(tmp_path):
+    config = plain_config(compose_train([*TINY_OVERRIDES, "logger=csv"]))
+    trainer = build_trainer(config, tmp_path / "run")
+    broken = Broken()
+    trainer.loggers.insert(0, broken)
+    summary = trainer.fit()
+    assert summary["status"] == "finished" and summary["step"] == 6
+    assert summary["logger_errors"] == ["logger 'broken' failed at step 2 (log): ConnectionError: server gone"]
+    assert broken.closed == "failed"
+    assert [r["step"] for r in jsonl(tmp_path / "run")] == [2, 4, 6]  # metrics.jsonl and the other logger go on
+    assert len((tmp_path / "run" / "metrics.csv").read_text().splitlines()) == 4
+
+
+def test_a_logger_that_cannot_start_stops_the_run_before_its_first_step(tmp_path):
+    config = plain_config(compose_train(TINY_OVERRIDES))
+    trainer = build_trainer(config, tmp_path / "run")
+    trainer.loggers = [Broken(at="start")]
+    with pytest.raises(GanError, match=r"logger=broken could not start: ConnectionError: no server"):
+        trainer.fit()
+    assert trainer.step == 0
 
 
 # ------------------------------------------------------------------------------- mistakes, before any work

@@ -41,27 +41,20 @@ class Logger:
         """Forget what was logged after `step` where the backend can (trainer.nan=skip restored a checkpoint)."""
 
     def finish(self, summary: dict) -> None:
-        """A finished run's final outputs (summary['final_grid'], the run dir's config.yaml)."""
+        """A finished run's final outputs: summary['final_grid'] (the run's summary, as `gan train` reports it)."""
 
     def close(self, status: str) -> None:
         """Always called last: status is finished, stopped, interrupted or failed."""
 
     @classmethod
-    def missing(cls) -> str | None:
-        """The one-paragraph reason the backend cannot run here, or None."""
-        if cls.requires is None or _importable(cls.requires):
-            return None
-        return (
-            f"logger={cls.name} needs the {cls.requires} package, which is not installed: "
-            f"pip install 'gancli[{cls.extra}]' (or pip install {cls.requires}), then train again; "
-            f"or choose another logger (logger=tensorboard, logger=csv, logger=none)."
-        )
-
-    @classmethod
     def require(cls) -> None:
-        reason = cls.missing()
-        if reason:
-            raise GanError(reason)
+        """Refuse, in one paragraph naming the extra, a backend that is not installed."""
+        if cls.requires is not None and not _importable(cls.requires):
+            raise GanError(
+                f"logger={cls.name} needs the {cls.requires} package, which is not installed: "
+                f"pip install 'gancli[{cls.extra}]' (or pip install {cls.requires}), then train again; "
+                f"or choose another logger (logger=tensorboard, logger=csv, logger=none)."
+            )
 
 
 def _importable(module: str) -> bool:

@@ -20,6 +20,7 @@ log = logging.getLogger("gancli")
 
 STATUS = {"finished": "FINISHED", "stopped": "FINISHED", "interrupted": "KILLED", "failed": "FAILED"}
 BATCH = 100  # params per request (MLflow's own limit)
+QUEUED = 64  # asynchronous metric writes in flight before the oldest half is waited for
 
 
 def _key(key: str) -> str:
@@ -55,7 +56,7 @@ class MlflowLogger(Logger):
 
     def __init__(self, tracking_uri: str | None = None, experiment: str = "gancli", run_name: str | None = None):
         self.tracking_uri, self.experiment, self.run_name = tracking_uri, experiment, run_name
-        self.client, self.run_id = None, None
+        self.client, self.run_id, self.pending = None, None, []
 
     def start(self, run_dir: Path, config: dict, resume_step: int | None) -> None:
         from mlflow.tracking import MlflowClient
@@ -117,17 +118,33 @@ class MlflowLogger(Logger):
             self.client.log_batch(self.run_id, params=params[i : i + BATCH])
 
     def log(self, step: int, scalars: dict[str, float]) -> None:
+        """Queued (MLflow's asynchronous logging): the loop does not wait for the store, which takes tens of
+        milliseconds a call; a failed write surfaces at a later call or at the end."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(_key(k), float(v), now, step) for k, v in scalars.items()])
+        metrics = [Metric(_key(k), float(v), now, step) for k, v in scalars.items()]
+        self.pending.append(self.client.log_batch(self.run_id, metrics=metrics, synchronous=False))
+        if len(self.pending) > QUEUED:
+            self._wait(QUEUED // 2)
+
+    def _wait(self, count: int | None = None) -> None:
+        """Wait for the oldest `count` queued writes (all by default); raises the first that failed."""
+        done, self.pending = self.pending[:count], self.pending[len(self.pending[:count]) :]
+        for operations in done:
+            operations.wait()
 
     def finish(self, summary: dict) -> None:
+        self._wait()
         grid = summary.get("final_grid")
         if grid and Path(grid).is_file():
             self.client.log_artifact(self.run_id, str(grid))
 
     def close(self, status: str) -> None:
-        if self.run_id is not None:
+        if self.run_id is None:
+            return
+        try:
+            self._wait()
+        finally:
             self.client.set_terminated(self.run_id, status=STATUS.get(status, "FINISHED"))
             self.run_id = None
