@@ -1,42 +1,65 @@
 #!/usr/bin/env python
-"""GANs with an encoder against their papers' measures, each beside the baseline that gives it meaning.
+"""GANs with an encoder against their papers' measures, by the authors' protocols, each beside the baseline
+that gives it meaning, as a learning curve: one run per seed, scored at each epoch of `--epochs`.
 
-`nn` (BiGAN / ALI on MNIST, 60k train / 10k test): the accuracy of 1-nearest-neighbour classification of
-the test split in latent space, the encoded train split as the memory; beside it the same measure for a
-randomly initialised encoder of the same architecture (the official BiGAN log shows a random encoder near
-96.8 % on a deep feature, so only the difference means something). Anchor: BiGAN 97.39 % (Donahue et al.
-2017, Table 1, permutation-invariant MNIST).
+`nn` (BiGAN / ALI on MNIST): 1-nearest-neighbour accuracy with BiGAN's official split: the run trains on the
+first 50,000 images of the training split, which are also the memory; the queries are the other 10,000 of
+the training split (the test split is not used). Scored on z (the code head's linear output: BiGAN's code
+`NNC_e` reads it before the squash into (−1, 1); ALI's: μ) and on h, the encoder's last hidden layer (the
+1024-d layer of the paper's 97.39 %, `NNC_e-`), beside the same two for a random encoder of the same
+architecture (the run's own weights at step 0). Before scoring, each encoder's BatchNorm statistics are
+re-estimated over one pass of the memory, as the reference's `deploy` step does. Anchors: the official
+MNIST log, `NNC_e` / `NNC_e-`: epoch 0 91.50 / 96.84 %, 1: 89.94 / 92.56 %, 25: 95.41 / 96.28 %, 200: 95.92
+/ 97.14 %, 400: 92.10 / 97.35 %.
 
 `grid` (ALI and a GAN on the 2-D grid of 25 Gaussians): modes covered by 2,500 samples, the VEEGAN / PacGAN
-protocol. Anchor: ALI 13.4 ± 5.8 of 25, GAN 10.4 ± 9.2 (Dumoulin et al. 2017 as reported by VEEGAN).
+protocol, at the end of the run. Anchor: ALI 13.4 ± 5.8 of 25, GAN 10.4 ± 9.2 (Dumoulin et al. 2017 as
+reported by VEEGAN).
 
 `cluster` (aae_cluster on MNIST): the test error when each of the 16 clusters takes the majority label of
-its training members, against k-means with 16 clusters on raw pixels; the test reconstruction error.
-Anchor: 9.55 % (Makhzani et al. 2016, Table 3, 16 clusters).
+its members in the training split (the mapping is fitted there, on the 60,000 images the run trained on
+without their labels; the error is on the 10,000 test images), against k-means with 16 clusters on raw
+pixels mapped the same way; beside it the rule of the paper's text (each cluster takes the label of the
+training image it is most confident of), the test reconstruction MSE and the clusters used. Anchor: 9.55 %
+(Makhzani et al. 2016, Table 3, 16 clusters).
 
 `semi` (aae_semi on MNIST with 1,000 labels): the test error of the categorical code, against the same
 encoder trained on the 1,000 labels alone for as many steps. Anchor: 1.60 % (± 0.08; Makhzani et al. 2016,
 Table 2).
 
-    python scripts/bench_encoders.py --task nn --root ../shared/data --seeds 0 1 2
+An epoch is ⌈training images / batch⌉ steps. The scoring at each point neither draws from nor changes the
+run's random state, so the curve is one ordinary run.
+
+    python scripts/bench_encoders.py --task nn --models bigan --epochs 0 1 5 10 25 --seeds 0 1 --root ../shared/data
+    python scripts/bench_encoders.py --task cluster --epochs 1 5 10 20 40 --seeds 0 1 --root ../shared/data
     python scripts/bench_encoders.py --task grid --seeds 0 1 2
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import math
 import tempfile
+import time
 from pathlib import Path
 
 import benchlib
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
-from gancli.data.base import split_reference
-from gancli.metrics.latent import cluster_error, nearest_neighbour_accuracy
+from gancli.algorithms.aae import phase_optimizers
+from gancli.core.errors import GanError
+from gancli.data.base import build_dataset, split_reference
+from gancli.metrics.latent import cluster_error, confident_labels, nearest_neighbour_accuracy
 from gancli.metrics.points import mode_stats
+from gancli.training.run import build_trainer, plain_config
 
 TASKS = {"nn": ["bigan", "ali"], "grid": ["ali", "gan"], "cluster": ["aae_cluster"], "semi": ["aae_semi"]}
+# BiGAN's official MNIST log: epoch → (NNC_e on z, NNC_e- on the 1024-d layer), in %
+BIGAN_LOG = {0: (91.50, 96.84), 1: (89.94, 92.56), 25: (95.41, 96.28), 200: (95.92, 97.14), 400: (92.10, 97.35)}
+MEMORY, QUERIES = (0, 50000), (50000, 60000)  # BiGAN's split of the 60,000 training images
 # on the 2-D grid every model trains the dataset's MLPs; ALI's joint D gets layers as narrow as theirs and, as in
 # the reference's mixture run, no dropout
 GRID = {
@@ -52,22 +75,178 @@ def mnist(root: str) -> list[str]:
     return ["dataset=mnist", f"dataset.root={Path(root).resolve()}", "dataset.download=false"]
 
 
-def splits(cfg) -> tuple[dict, dict]:
-    return split_reference(cfg.dataset, 10**7, "train"), split_reference(cfg.dataset, 10**7, "test")
+def part(cfg, split: str, subset: tuple[int, int] | None = None) -> dict:
+    """Every sample of a split of the run's dataset (or of `subset` of it), labels included."""
+    data = OmegaConf.to_container(cfg.dataset, resolve=True)
+    data.update(split=split, subset=list(subset) if subset else None)
+    return build_dataset(OmegaConf.create(data)).reference(10**7)
 
 
-def nn_row(model: str, overrides: list[str], run_dir: Path) -> tuple[float, float, float]:
-    """(trained 1-NN accuracy, random-encoder 1-NN accuracy, seconds)."""
-    trainer, seconds = benchlib.train([f"model={model}", *overrides], run_dir)
-    train, test = splits(trainer.algorithm.cfg)
-    algo = trainer.algorithm
+def steps_per_epoch(cfg) -> int:
+    n = build_dataset(cfg.dataset).stream(1, torch.device("cpu"), 0).n
+    return math.ceil(n / int(cfg.trainer.batch_size))
 
-    def accuracy(a) -> float:
-        return nearest_neighbour_accuracy(a.encode(train["x"])["z"], train["y"], a.encode(test["x"])["z"], test["y"])
 
-    trained = accuracy(algo)
-    fresh = benchlib.build_only([f"model={model}", *overrides], run_dir / "random")
-    return trained, accuracy(fresh), seconds
+# -- scoring ---------------------------------------------------------------------------------------------
+@torch.no_grad()
+def deploy_batch_norm(net: torch.nn.Module, x: torch.Tensor, batch: int = 128) -> None:
+    """BatchNorm running statistics as the plain average over one pass of x (the reference's `deploy`)."""
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    for i in range(0, len(x), batch):
+        net(x[i : i + batch])
+    net.eval()
+
+
+@torch.no_grad()
+def features(encoder, x: torch.Tensor, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z, h) of x: the code head's linear output (μ for a Gaussian encoder) and the last hidden layer."""
+    zs, hs = [], []
+    for i in range(0, len(x), batch):
+        h = encoder.body(x[i : i + batch]).flatten(1)
+        zs.append(encoder.out(h)[:, : encoder.z_dim])
+        hs.append(h)
+    return torch.cat(zs), torch.cat(hs)
+
+
+def nn_scores(encoder, memory: dict, queries: dict) -> tuple[float, float]:
+    """1-NN accuracy of the queries against the memory, on z and on h, with BatchNorm deployed on the memory."""
+    E = copy.deepcopy(encoder).cpu().float()
+    deploy_batch_norm(E, memory["x"])
+    (zm, hm), (zq, hq) = features(E, memory["x"]), features(E, queries["x"])
+    return (
+        nearest_neighbour_accuracy(zm, memory["y"], zq, queries["y"]),
+        nearest_neighbour_accuracy(hm, memory["y"], hq, queries["y"]),
+    )
+
+
+def cluster_scores(algo, train: dict, test: dict) -> tuple[float, float, float, float]:
+    """(majority-label error, most-confident-label error, test MSE, clusters used); mappings fitted on train."""
+    k = algo.clusters
+    tr, te = algo.encode(train["x"]), algo.encode(test["x"])
+    majority = cluster_error(tr["cluster"], train["y"], te["cluster"], test["y"], k)
+    confident = (confident_labels(tr["y"], train["y"])[te["cluster"].long()] != test["y"]).float().mean().item()
+    rec = F.mse_loss(algo.reconstruct(test["x"]), test["x"]).item()
+    return majority, confident, rec, float(len(torch.unique(te["cluster"])))
+
+
+def kmeans_error(train: dict, test: dict, k: int, seed: int) -> float:
+    from sklearn.cluster import KMeans
+
+    km = KMeans(k, n_init=3, random_state=seed).fit(train["x"].flatten(1).numpy())
+    test_clusters = torch.from_numpy(km.predict(test["x"].flatten(1).numpy()))
+    return cluster_error(torch.from_numpy(km.labels_), train["y"], test_clusters, test["y"], k)
+
+
+def semi_error(algo, test: dict) -> float:
+    return (algo.encode(test["x"])["y"].argmax(1) != test["y"]).float().mean().item()
+
+
+class LabelsAlone:
+    """The semi-supervised baseline: a fresh copy of the run's encoder trained by its classification phase
+    alone on the same labelled subset, the same batch and steps, advanced alongside the curve."""
+
+    def __init__(self, overrides: list[str], run_dir: Path, batch: int):
+        self.algo, self.batch, self.step = benchlib.build_only(overrides, run_dir), batch, 0
+        self.opts = phase_optimizers(self.algo.optimizers, "classifier", ())
+
+    def advance_to(self, steps: int) -> None:
+        E, subset = self.algo.nets["encoder"], self.algo.subset()
+        E.train()
+        for step in range(self.step, steps):
+            xl, yl = subset.batch(self.batch, step)
+            self.algo.precision.step("classifier", F.cross_entropy(E.encode(xl)["y"], yl), self.opts)
+        self.step = steps
+        E.eval()
+
+
+# -- the curve -------------------------------------------------------------------------------------------
+def curve(overrides: list[str], run_dir: Path, epochs: list[int], score) -> None:
+    """Trains one run to the last of `epochs`, calling score(trainer, epoch, seconds) at each of them (in
+    eval mode, on a fork of the random state)."""
+    cfg = benchlib.compose([*benchlib.QUIET, *overrides])
+    per_epoch = steps_per_epoch(cfg)
+    last = max(epochs) * per_epoch
+    if last > int(cfg.trainer.steps):  # a run long enough for the last point (a longer one keeps its schedule)
+        cfg = benchlib.compose([*benchlib.QUIET, *overrides, f"trainer.steps={last}"])
+    trainer = build_trainer(plain_config(cfg), run_dir)
+    seconds = 0.0
+    for epoch in sorted(set(epochs)):
+        target = epoch * per_epoch
+        if target > trainer.step:
+            t0 = time.perf_counter()
+            summary = trainer.fit(stop_after=target)
+            seconds += time.perf_counter() - t0
+            if summary["status"] == "interrupted":  # a signal: the rest of the curve is not measured
+                raise GanError(f"the run was interrupted at step {summary['step']}; the curve stops at epoch {epoch}.")
+        with torch.random.fork_rng():
+            trainer.algorithm.train_mode(False)
+            score(trainer, epoch, seconds)
+
+
+def pct(v: float) -> str:
+    return f"{100 * v:.2f} %"
+
+
+def nn_task(model: str, seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
+    over = [f"model={model}", f"dataset.subset=[{MEMORY[0]},{MEMORY[1]}]", *over]
+    cfg = benchlib.compose(over)
+    memory, queries = part(cfg, "train", MEMORY), part(cfg, "train", QUERIES)
+    random: list[tuple[float, float]] = []
+
+    def score(trainer, epoch, seconds):
+        z, h = nn_scores(trainer.algorithm.nets["encoder"], memory, queries)
+        if not random:  # epoch 0: the run's own initial weights, the random encoder of the same architecture
+            random.append((z, h))
+        rz, rh = random[0]
+        log = BIGAN_LOG.get(epoch) if model == "bigan" else None
+        anchor = f"{log[0]:.2f} / {log[1]:.2f} %" if log else "—"
+        table.add(model, seed, epoch, trainer.step, pct(z), pct(rz), pct(h), pct(rh), anchor, f"{seconds:.0f}")
+
+    curve(over, where, sorted({0, *epochs}), score)
+
+
+def cluster_task(seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
+    over = ["model=aae_cluster", *over]
+    cfg = benchlib.compose(over)
+    train, test = split_reference(cfg.dataset, 10**7, "train"), split_reference(cfg.dataset, 10**7, "test")
+    km = kmeans_error(train, test, 16, seed)
+
+    def score(trainer, epoch, seconds):
+        majority, confident, rec, used = cluster_scores(trainer.algorithm, train, test)
+        table.add(
+            "aae_cluster",
+            seed,
+            epoch,
+            trainer.step,
+            pct(majority),
+            pct(km),
+            pct(confident),
+            f"{rec:.4f}",
+            f"{used:.0f}",
+        )
+
+    curve(over, where, epochs, score)
+
+
+def semi_task(seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
+    over = ["model=aae_semi", *over]
+    cfg = benchlib.compose(over)
+    test = split_reference(cfg.dataset, 10**7, "test")
+    with torch.random.fork_rng():
+        base = LabelsAlone(over, where / "labels_only", int(cfg.trainer.batch_size))
+
+    def score(trainer, epoch, seconds):
+        base.advance_to(trainer.step)
+        errors = semi_error(trainer.algorithm, test), semi_error(base.algo, test)
+        table.add("aae_semi", seed, epoch, trainer.step, *map(pct, errors))
+
+    curve(over, where, epochs, score)
 
 
 def grid_row(model: str, overrides: list[str], run_dir: Path) -> tuple[float, float]:
@@ -79,51 +258,33 @@ def grid_row(model: str, overrides: list[str], run_dir: Path) -> tuple[float, fl
     return stats["modes"], stats["hq"]
 
 
-def cluster_row(overrides: list[str], run_dir: Path) -> tuple[float, float, float]:
-    trainer, _ = benchlib.train(["model=aae_cluster", *overrides], run_dir)
-    train, test = splits(trainer.algorithm.cfg)
-    algo = trainer.algorithm
-    k = algo.clusters
-    c_train, c_test = algo.encode(train["x"])["cluster"], algo.encode(test["x"])["cluster"]
-    rec = F.mse_loss(algo.reconstruct(test["x"]), test["x"]).item()
-    return cluster_error(c_train, train["y"], c_test, test["y"], k), rec, float(len(torch.unique(c_test)))
-
-
-def kmeans_error(overrides: list[str], k: int, seed: int) -> float:
-    from sklearn.cluster import KMeans
-
-    cfg = benchlib.compose(["model=aae_cluster", *overrides])
-    train, test = splits(cfg)
-    km = KMeans(k, n_init=3, random_state=seed).fit(train["x"].flatten(1).numpy())
-    return cluster_error(
-        torch.from_numpy(km.labels_),
-        train["y"],
-        torch.from_numpy(km.predict(test["x"].flatten(1).numpy())),
-        test["y"],
-        k,
-    )
-
-
-def semi_row(overrides: list[str], run_dir: Path) -> tuple[float, float]:
-    """(AAE test error, the same encoder trained on the labelled subset alone)."""
-    trainer, _ = benchlib.train(["model=aae_semi", *overrides], run_dir)
-    _, test = splits(trainer.algorithm.cfg)
-    algo = trainer.algorithm
-    err = (algo.encode(test["x"])["y"].argmax(1) != test["y"]).float().mean().item()
-    # the baseline: a fresh copy of the encoder, only the classification phase, the same steps and batch
-    fresh = benchlib.build_only(["model=aae_semi", *overrides], run_dir / "labels_only")
-    E, subset = fresh.nets["encoder"], fresh.subset()
-    opt = fresh.optimizers["classifier"]
-    E.train()
-    for step in range(int(trainer.algorithm.cfg.trainer.steps)):
-        xl, yl = subset.batch(int(trainer.algorithm.cfg.trainer.batch_size), step)
-        loss = F.cross_entropy(E.encode(xl)["y"], yl)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    E.eval()
-    base = (fresh.encode(test["x"])["y"].argmax(1) != test["y"]).float().mean().item()
-    return err, base
+COLUMNS = {
+    "nn": (
+        "model",
+        "seed",
+        "epoch",
+        "step",
+        "1-NN on z",
+        "1-NN on z, random encoder",
+        "1-NN on h",
+        "1-NN on h, random encoder",
+        "official log z / h",
+        "train s",
+    ),
+    "grid": ("model", "seed", "modes of 25", "high-quality share"),
+    "cluster": (
+        "model",
+        "seed",
+        "epoch",
+        "step",
+        "cluster error (majority, fitted on train)",
+        "k-means (16, pixels)",
+        "cluster error (most confident, fitted on train)",
+        "test MSE",
+        "clusters used",
+    ),
+    "semi": ("model", "seed", "epoch", "step", "test error (1000 labels)", "encoder on the labels alone"),
+}
 
 
 def main() -> None:
@@ -131,44 +292,29 @@ def main() -> None:
     ap.add_argument("--task", choices=list(TASKS), default="nn")
     ap.add_argument("--models", nargs="+", default=[])
     ap.add_argument("--seeds", nargs="+", default=["0"])
+    ap.add_argument("--epochs", nargs="+", default=["1"], help="the curve's points, in epochs (nn adds epoch 0)")
     ap.add_argument("--root", default="../shared/data", help="where MNIST's IDX files are (tasks nn, cluster, semi)")
     ap.add_argument("--out", default=None, help="also write the table to this markdown file")
     ap.add_argument("--runs", default=None, help="keep the run dirs here (default: a temporary folder)")
     ap.add_argument("overrides", nargs="*", help="extra `gan train` overrides for every run")
-    args = benchlib.parse_args(ap, {"models": "model", "seeds": int})
+    args = benchlib.parse_args(ap, {"models": "model", "seeds": int, "epochs": int})
     models = args.models or TASKS[args.task]
     data = [] if args.task == "grid" else mnist(args.root)
     runs = Path(args.runs or tempfile.mkdtemp(prefix="bench_encoders-"))
-    columns = {
-        "nn": ("model", "seed", "1-NN acc. (trained)", "1-NN acc. (random encoder)", "train s"),
-        "grid": ("model", "seed", "modes of 25", "high-quality share"),
-        "cluster": ("model", "seed", "cluster error", "k-means (16, pixels)", "test MSE", "clusters used"),
-        "semi": ("model", "seed", "test error (1000 labels)", "encoder on the labels alone"),
-    }[args.task]
-    table = benchlib.Table(*columns)
+    table = benchlib.Table(*COLUMNS[args.task])
     for model in models:
         for seed in args.seeds:
             over = [*data, f"seed={seed}", *args.overrides]
             where = runs / f"{args.task}-{model}-{seed}"
             if args.task == "nn":
-                trained, fresh, seconds = nn_row(model, over, where)
-                table.add(model, seed, f"{100 * trained:.2f} %", f"{100 * fresh:.2f} %", f"{seconds:.0f}")
+                nn_task(model, seed, over, where, args.epochs, table)
             elif args.task == "grid":
                 modes, hq = grid_row(model, over, where)
                 table.add(model, seed, f"{modes:.0f}", f"{100 * hq:.1f} %")
             elif args.task == "cluster":
-                err, rec, used = cluster_row(over, where)
-                table.add(
-                    model,
-                    seed,
-                    f"{100 * err:.2f} %",
-                    f"{100 * kmeans_error(over, 16, int(seed)):.2f} %",
-                    f"{rec:.4f}",
-                    f"{used:.0f}",
-                )
+                cluster_task(seed, over, where, args.epochs, table)
             else:
-                err, base = semi_row(over, where)
-                table.add(model, seed, f"{100 * err:.2f} %", f"{100 * base:.2f} %")
+                semi_task(seed, over, where, args.epochs, table)
     table.write(args.out)
 
 

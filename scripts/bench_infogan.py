@@ -21,10 +21,10 @@ from pathlib import Path
 import benchlib
 import torch
 
-from gancli.commands.sample import load_for_sampling
 from gancli.core.capabilities import PredictsCodes
 from gancli.core.errors import GanError
 from gancli.metrics.classes import code_accuracy
+from gancli.model import load_for_sampling
 
 
 def score(

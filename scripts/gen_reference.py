@@ -310,7 +310,7 @@ def commands_md() -> str:
             kind, users, text = table.get(key, (type_name(opt.type), [], opt.help))
             table[key] = (kind, [*users, name], text)
     out += [f"| `{k}` | {t} | {', '.join(u)} | {cell(h)} |" for k, (t, u, h) in sorted(table.items())]
-    out += eval_section() + report_section()
+    out += eval_section() + report_section() + export_section()
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -361,6 +361,42 @@ def report_section() -> list[str]:
         "|---|---|---|",
     ]
     return out + [f"| `{k}` | `{cell(v)}` | {cell(c)} |" for k, v, c in rows]
+
+
+def export_section() -> list[str]:
+    from gancli.algorithms.base import ALGORITHMS, Algorithm
+
+    _, rows = parse(CONF / "gan_export.yaml")
+    out = [
+        "",
+        "## `gan export`",
+        "",
+        "Writes a checkpoint's sampling network as a standalone TorchScript or ONNX file with a free batch axis, "
+        "checked against gancli's own network, and its input contract beside it (`<out>.json`); see "
+        "[the guide](../guide/export.md).",
+        "",
+        "| key | default | meaning |",
+        "|---|---|---|",
+    ]
+    out += [f"| `{k}` | `{cell(v)}` | {cell(c)} |" for k, v, c in rows]
+    table: dict[str, tuple[list[str], str]] = {}
+    exporting = []
+    for name, cls in ALGORITHMS.items():
+        if not cls.__module__.startswith("gancli."):
+            continue
+        if cls.export is not Algorithm.export:
+            exporting.append(name)
+        for key, opt in cls.export_options.items():
+            users, text = table.get(key, ([], opt.help))
+            table[key] = ([*users, name], text)
+    out += [
+        "",
+        f"Families that export: {', '.join(exporting)}.",
+        "",
+        "| option | families | meaning |",
+        "|---|---|---|",
+    ]
+    return out + [f"| `{k}` | {', '.join(u)} | {cell(h)} |" for k, (u, h) in sorted(table.items())]
 
 
 def main() -> int:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import bench_encoders  # noqa: E402
 import bench_infogan  # noqa: E402
 import benchlib  # noqa: E402
 
@@ -92,3 +93,75 @@ def test_a_run_stopped_by_a_signal_is_not_scored(tmp_path, monkeypatch):
         benchlib.train(
             ["model=gan", "dataset=ring8", "dataset.n=256", "trainer.batch_size=32", "trainer.steps=6"], tmp_path
         )
+
+
+def test_the_encoder_features_scored_are_the_codes_linear_output_and_the_last_hidden_layer():
+    """z: BiGAN's NNC_e reads the code head before the squash into (−1, 1), ALI's its μ; h: the body's output."""
+    from gancli.data.base import Field
+    from gancli.nets.encoder import Encoder
+    from gancli.nets.mlp import MLPDiscriminator
+
+    torch.manual_seed(0)
+    x = torch.randn(20, 6)
+    for kind, bounded in (("deterministic", True), ("gaussian", False)):
+        E = Encoder(MLPDiscriminator(Field("points", (6,)), hidden=[8]), 3, kind, bounded=bounded).eval()
+        z, h = bench_encoders.features(E, x, batch=7)
+        torch.testing.assert_close(h, E.body(x))
+        torch.testing.assert_close(z, E.out(E.body(x))[:, :3])
+        if bounded:
+            torch.testing.assert_close(2 * torch.sigmoid(z) - 1, E(x))
+
+
+def test_deploy_sets_batch_norm_statistics_to_the_plain_average_over_the_data():
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    x = torch.randn(256, 4) * 3 + 1
+    bench_encoders.deploy_batch_norm(net, x, batch=64)
+    with torch.no_grad():
+        h = net[0](x).view(4, 64, 3)
+    torch.testing.assert_close(net[1].running_mean, h.mean(1).mean(0))
+    torch.testing.assert_close(net[1].running_var, h.var(1).mean(0))  # unbiased per batch, as BatchNorm keeps it
+    assert not net.training
+
+
+def test_a_curve_is_one_ordinary_run_scored_at_each_epoch(tmp_path, monkeypatch):
+    """Scoring between the points neither draws from nor changes the run: the weights at the end are a straight
+    run's; the points fall on whole epochs."""
+    over = ["model=aae", "dataset=shapes", "dataset.n=64", "dataset.resolution=16", "trainer.batch_size=16"]
+    over += ["model.encoder.hidden=[8]", "model.decoder.hidden=[8]", "model.discriminator.hidden=[8]"]
+    over += ["trainer.ckpt_every=1000", "trainer.sample_every=1000"]
+    seen = []
+
+    def score(trainer, epoch, seconds):
+        seen.append((epoch, trainer.step, trainer.algorithm.nets["encoder"].training))
+        torch.randn(1000)  # what scoring may draw must not reach the run
+        trainer.algorithm.encode(torch.zeros(2, 3, 16, 16))
+
+    bench_encoders.curve(over, tmp_path / "curve", [1, 3], score)
+    assert seen == [(1, 4, False), (3, 12, False)]  # 64 images / 16 per batch = 4 steps an epoch
+    straight, _ = benchlib.train([*over, "trainer.steps=12"], tmp_path / "straight")
+    curved = torch.load(tmp_path / "curve" / "checkpoints" / "last.pt", weights_only=True)
+    for k, v in straight.algorithm.nets["encoder"].state_dict().items():
+        torch.testing.assert_close(curved["nets"]["encoder"][k], v)
+
+
+class _StubClusters:
+    """Two clusters; q(y | x) read off each image's first pixel; `gan encode` gives the argmax as a float."""
+
+    clusters = 2
+
+    def encode(self, x):
+        p1 = x[:, 0, 0, 0]
+        probs = torch.stack([1 - p1, p1], 1)
+        return {"y": probs, "cluster": probs.argmax(1).float()}
+
+    def reconstruct(self, x):
+        return x
+
+
+def test_cluster_scores_map_clusters_on_the_training_split_by_both_rules():
+    train = {"x": torch.tensor([0.1, 0.2, 0.45, 0.9, 0.6]).view(5, 1, 1, 1), "y": torch.tensor([3, 3, 5, 7, 5])}
+    test = {"x": torch.tensor([0.3, 0.8]).view(2, 1, 1, 1), "y": torch.tensor([3, 5])}
+    # majority: cluster 0 (0.1, 0.2, 0.45) → 3, cluster 1 (0.9, 0.6) → tie 7 / 5, the smaller label, 5
+    # most confident: cluster 0's surest is 0.1 → 3; cluster 1's is 0.9 → 7
+    majority, confident, rec, used = bench_encoders.cluster_scores(_StubClusters(), train, test)
+    assert (majority, confident, rec, used) == (0.0, 0.5, 0.0, 2.0)

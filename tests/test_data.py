@@ -361,6 +361,18 @@ def test_mnist_subset_keeps_a_slice_and_checks_its_bounds(compose_cfg, tmp_path)
             build_dataset(mnist_cfg(compose_cfg, tmp_path, "dataset.split=test", f"dataset.subset={bad}"))
 
 
+def test_the_other_split_of_a_run_trained_on_a_subset_is_read_whole(compose_cfg, tmp_path):
+    """BiGAN's MNIST recipe trains on [0, 50000] of train: its test split (gan encode split=test, reconstruct=)
+    is all of the test split, its train split the images it trained on."""
+    from gancli.data.base import split_reference
+
+    train, _ = fake_mnist(tmp_path / "MNIST" / "raw", "train", 10, 1, True, True)
+    test, _ = fake_mnist(tmp_path / "MNIST" / "raw", "t10k", 6, 2, True, True)
+    cfg = mnist_cfg(compose_cfg, tmp_path, "dataset.split=train", "dataset.subset=[2,8]")
+    assert torch.allclose(split_reference(cfg, 100, "test")["x"], test[:, None].float() / 127.5 - 1)
+    assert torch.allclose(split_reference(cfg, 100, "train")["x"], train[2:8, None].float() / 127.5 - 1)
+
+
 def test_mnist_missing_names_folder_and_files(compose_cfg, tmp_path):
     with pytest.raises(GanError) as info:
         build_dataset(mnist_cfg(compose_cfg, tmp_path))

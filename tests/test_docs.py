@@ -168,6 +168,31 @@ def test_every_command_in_the_docs_runs_as_written(doc, tmp_path):
         assert "Traceback" not in r.stderr, cmd
 
 
+def python_blocks(path: Path) -> list[str]:
+    """The ```python blocks of a page (```py ones are illustrations that name objects the page does not build)."""
+    blocks, current = [], None
+    for line in path.read_text().splitlines():
+        if current is None and line.strip() == "```python":
+            current = []
+        elif current is not None and line.startswith("```"):
+            blocks.append("\n".join(current))
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("doc", [ROOT / "README.md", ROOT / "docs" / "guide" / "python.md"], ids=lambda p: p.name)
+def test_the_python_examples_run_as_written(doc, tmp_path):
+    """A page's python blocks run in order in one interpreter, as a reader pastes them into a notebook."""
+    code = "\n".join(python_blocks(doc))
+    assert "gancli" in code
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, f"{doc.name}: {r.stderr[-3000:]}"
+    assert "Traceback" not in r.stderr
+
+
 def test_the_readme_shows_the_two_fresh_machine_commands():
     readme = (ROOT / "README.md").read_text()
     assert "pip install -e . && gan train\n" in readme

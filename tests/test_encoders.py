@@ -20,9 +20,9 @@ from gancli.commands.sample import sample_from_config
 from gancli.core.errors import GanError
 from gancli.core.precision import Precision
 from gancli.data.base import DataSpec, Field
-from gancli.metrics.latent import cluster_error, majority_labels, nearest_neighbour_accuracy
-from gancli.nets.encoder import Encoder
-from gancli.nets.mlp import MLPDiscriminator
+from gancli.metrics.latent import cluster_error, confident_labels, majority_labels, nearest_neighbour_accuracy
+from gancli.nets.encoder import Encoder, JointCritic
+from gancli.nets.mlp import MLPDiscriminator, MLPGenerator
 from gancli.training.run import build_trainer, plain_config
 
 MLP = ["model.encoder.hidden=[16]", "model.decoder.hidden=[16]", "model.discriminator.hidden=[16]"]
@@ -79,79 +79,301 @@ def trainer_for(model, extra, tmp_path, *more):
     return build_trainer(cfg, tmp_path / "run")
 
 
+def _listed(opts) -> list:
+    return list(opts) if isinstance(opts, (list, tuple)) else [opts]
+
+
 class GradientRecorder:
-    """Stands in for Precision.step: clears every network's gradients, backpropagates, and records which
-    networks received any, per optimizer name, before stepping."""
+    """Stands in for Precision.step and Precision.steps: per update, clears every network's gradients,
+    backpropagates (onto the update's own optimizers' parameters alone when several updates share one pass,
+    as Precision.steps does), and records which networks received any and which optimizers (by name) the
+    update steps; the steps come after every update's gradients, as in Precision.steps."""
 
     def __init__(self, algo):
-        self.algo, self.seen = algo, {}
+        self.algo, self.seen, self.stepped = algo, {}, {}
 
     def __call__(self, name, loss, optimizer):
-        for m in self.algo.nets.values():
-            m.zero_grad(set_to_none=True)
-        loss.backward()
-        self.seen[name] = {
-            k
-            for k, m in self.algo.nets.items()
-            if any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
-        }
-        optimizer.step()
+        self.steps([(name, loss, optimizer)])
+
+    def steps(self, updates):
+        stash = []
+        for name, loss, opts in updates:
+            opts = _listed(opts)
+            for m in self.algo.nets.values():
+                m.zero_grad(set_to_none=True)
+            params = [p for o in opts for g in o.param_groups for p in g["params"]]
+            if len(updates) == 1:
+                loss.backward()
+            else:
+                loss.backward(inputs=params, retain_graph=True)
+            self.seen[name] = {
+                k
+                for k, m in self.algo.nets.items()
+                if any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
+            }
+            self.stepped[name] = {k for k, o in self.algo.optimizers.items() if any(o is x for x in opts)}
+            stash.append((opts, [(p, p.grad) for p in params]))
+        for opts, grads in stash:
+            for p, g in grads:
+                p.grad = g
+            for o in opts:
+                o.step()
 
 
-def record_step(trainer) -> dict[str, set[str]]:
+def record_step(trainer) -> GradientRecorder:
     algo = trainer.algorithm
     recorder = GradientRecorder(algo)
-    algo.precision.step = recorder
+    algo.precision.step, algo.precision.steps = recorder, recorder.steps
     algo.train_step(lambda: next(trainer.stream), 0)
-    return recorder.seen
+    return recorder
+
+
+PER_PHASE = "model.optimizers=per_phase"
+NONZERO_HEAD = "model.discriminator.zero_head=false"
 
 
 def test_in_aae_only_the_encoder_receives_the_generator_gradients(tmp_path):
-    seen = record_step(trainer_for("aae", MLP, tmp_path))
-    assert seen["autoencoder"] == {"encoder", "decoder"}  # reconstruction phase
-    assert seen["D"] == {"D"}  # D on z: codes detached
-    assert seen["encoder"] == {"encoder"}  # the encoder plays G; D and decoder untouched
+    for layout in ([], [PER_PHASE]):
+        seen = record_step(trainer_for("aae", MLP, tmp_path, *layout)).seen
+        assert seen["autoencoder"] == {"encoder", "decoder"}  # reconstruction phase
+        assert seen["D"] == {"D"}  # D on z: codes detached
+        assert seen["encoder"] == {"encoder"}  # the encoder plays G; D and decoder untouched
 
 
 def test_the_categorical_aae_runs_every_phase_with_the_right_networks(tmp_path):
-    seen = record_step(trainer_for("aae_semi", PRESETS["aae_semi"], tmp_path))
+    seen = record_step(trainer_for("aae_semi", PRESETS["aae_semi"], tmp_path)).seen
     assert seen["autoencoder"] == {"encoder", "decoder"}
     assert seen["D"] == {"D_y", "D_z"}
     assert seen["encoder"] == {"encoder"}
     assert seen["classifier"] == {"encoder"}  # the semi-supervised phase
 
 
-def test_in_bigan_d_sees_both_pairs_and_e_and_g_share_the_adversarial_update(tmp_path):
-    trainer = trainer_for("bigan", PRESETS["bigan"], tmp_path)
+def test_the_aae_presets_keep_one_optimizer_per_network_the_encoders_shared_by_its_phases(tmp_path):
+    """The reproduction's layout: the encoder's one Adam steps in reconstruction, as G and in classification;
+    per_phase keeps gancli's earlier one optimizer per phase."""
+    rec = record_step(trainer_for("aae_semi", PRESETS["aae_semi"], tmp_path))
+    assert set(rec.algo.optimizers) == {"encoder", "decoder", "D_y", "D_z"}
+    assert rec.stepped == {
+        "autoencoder": {"encoder", "decoder"},
+        "D": {"D_y", "D_z"},
+        "encoder": {"encoder"},
+        "classifier": {"encoder"},
+    }
+    rec = record_step(trainer_for("aae_semi", PRESETS["aae_semi"], tmp_path, PER_PHASE))
+    assert rec.stepped == {k: {k} for k in ("autoencoder", "D", "encoder", "classifier")}
+    assert set(record_step(trainer_for("aae", MLP, tmp_path)).algo.optimizers) == {"encoder", "decoder", "D"}
+
+
+@pytest.mark.parametrize(
+    "model, extra",
+    [
+        ("aae", MLP),
+        ("aae", [*MLP, PER_PHASE]),
+        ("aae_semi", PRESETS["aae_semi"]),
+        ("aae_semi", [*PRESETS["aae_semi"], PER_PHASE]),
+        ("bigan", [*PRESETS["bigan"], NONZERO_HEAD]),
+        ("dcgan", []),
+    ],
+)
+def test_clip_norm_bounds_every_optimizer_step_of_every_phase(tmp_path, model, extra):
+    """optimizer.clip_norm is an optimizer's: each step of each phase sees its gradients' global norm at most
+    the bound (the AAE presets' 5; here 1e-3, far below the raw norms), whatever family steps it."""
+    trainer = trainer_for(model, extra, tmp_path, "optimizer.clip_norm=0.001")
+    algo, norms = trainer.algorithm, {}
+    for name, opt in algo.optimizers.items():
+        assert opt.clip_norm == 0.001
+
+        def watch(*a, _opt=opt, _name=name, _step=opt.step, **k):
+            grads = [p.grad for g in _opt.param_groups for p in g["params"] if p.grad is not None]
+            norms.setdefault(_name, []).append(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item())
+            return _step(*a, **k)
+
+        opt.step = watch
+    algo.train_step(lambda: next(trainer.stream), 0)
+    assert set(norms) == set(algo.optimizers)  # every optimizer stepped
+    assert all(n <= 0.001 * (1 + 1e-4) for ns in norms.values() for n in ns), norms
+    shared = model.startswith("aae") and "decoder" in algo.optimizers  # one encoder optimizer for its phases
+    for name, ns in norms.items():  # ... which clips in each of them: reconstruction, G, classification
+        assert len(ns) == ((3 if model == "aae_semi" else 2) if shared and name == "encoder" else 1), (name, ns)
+
+
+def test_clip_norm_rescales_only_gradients_above_it():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(3, 2)
+    sgd = torch.optim.SGD(lin.parameters(), lr=1.0)
+    sgd.clip_norm = 1.0
+    x = torch.randn(5, 3)
+    for scale, clipped in ((100.0, True), (1e-3, False)):
+        before = [p.detach().clone() for p in lin.parameters()]
+        loss = scale * lin(x).pow(2).sum()
+        grads = torch.autograd.grad(loss, list(lin.parameters()))
+        norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
+        Precision(None, torch.device("cpu")).step("G", scale * lin(x).pow(2).sum(), sgd)
+        expected = [b - g * (1.0 / norm if clipped else 1.0) for b, g in zip(before, grads)]
+        for p, e in zip(lin.parameters(), expected):
+            torch.testing.assert_close(p.detach(), e, rtol=1e-5, atol=1e-6)
+
+
+def test_simultaneous_steps_take_every_gradient_at_the_same_parameters():
+    """Precision.steps: each loss moves only its own optimizer's parameters, and the second update's gradient
+    is the one at the parameters before the first update stepped (one forward pass, both authors' codes)."""
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+    opt_a, opt_b = torch.optim.SGD(a.parameters(), lr=0.1), torch.optim.SGD(b.parameters(), lr=0.1)
+    x = torch.randn(4, 2)
+    out = b(a(x)).sum()
+    loss_b, loss_a = out.pow(2), -out  # b minimises one, a another; both reach both networks
+    ga = torch.autograd.grad(loss_a, list(a.parameters()), retain_graph=True)
+    gb = torch.autograd.grad(loss_b, list(b.parameters()), retain_graph=True)
+    before = [p.detach().clone() for p in (*a.parameters(), *b.parameters())]
+    Precision(None, torch.device("cpu")).steps([("D", loss_b, opt_b), ("G", loss_a, opt_a)])
+    expected = [p - 0.1 * g for p, g in zip(before, (*ga, *gb))]
+    for p, e in zip((*a.parameters(), *b.parameters()), expected):
+        torch.testing.assert_close(p.detach(), e)
+
+
+@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
+def test_in_bigan_d_sees_both_pairs_and_e_and_g_share_the_adversarial_update(tmp_path, update):
+    # D's logit layer starts at zero in the preset, so nothing below it has a gradient at the first step
+    trainer = trainer_for("bigan", PRESETS["bigan"], tmp_path, f"model.update={update}", NONZERO_HEAD)
     algo = trainer.algorithm
     g_params = {id(p) for group in algo.optimizers["G"].param_groups for p in group["params"]}
     assert g_params == {id(p) for k in ("encoder", "decoder") for p in algo.nets[k].parameters()}
-    seen = record_step(trainer)
-    assert seen == {"D": {"D"}, "G": {"encoder", "decoder"}}
+    rec = record_step(trainer)
+    assert rec.seen == {"D": {"D"}, "G": {"encoder", "decoder"}}
+    assert rec.stepped == {"D": {"D"}, "G": {"G"}}
 
 
-def test_bigans_generator_step_minimises_the_pairs_loss_with_the_roles_swapped(tmp_path):
-    trainer = trainer_for("bigan", PRESETS["bigan"], tmp_path)
+@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
+def test_bigans_generator_step_minimises_the_pairs_loss_with_the_roles_swapped(tmp_path, update):
+    """Alternating: G/E's loss is read through D after D's step; simultaneous (the preset): through the D
+    that D's own loss was read through, on the same pass."""
+    trainer = trainer_for("bigan", PRESETS["bigan"], tmp_path, f"model.update={update}", NONZERO_HEAD)
     algo = trainer.algorithm
     x = next(trainer.stream)["x"]
     z = algo.prior.draw((len(x), algo.z_dim), algo.device)
     algo.prior.draw = lambda *a, **k: z  # the step's noise, known here
     losses = {}
 
+    def expected(n):
+        enc, gen = algo.pairs_logits(n["D"], x, n["encoder"](x), n["decoder"](z), z)
+        return algo.loss.d_loss(gen, enc).detach(), algo.loss.d_loss(enc, gen).detach()
+
     def record(name, loss, optimizer):
-        if name == "G":  # D already stepped; E and G not yet
-            n = algo.nets
-            losses["expected"] = algo.loss.d_loss(n["D"](n["decoder"](z), z), n["D"](x, n["encoder"](x)))
+        if name == "G":  # alternating: D already stepped; E and G not yet
+            losses["expected"], losses["flipped"] = expected(algo.nets)
             losses["got"] = loss.detach()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    algo.precision.step = record
+    def record_both(updates):
+        losses["expected"], losses["flipped"] = expected(algo.nets)  # nothing has stepped yet
+        losses["got"] = dict((name, loss.detach()) for name, loss, _ in updates)["G"]
+        GradientRecorder(algo).steps(updates)
+
+    algo.precision.step, algo.precision.steps = record, record_both
     algo.train_step(lambda: {"x": x}, 0)
-    assert torch.allclose(losses["got"], losses["expected"].detach(), atol=1e-6)
-    flipped = algo.loss.d_loss(algo.nets["D"](x, algo.nets["encoder"](x)), algo.nets["D"](algo.nets["decoder"](z), z))
-    assert not torch.allclose(losses["got"], flipped.detach())  # the roles matter
+    assert torch.allclose(losses["got"], losses["expected"], atol=1e-5)
+    assert not torch.allclose(losses["got"], losses["flipped"])  # the roles matter
+
+
+def test_bigans_d_judges_the_pairs_as_two_batches_or_as_one(tmp_path):
+    """d_batch=halves (BiGAN's code) runs D once per kind of pair; joint (ALI's code) once on both, split
+    after. With BatchNorm in D the two are different functions, so the choice is a real one."""
+    trainer = trainer_for("bigan", PRESETS["bigan"], tmp_path, NONZERO_HEAD)
+    algo = trainer.algorithm
+    D = algo.nets["D"]
+    x = next(trainer.stream)["x"]
+    z = algo.prior.draw((len(x), algo.z_dim), algo.device)
+    ex, gz = algo.nets["encoder"](x).detach(), algo.nets["decoder"](z).detach()
+    calls = []
+    hook = D.register_forward_hook(lambda m, inp, out: calls.append(len(inp[0])))
+    halves = algo.pairs_logits(D, x, ex, gz, z)
+    algo.d_joint = True
+    joint = algo.pairs_logits(D, x, ex, gz, z)
+    hook.remove()
+    assert calls == [len(x), len(x), 2 * len(x)]
+    both = D(torch.cat([x, gz]), torch.cat([ex, z]))
+    torch.testing.assert_close(torch.cat(joint), both)
+    assert not torch.allclose(torch.cat(halves), both, atol=1e-3)  # BatchNorm sees another batch
+
+
+def test_the_semi_supervised_reconstruction_also_rebuilds_the_labelled_batch_from_its_true_class(tmp_path):
+    """model.reconstruct_labelled (aae_semi's preset, the reproduction's): the reconstruction phase's loss is the
+    stream batch's error plus the labelled batch's, decoded from the true one-hot y and its own z."""
+    import torch.nn.functional as F
+
+    from gancli.algorithms.aae import reconstruction_loss
+
+    got = {}
+    for flag in ("true", "false"):
+        trainer = trainer_for("aae_semi", PRESETS["aae_semi"], tmp_path, f"model.reconstruct_labelled={flag}")
+        algo = trainer.algorithm
+        x = next(trainer.stream)["x"]
+        xl, yl = algo.subset().batch(len(x), 0)
+        n = algo.nets
+        with torch.no_grad():  # what the phase should compute, before anything steps
+            out = n["encoder"].encode(x)
+            plain = reconstruction_loss(n["decoder"](torch.cat([F.softmax(out["y"], 1), out["z"]], 1)), x)
+            zl = n["encoder"].encode(xl)["z"]
+            labelled = reconstruction_loss(n["decoder"](torch.cat([F.one_hot(yl, algo.clusters).float(), zl], 1)), xl)
+        recorder = GradientRecorder(algo)
+
+        def record(name, loss, optimizer, _rec=recorder, _flag=flag):
+            if name == "autoencoder":
+                got[_flag] = loss.detach()
+            _rec(name, loss, optimizer)
+
+        algo.precision.step = record
+        algo.train_step(lambda _x=x: {"x": _x}, 0)
+        expected = plain + labelled if flag == "true" else plain
+        torch.testing.assert_close(got[flag], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_mlp_keys_of_the_authors_nets():
+    """affine=false: no bias anywhere, BatchNorm without scale and shift; init=normal: N(0, init_std) weights;
+    output=sigmoid with input_range=unit: a [0, 1] pair in gancli's [-1, 1] units; z_skip: z also enters the
+    second hidden layer through a bias-free linear map of its own, before that layer's BatchNorm."""
+    torch.manual_seed(0)
+    img = Field("image", (1, 8, 8))
+    G = MLPGenerator(
+        img, 6, [32, 32], norm="batch", affine=False, init="normal", init_std=0.02, output="sigmoid", z_skip=True
+    )
+    D = MLPDiscriminator(img, [32, 32], norm="batch", affine=False, init="normal", init_std=0.5, input_range="unit")
+    for net in (G, D):
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        assert linears and all(m.bias is None for m in linears) and norms and not any(m.affine for m in norms)
+    big = torch.cat([m.weight.flatten() for m in D.modules() if isinstance(m, torch.nn.Linear)])
+    small = torch.cat([m.weight.flatten() for m in G.modules() if isinstance(m, torch.nn.Linear)])
+    assert abs(big.std().item() - 0.5) < 0.02 and abs(small.std().item() - 0.02) < 0.002
+    # G by hand: Linear → BN → ReLU, Linear + skip(z) → BN → ReLU, Linear → 2·σ − 1
+    z = torch.randn(16, 6)
+    lin = [m for m in G.net if isinstance(m, torch.nn.Linear)]
+    bn = [m for m in G.net if isinstance(m, torch.nn.BatchNorm1d)]
+    h = torch.relu(bn[0](lin[0](z)))
+    h = torch.relu(bn[1](lin[1](h) + G.skips[0](z)))
+    torch.testing.assert_close(G(z), (2 * torch.sigmoid(lin[2](h)) - 1).view(16, 1, 8, 8))
+    # D reads (x + 1) / 2: the same as a body without the key on [0, 1] data
+    plain = MLPDiscriminator(img, [32, 32], norm="batch", affine=False)
+    plain.load_state_dict(D.state_dict())
+    x = torch.rand(16, 1, 8, 8) * 2 - 1
+    torch.testing.assert_close(D(x), plain((x + 1) / 2))
+    with pytest.raises(GanError, match="output 'relu'"):
+        MLPGenerator(img, 6, [8], output="relu")
+
+
+def test_d_of_x_and_z_follows_its_bodys_keys_and_can_start_at_zero():
+    torch.manual_seed(0)
+    body = {"arch": "mlp", "hidden": [16], "affine": False, "init": "normal", "init_std": 0.02}
+    D = JointCritic(
+        Field("image", (1, 8, 8)), 4, body, z_hidden=[], joint_hidden=[16], joint_norm="batch", zero_head=True
+    )
+    linears = [m for m in D.modules() if isinstance(m, torch.nn.Linear)]
+    assert all(m.bias is None for m in linears) and not D.out.weight.any()
+    assert all(abs(m.weight.std().item() - 0.02) < 0.005 for m in linears if m is not D.out)
+    assert not any(m.affine for m in D.modules() if isinstance(m, torch.nn.BatchNorm1d))
 
 
 def test_encoder_families_refuse_penalties_and_tricks_they_would_not_apply(tmp_path):
@@ -234,18 +456,27 @@ def test_two_d_priors_refuse_a_latent_of_another_size(tmp_path):
         trainer_for("aae", MLP, tmp_path, "model.prior_labels=true")
 
 
-def test_the_gaussian_encoder_reparameterises_so_gradients_reach_its_mean_and_variance():
+@pytest.mark.parametrize("scale", ["log_var", "log_sigma"])
+def test_the_gaussian_encoder_reparameterises_so_gradients_reach_its_mean_and_scale(scale):
+    """The head's second half o is log σ² (σ = exp(o / 2)) or, as ALI's code reads it, log σ (σ = exp(o))."""
     torch.manual_seed(0)
-    E = Encoder(MLPDiscriminator(Field("points", (4,)), hidden=[8]), 3, "gaussian")
-    x = torch.randn(16, 4)
+    E = Encoder(MLPDiscriminator(Field("points", (4,)), hidden=[8]), 3, "gaussian", scale=scale)
+    with torch.no_grad():
+        E.out.bias[3:] = 1.0  # o ≈ 1: σ = e or √e, far enough apart to tell
+    x = torch.randn(256, 4)
     out = E.encode(x)
-    assert set(out) == {"z", "mean", "logvar"}
+    assert set(out) == {"z", "h", "mean", "logvar"} and torch.equal(out["h"], E.body(x))
+    o = E.out(E.body(x))[:, 3:].detach()
+    sigma = torch.exp(o) if scale == "log_sigma" else torch.exp(o / 2)
+    torch.testing.assert_close(out["logvar"].detach(), 2 * torch.log(sigma))
     assert not torch.equal(E(x), E(x)) and torch.equal(E(x, sample=False), out["mean"])
-    eps = (out["z"] - out["mean"]) / torch.exp(0.5 * out["logvar"])
-    assert abs(eps.std().item() - 1) < 0.3  # z = μ + σ·ε
+    eps = (out["z"] - out["mean"]).detach() / sigma
+    assert abs(eps.std().item() - 1) < 0.1  # z = μ + σ·ε
     out["z"].pow(2).sum().backward()
     grad = E.out.weight.grad
-    assert grad[:3].abs().sum() > 0 and grad[3:].abs().sum() > 0  # μ rows and log σ² rows
+    assert grad[:3].abs().sum() > 0 and grad[3:].abs().sum() > 0  # μ rows and log-scale rows
+    with pytest.raises(GanError, match="model.encoder.scale"):
+        Encoder(MLPDiscriminator(Field("points", (4,)), hidden=[8]), 3, "gaussian", scale="sigma")
 
 
 def test_the_bounded_encoder_stays_in_the_uniform_priors_cube():
@@ -273,6 +504,8 @@ def test_latent_metrics_follow_their_definitions():
     clusters, labels = torch.tensor([0, 0, 0, 1, 1, 2]), torch.tensor([4, 4, 2, 2, 2, 1])
     assert majority_labels(clusters, labels, 4).tolist() == [4, 2, 1, -1]
     assert cluster_error(clusters, labels, torch.tensor([0, 1, 3]), torch.tensor([4, 1, 0]), 4) == pytest.approx(2 / 3)
+    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7]])  # cluster 0's surest: 0; 1's: 2
+    assert confident_labels(probs, torch.tensor([7, 3, 5, 3])).tolist() == [7, 5]
 
 
 @pytest.mark.slow
@@ -342,6 +575,22 @@ def test_gan_encode_writes_codes_in_input_order_with_labels_and_a_scatter(aae_ru
     assert (tmp_path / "z.png").exists()
 
 
+def test_gan_encode_writes_the_encoders_last_hidden_layer_beside_z_when_asked(aae_run, tmp_path):
+    plain = encode(aae_run, tmp_path / "z.npz", split="test", n=10)
+    assert "h" not in plain
+    both = encode(aae_run, tmp_path / "zh.npz", split="test", n=10, hidden=True)
+    np.testing.assert_array_equal(both["z"], plain["z"])
+    from gancli.data.base import split_reference
+    from gancli.model import load_for_sampling
+
+    model, _, _ = load_for_sampling(str(aae_run), torch.device("cpu"), use_ema=True)
+    x = split_reference(model.cfg.dataset, 10, "test")["x"]
+    with torch.no_grad():
+        h = model.nets["encoder"].body(x)  # the features the code head reads
+    assert both["h"].shape == (10, 16)
+    np.testing.assert_allclose(both["h"], h.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_reconstruct_on_the_supervised_aae_needs_labels_and_class_all_draws_a_row_per_class(aae_run, tmp_path):
     from PIL import Image
 
@@ -383,5 +632,5 @@ def test_encoding_with_a_model_without_an_encoder_names_the_families_that_have_o
         )
     )
     build_trainer(cfg, tmp_path / "gan").fit()
-    with pytest.raises(GanError, match=r"needs a model with an encoder \(aae.*bigan\).*dcgan"):
+    with pytest.raises(GanError, match=r"needs a model with an encoder \(aae.*bigan_conv\).*dcgan"):
         encode(tmp_path / "gan", tmp_path / "z.npz", split="test")

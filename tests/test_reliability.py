@@ -62,6 +62,21 @@ BASE = {
         k: ["model=aae_dimred"]
         for k in ("model.clusters", "model.head_distance", "model.head_weight", "model.d_input_noise")
     },
+    "model.optimizers": ["model=aae"],
+    "model.reconstruct_labelled": ["model=aae_semi"],
+    **{
+        k: ["model=bigan"]
+        for k in (
+            "model.update",
+            "model.d_batch",
+            "model.discriminator.zero_head",
+            "model.generator.z_skip",
+            "model.generator.affine",
+            "model.generator.init_std",
+            "model.discriminator.affine",
+            "model.discriminator.init_std",
+        )
+    },
     **{
         k: ["model=progan"]
         for k in (

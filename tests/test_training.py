@@ -14,7 +14,7 @@ from gancli.commands.sample import sample_from_config
 from gancli.core.errors import GanError
 from gancli.training.ema import EMA
 from gancli.training.run import build_trainer, plain_config
-from gancli.training.schedules import linear_decay
+from gancli.training.schedules import exp_decay, linear_decay
 
 PRESETS = image_presets()
 MLP_PRESETS = ("gan", "cgan")
@@ -97,6 +97,16 @@ def test_unknown_device_and_missing_cuda_are_clear_errors(tmp_path, compose_cfg,
 def test_linear_decay_holds_then_falls_to_zero():
     f = linear_decay(total=100, start=0.5)
     assert [f(0), f(49), f(50), f(75), f(100)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    f = linear_decay(total=100, start=0.5, final=0.2)  # optimizer.lr_final
+    assert [f(49), f(75), f(100)] == pytest.approx([1.0, 0.6, 0.2])
+
+
+def test_exp_decay_holds_then_falls_geometrically_to_lr_final():
+    """BiGAN's code: the rate, then log-linearly down to 1 % of it over the second half."""
+    f = exp_decay(total=100, start=0.5, final=0.01)
+    assert [f(0), f(49), f(50), f(75), f(100)] == pytest.approx([1.0, 1.0, 1.0, 0.1, 0.01])
+    with pytest.raises(GanError, match="lr_final=0.0"):
+        exp_decay(total=100, start=0.5, final=0.0)
 
 
 def test_lr_schedule_reaches_the_optimizers(tmp_path, compose_cfg, tiny_overrides):

@@ -6,7 +6,10 @@ This module is the paper's §2–§4 uses of a single code z: any prior (Gaussia
 the swiss roll, uniform); label information in the prior (`model.prior_labels`: D sees the one-hot label,
 with one more state for unlabelled data, and the label picks the prior's part); and the supervised
 style / content split (`model.condition.decoder=onehot`: the decoder gets the label, so z keeps only the
-style). The categorical-code uses (semi-supervised, clustering, dimensionality reduction) are in
+style). `model.optimizers`: one optimizer per network (`per_network`, the reference reproduction's: the
+encoder's Adam state is shared by every phase that moves it, and each network's gradients are clipped on
+their own with `optimizer.clip_norm`) or one per phase (`per_phase`: reconstruction, D, the encoder as G,
+each with its own state). The categorical-code uses (semi-supervised, clustering, dimensionality reduction) are in
 `aae_categorical`.
 """
 
@@ -24,6 +27,8 @@ from gancli.core.rules import integer, one_of
 from gancli.losses import plain_loss
 from gancli.nets import build_discriminator, build_generator
 from gancli.nets.encoder import build_encoder, latent_field
+
+OPTIMIZER_LAYOUTS = ("per_network", "per_phase")
 
 LABELLED_DATASETS = "mnist, fashion_mnist, shapes, cifar10, or image_folder with one sub-folder per class"
 
@@ -75,6 +80,23 @@ class KeepsLabelledPart:
         return self._subset
 
 
+def per_network(cfg) -> bool:
+    """model.optimizers=per_network (a config without the key: per_phase, what gancli did before it)."""
+    return str(cfg.model.get("optimizers", "per_phase")) == "per_network"
+
+
+def phase_optimizers(optimizers: dict, phase: str, autoencoder: tuple[str, ...]) -> list:
+    """The optimizers that step in `phase` (autoencoder, D, encoder, classifier): the phase's own in the
+    per-phase layout, else those of the networks it moves."""
+    if "decoder" not in optimizers:  # per-phase layout: one optimizer per phase
+        return [optimizers[phase]]
+    if phase == "autoencoder":
+        return [optimizers[k] for k in autoencoder]
+    if phase == "D":
+        return [o for k, o in optimizers.items() if k.startswith("D")]
+    return [optimizers["encoder"]]  # the encoder as G, and the classification phase
+
+
 def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The paper's Euclidean reconstruction cost: mean squared error per element."""
     return F.mse_loss(rec.float(), x.float())
@@ -89,6 +111,7 @@ class AAE(KeepsLabelledPart, EncodingAlgorithm):
         "model.prior_labels": one_of("false", "true", "False", "True"),
         "model.labelled": integer(0, null=True),
         "model.condition.decoder": one_of("none", "onehot"),
+        "model.optimizers": one_of(*OPTIMIZER_LAYOUTS),
     }
     ema_nets = ("decoder",)
 
@@ -149,6 +172,12 @@ class AAE(KeepsLabelledPart, EncodingAlgorithm):
 
     def build_optimizers(self, cfg) -> dict:
         E, Dec = self.nets["encoder"], self.nets["decoder"]
+        if per_network(cfg):
+            return {
+                "encoder": build_optimizer(cfg.optimizer, E.parameters(), "g"),
+                "decoder": build_optimizer(cfg.optimizer, Dec.parameters(), "g"),
+                "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d"),
+            }
         return {
             "autoencoder": build_optimizer(cfg.optimizer, [*E.parameters(), *Dec.parameters()], "g"),
             "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d"),
@@ -183,7 +212,9 @@ class AAE(KeepsLabelledPart, EncodingAlgorithm):
             z = E(x)
             rec = Dec(z, batch["y"]) if self.decoder_labels else Dec(z)
             loss_rec = reconstruction_loss(rec, x)
-        self.precision.step("autoencoder", loss_rec, self.optimizers["autoencoder"])
+        self.precision.step(
+            "autoencoder", loss_rec, phase_optimizers(self.optimizers, "autoencoder", ("encoder", "decoder"))
+        )
         # regularisation phase: D tells prior draws from codes, then the encoder fools it
         xr, d_labels = self._prior_labels(batch, step) if self.labels_in_prior else (x, None)
         parts = None
@@ -194,11 +225,11 @@ class AAE(KeepsLabelledPart, EncodingAlgorithm):
             with torch.no_grad():
                 codes = E(xr)
             loss_d = self.loss.d_loss(D(prior, d_labels)[0], D(codes, d_labels)[0])
-        self.precision.step("D", loss_d, self.optimizers["D"])
+        self.precision.step("D", loss_d, phase_optimizers(self.optimizers, "D", ()))
         D.requires_grad_(False)
         with self.precision.autocast():
             loss_g = self.loss.g_loss(D(E(xr), d_labels)[0])
-        self.precision.step("encoder", loss_g, self.optimizers["encoder"])
+        self.precision.step("encoder", loss_g, phase_optimizers(self.optimizers, "encoder", ()))
         D.requires_grad_(True)
         return {"loss/reconstruction": loss_rec.detach(), "loss/D": loss_d.detach(), "loss/G": loss_g.detach()}
 

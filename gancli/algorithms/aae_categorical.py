@@ -9,7 +9,9 @@ matches y to a one-hot categorical prior and another matches z to N(0, I).
   "cluster head" per cluster, with a cost on heads closer than η, so the n-D code shows the clusters.
 
 Each iteration: reconstruction, regularisation (both Ds, then the encoder fools both), and with labels the
-semi-supervised classification phase.
+semi-supervised classification phase. With labels and `model.reconstruct_labelled` (the reference
+reproduction's), the reconstruction phase also rebuilds the step's labelled batch from its true one-hot y and
+its own z, and the classification phase reads that same batch.
 """
 
 from __future__ import annotations
@@ -18,12 +20,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gancli.algorithms.aae import KeepsLabelledPart, reconstruction_loss
+from gancli.algorithms.aae import (
+    OPTIMIZER_LAYOUTS,
+    KeepsLabelledPart,
+    per_network,
+    phase_optimizers,
+    reconstruction_loss,
+)
 from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
 from gancli.algorithms.optim import build_optimizer
 from gancli.core.errors import GanError
-from gancli.core.rules import NONNEG, integer
+from gancli.core.rules import NONNEG, integer, one_of
 from gancli.losses import plain_loss
 from gancli.nets import build_discriminator, build_generator
 from gancli.nets.encoder import build_encoder, latent_field
@@ -37,6 +45,8 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
         "model.labelled": integer(0, null=True),
         "model.clusters": integer(2, null=True),
         "model.d_input_noise": NONNEG,
+        "model.optimizers": one_of(*OPTIMIZER_LAYOUTS),
+        "model.reconstruct_labelled": one_of("true", "false", "True", "False"),
     }
     ema_nets = ("decoder",)
 
@@ -58,6 +68,7 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
                 f"one value per class of the dataset ({self.num_classes})."
             )
         self.labelled = labelled
+        self.reconstruct_labelled = bool(m.get("reconstruct_labelled", False)) and bool(labelled)
         self.nets = {
             "encoder": build_encoder(m.encoder, self.field, self.z_dim, heads={"y": self.clusters}).to(device),
             "decoder": build_generator(m.decoder, self.field, self.decoder_input()).to(device),
@@ -96,6 +107,8 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
 
     def build_optimizers(self, cfg) -> dict:
         n = self.nets
+        if per_network(cfg):
+            return {k: build_optimizer(cfg.optimizer, n[k].parameters(), "d" if k.startswith("D") else "g") for k in n}
         autoencoder = [p for k in ("encoder", "decoder", *self.extra_nets_names()) for p in n[k].parameters()]
         opts = {
             "autoencoder": build_optimizer(cfg.optimizer, autoencoder, "g"),
@@ -120,6 +133,9 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
         names = super().class_names()
         return names if len(names) == self.clusters else ()
 
+    def label_meaning(self) -> str:
+        return "the categorical code's value (a class with labels, a cluster without)"
+
     # -- one iteration ----------------------------------------------------------------------------
     def judge(self, D):
         """D's logits on codes, with Gaussian noise of std `model.d_input_noise` added to what it sees (the
@@ -132,17 +148,23 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
         x = next_batch()["x"]
         n = self.nets
         E, Dec = n["encoder"], n["decoder"]
+        b = len(x)
+        labelled = self.subset().batch(b, step) if self.labelled else None
         # reconstruction phase
         with self.precision.autocast():
             out = E.encode(x)
             y = F.softmax(out["y"].float(), 1)
             loss_rec = reconstruction_loss(Dec(self.decoder_code(y, out["z"], n)), x)
+            if self.reconstruct_labelled:  # the labelled batch, decoded from its true class
+                xl, yl = labelled
+                onehot = F.one_hot(yl, self.clusters).float()
+                loss_rec = loss_rec + reconstruction_loss(Dec(self.decoder_code(onehot, E.encode(xl)["z"], n)), xl)
             extra = self.extra_cost()
             total = loss_rec + sum(extra.values()) if extra else loss_rec
-        self.precision.step("autoencoder", total, self.optimizers["autoencoder"])
+        autoencoder = ("encoder", "decoder", *self.extra_nets_names())
+        self.precision.step("autoencoder", total, phase_optimizers(self.optimizers, "autoencoder", autoencoder))
         logs = {"loss/reconstruction": loss_rec.detach(), **{k: v.detach() for k, v in extra.items()}}
         # regularisation phase: D_y (one-hot categorical prior) and D_z (Gaussian), then the encoder
-        b = len(x)
         onehot = F.one_hot(torch.randint(0, self.clusters, (b,), device=self.device), self.clusters).float()
         gauss = torch.randn(b, self.z_dim, device=self.device)
         with self.precision.autocast():
@@ -151,22 +173,22 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
             y_fake, z_fake = F.softmax(out["y"].float(), 1), out["z"]
             Dy, Dz = self.judge(n["D_y"]), self.judge(n["D_z"])
             loss_d = self.loss.d_loss(Dy(onehot), Dy(y_fake)) + self.loss.d_loss(Dz(gauss), Dz(z_fake))
-        self.precision.step("D", loss_d, self.optimizers["D"])
+        self.precision.step("D", loss_d, phase_optimizers(self.optimizers, "D", ()))
         for d in ("D_y", "D_z"):
             n[d].requires_grad_(False)
         with self.precision.autocast():
             out = E.encode(x)
             loss_g = self.loss.g_loss(Dy(F.softmax(out["y"].float(), 1))) + self.loss.g_loss(Dz(out["z"]))
-        self.precision.step("encoder", loss_g, self.optimizers["encoder"])
+        self.precision.step("encoder", loss_g, phase_optimizers(self.optimizers, "encoder", ()))
         for d in ("D_y", "D_z"):
             n[d].requires_grad_(True)
         logs.update({"loss/D": loss_d.detach(), "loss/G": loss_g.detach()})
         # semi-supervised classification phase on a labelled minibatch
         if self.labelled:
-            xl, yl = self.subset().batch(b, step)
+            xl, yl = labelled
             with self.precision.autocast():
                 loss_c = F.cross_entropy(E.encode(xl)["y"].float(), yl)
-            self.precision.step("classifier", loss_c, self.optimizers["classifier"])
+            self.precision.step("classifier", loss_c, phase_optimizers(self.optimizers, "classifier", ()))
             logs["loss/classification"] = loss_c.detach()
         return logs
 

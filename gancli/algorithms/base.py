@@ -11,6 +11,8 @@ about one iteration and its own networks. What crosses the boundary:
   panels, drawn by kind;
 - sampling: `sample_options` declares the `gan sample` options the family supports, `sample(...)`
   returns panels for them;
+- export: `export(options)` hands the sampling network over as a module of tensors only (`gan export`,
+  `export_options` its options); a family without one is refused by name;
 - state: `extra_state()` for what is neither a network nor an optimizer (image pools, running means),
   and phases (`phase_at`, `enter_phase`, `batch_size`) for families that grow while they train.
 """
@@ -24,6 +26,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from gancli.algorithms.export import Export
 from gancli.core.errors import GanError
 from gancli.core.precision import Precision
 from gancli.core.registry import Registry
@@ -52,6 +55,8 @@ class Algorithm:
     sample_nets: tuple[str, ...] = ()
     #: `gan sample` options this family understands (key → SampleOption)
     sample_options: dict[str, SampleOption] = {}
+    #: `gan export` options this family understands (key → SampleOption; its formats are unused)
+    export_options: dict[str, SampleOption] = {}
     #: methods that each make one whole update (forward, loss, backward, optimizer step). With
     #: `trainer.compile` the trainer compiles these, so one graph spans every network and loss term of an
     #: update and its optimizer step is compiled too; code they call that cannot be compiled (penalties)
@@ -176,6 +181,17 @@ class Algorithm:
         once. grid: the panels become one picture (else bulk files, metrics); nets: the networks to draw
         with (default self.nets; evaluation during training passes the EMA copies)."""
         raise NotImplementedError
+
+    # -- export -----------------------------------------------------------------------------------
+    def export(self, options: Mapping[str, Any] | None = None) -> Export:
+        """The sampling network, as loaded (its EMA copy where `load_for_sampling` put one), as a module of
+        tensors in and samples out in the data's units, with its inputs' sampler and contract. `options`:
+        declared `export_options` only, already checked. Families that cannot export are refused here."""
+        name = self.cfg.model.name if self.cfg is not None else type(self).__name__
+        raise GanError(
+            f"model '{name}' ({type(self).__name__}) cannot be exported: its family defines no standalone "
+            "form of its sampling network (gan sample still draws from the checkpoint)."
+        )
 
     # -- persistence ------------------------------------------------------------------------------
     def extra_state(self) -> dict:

@@ -6,6 +6,11 @@ BiGAN: deterministic) and in their networks, which the presets set.
 The adversarial loss is any of gancli's on D's logits. D's step is `d_loss(real = D(x, E(x)), fake =
 D(G(z), z))`; G and E share one update on the same objective with the pairs' roles swapped
 (`d_loss(real = D(G(z), z), fake = D(x, E(x)))`, the non-saturating "inverted labels" of both papers).
+
+`model.update`: simultaneous (both authors' code: one forward pass, D's and G/E's gradients taken at the same
+parameters, one draw of z and of the encoder's ε, then both steps) or alternating (D steps, then G/E on a new
+forward pass through the updated D). `model.d_batch`: D judges the two kinds of pairs as two batches
+(`halves`, BiGAN's code, where BatchNorm in D normalises each kind apart) or as one (`joint`, ALI's code).
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from gancli.algorithms.base import ALGORITHMS
 from gancli.algorithms.encoding import EncodingAlgorithm
 from gancli.algorithms.optim import build_optimizer
 from gancli.algorithms.priors import build_prior
-from gancli.core.rules import number
+from gancli.core.rules import number, one_of
 from gancli.losses import plain_loss
 from gancli.nets import build_generator
 from gancli.nets.encoder import JointCritic, build_encoder
 
-JOINT_KEYS = ("z_hidden", "joint_hidden", "dropout", "leak", "joint_norm")  # D(x, z)'s own keys beside its x body's
+JOINT_KEYS = ("z_hidden", "joint_hidden", "dropout", "leak", "joint_norm", "zero_head")  # D(x, z)'s own keys
+UPDATES, D_BATCHES = ("simultaneous", "alternating"), ("halves", "joint")
 
 
 def _plain(node) -> dict:
@@ -31,7 +37,8 @@ def _plain(node) -> dict:
 
 def network_config(cfg):
     """The networks to build: the preset's, or on a dataset that pins its networks (2-D points) the pinned
-    G and D body, an MLP encoder as wide as that D, and the preset's encoder kind and D(x, z) keys."""
+    G and D body, an MLP encoder as wide as that D, and the preset's encoder kind, bound and scale and D(x, z)
+    keys."""
     pinned = cfg.dataset.get("networks")
     if not pinned:
         return cfg.model
@@ -41,6 +48,7 @@ def network_config(cfg):
         **body,
         "kind": str(OmegaConf.select(cfg.model, "encoder.kind", default="deterministic")),
         "bounded": bool(OmegaConf.select(cfg.model, "encoder.bounded", default=False)),
+        "scale": str(OmegaConf.select(cfg.model, "encoder.scale", default="log_var")),
     }
     return OmegaConf.create(nets)
 
@@ -52,6 +60,9 @@ class BiGAN(EncodingAlgorithm):
     config_rules = {
         "model.discriminator.dropout": number(0, 1, hi_open=True),
         "model.discriminator.leak": number(0, 1, hi_open=True),
+        "model.discriminator.zero_head": one_of("true", "false", "True", "False"),
+        "model.update": one_of(*UPDATES),
+        "model.d_batch": one_of(*D_BATCHES),
     }
     ema_nets = ("decoder",)
     sample_nets = ("encoder", "decoder")
@@ -76,25 +87,42 @@ class BiGAN(EncodingAlgorithm):
             "D": build_optimizer(cfg.optimizer, self.nets["D"].parameters(), "d"),
         }
         self.loss = plain_loss(cfg)
+        self.simultaneous = str(m.get("update", "alternating")) == "simultaneous"
+        self.d_joint = str(m.get("d_batch", "halves")) == "joint"
 
     @property
     def latent_dim(self) -> int:
         return self.z_dim
 
+    def pairs_logits(self, D, x, ex, gz, z) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's logits on the encoder's pairs (x, E(x)) and on the generator's pairs (G(z), z): two batches,
+        or with `model.d_batch=joint` one batch of both, split after."""
+        if not self.d_joint:
+            return D(x, ex), D(gz, z)
+        out = D(torch.cat([x, gz]), torch.cat([ex, z]))
+        return out[: len(x)], out[len(x) :]
+
     def judge(self, x: torch.Tensor, z_prior: torch.Tensor, nets) -> tuple[torch.Tensor, torch.Tensor]:
         """D's logits on the encoder's pairs (x, E(x)) and on the generator's pairs (G(z), z)."""
         E, G, D = nets["encoder"], nets["decoder"], nets["D"]
-        return D(x, E(x)), D(G(z_prior), z_prior)
+        return self.pairs_logits(D, x, E(x), G(z_prior), z_prior)
 
     def train_step(self, next_batch, step):
         x = next_batch()["x"]
         z = self.prior.draw((len(x), self.z_dim), self.device)
         n = self.nets
+        if self.simultaneous:  # one pass; each loss reaches only its own networks
+            with self.precision.autocast():
+                enc_pairs, gen_pairs = self.judge(x, z, n)
+                loss_d = self.loss.d_loss(enc_pairs, gen_pairs)
+                loss_g = self.loss.d_loss(gen_pairs, enc_pairs)
+            self.precision.steps([("D", loss_d, self.optimizers["D"]), ("G", loss_g, self.optimizers["G"])])
+            return {"loss/D": loss_d.detach(), "loss/G": loss_g.detach()}
         # D: encoder pairs are "real", generator pairs "fake"
         with self.precision.autocast():
             with torch.no_grad():
                 ex, gz = n["encoder"](x), n["decoder"](z)
-            loss_d = self.loss.d_loss(n["D"](x, ex), n["D"](gz, z))
+            loss_d = self.loss.d_loss(*self.pairs_logits(n["D"], x, ex, gz, z))
         self.precision.step("D", loss_d, self.optimizers["D"])
         # G and E in one update: the same pairs, roles swapped
         n["D"].requires_grad_(False)

@@ -14,7 +14,9 @@ import torch
 import torch.nn as nn
 
 from gancli.algorithms.base import Algorithm, SampleOption, generate_in_batches
+from gancli.algorithms.export import Export, data_units
 from gancli.algorithms.gan_sampling import class_index, classes_or_fail
+from gancli.algorithms.priors import Prior, build_prior
 from gancli.core.errors import GanError
 from gancli.core.rules import one_of
 from gancli.viz.panel import Panel
@@ -42,6 +44,8 @@ class EncodingAlgorithm(Algorithm):
     }
     #: the decoder takes a class label beside the code (AAE's supervised use)
     decoder_labels = False
+    #: the prior of the codes z (a family with a configurable prior sets its own)
+    prior: Prior = build_prior("normal")
 
     # -- what a family provides -------------------------------------------------------------------
     def encode_batch(self, x: torch.Tensor, nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
@@ -66,16 +70,29 @@ class EncodingAlgorithm(Algorithm):
         return y.num_classes if y is not None else 0
 
     # -- the shared contract ----------------------------------------------------------------------
+    def hidden_batch(self, x: torch.Tensor, nets: Mapping[str, nn.Module]) -> torch.Tensor:
+        """The encoder's last hidden layer (B, features): what its code head reads. BiGAN's paper scores this
+        layer (its code's `NNC_e-`), beside the code itself."""
+        return nets["encoder"].body(x).flatten(1)
+
     @torch.no_grad()
     def encode(
-        self, x: torch.Tensor, nets: Mapping[str, nn.Module] | None = None, batch_size: int = 256
+        self,
+        x: torch.Tensor,
+        nets: Mapping[str, nn.Module] | None = None,
+        batch_size: int = 256,
+        hidden: bool = False,
     ) -> dict[str, torch.Tensor]:
-        """Inputs in the model's range (N, ...) on the CPU → named codes (N, ...) on the CPU, batch by batch."""
+        """Inputs in the model's range (N, ...) on the CPU → named codes (N, ...) on the CPU, batch by batch;
+        hidden: also "h", the encoder's last hidden layer (`hidden_batch`)."""
         nets = nets or self.nets
         out: dict[str, list[torch.Tensor]] = {}
         for i in range(0, len(x), batch_size):
             with self.precision.autocast():
-                codes = self.encode_batch(x[i : i + batch_size].to(self.device), nets)
+                xb = x[i : i + batch_size].to(self.device)
+                codes = self.encode_batch(xb, nets)
+                if hidden:
+                    codes["h"] = self.hidden_batch(xb, nets)
             for k, v in codes.items():
                 out.setdefault(k, []).append(v.float().cpu())
         return {k: torch.cat(v) for k, v in out.items()}
@@ -167,6 +184,39 @@ class EncodingAlgorithm(Algorithm):
         labels = labels[: len(x)] if labels is not None else None
         rec = self.reconstruct(x, labels, nets, batch_size)
         return {"input": Panel(self.field.kind, x, nrow), "reconstruction": Panel(self.field.kind, rec, nrow)}
+
+    # -- export -----------------------------------------------------------------------------------
+    def export(self, options=None) -> Export:
+        """The decoder alone (no encoder): codes z, and the label where the decoder reads one (the supervised
+        AAE's class, the categorical AAE's cluster), to samples in the data's units, as `gan sample` decodes
+        prior draws."""
+        takes_labels = "y" in self.prior_codes(1, torch.Generator().manual_seed(0))
+        k = self.sample_classes()
+
+        def draw(n, gen):
+            codes = self.prior_codes(n, gen, torch.randint(0, k, (n,), generator=gen) if k else None)
+            return {"z": codes["z"], **({"labels": codes["y"]} if takes_labels else {})}
+
+        def run(nets, x):
+            codes = {"z": x["z"], **({"y": x["labels"]} if takes_labels else {})}
+            return data_units(self.decode_batch(codes, nets), self.field)
+
+        about = {"z": f"code, {self.prior.about}"}
+        if takes_labels:
+            about["labels"] = f"{self.label_meaning()}, 0 to {k - 1}"
+        return Export.of(
+            {name: self.nets[name] for name in self.sample_nets if name != "encoder"},
+            run,
+            about,
+            draw=draw,
+            output=self.field,
+            classes=k if takes_labels else 0,
+            class_names=self.class_names() if takes_labels else (),
+        )
+
+    def label_meaning(self) -> str:
+        """What the label beside the code is, for exported decoders' contracts."""
+        return "class index"
 
     # -- training pictures ------------------------------------------------------------------------
     def panels(self, reference, nets, generator, n):

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from gancli.algorithms import gan_sampling
 from gancli.algorithms.augment import DiffAugment, instance_noise
 from gancli.algorithms.base import ALGORITHMS, Algorithm, Batch
+from gancli.algorithms.export import Export, data_units
 from gancli.algorithms.optim import build_optimizer
 from gancli.algorithms.priors import build_prior, interpolation_grid
 from gancli.core.eager import eager, frozen
@@ -464,3 +465,24 @@ class GAN(Algorithm):
         G = (nets or self.nets)["G"]
         with self.precision.autocast():
             return self.g_forward(G, inputs).float()
+
+    # -- export -----------------------------------------------------------------------------------
+    def export(self, options=None) -> Export:
+        """G from the inputs `sample_inputs` draws (z, and the labels or codes where the model has them) to
+        samples in the data's units: what `gan sample` computes, without its batching."""
+        return Export.of(
+            {"G": self.nets["G"]},
+            lambda nets, inputs: data_units(self.g_forward(nets["G"], inputs), self.field),
+            self.input_about(),
+            draw=lambda n, gen: self.sample_inputs(n, gen),
+            output=self.field,
+            classes=self.sample_classes(),
+            class_names=self.class_names(),
+        )
+
+    def input_about(self) -> dict[str, str]:
+        """Each of G's inputs in words, in the order an exported G takes them."""
+        about = {"z": f"noise, {self.prior.about}"}
+        if self.num_classes:
+            about["labels"] = f"class index, 0 to {self.num_classes - 1}"
+        return about

@@ -115,6 +115,14 @@ class InfoGAN(GAN):
     def g_aux(self, h_fake, inputs):
         return self._info(h_fake, inputs)
 
+    def input_about(self) -> dict[str, str]:
+        about = {"z": f"noise, {self.prior.about}"}
+        if self.n_cat:
+            about["categorical"] = f"the categorical code c1, 0 to {self.n_cat - 1}"
+        if self.n_cont:
+            about["continuous"] = f"the continuous codes c2..c{self.n_cont + 1}, U(-1, 1) in training"
+        return about
+
     # -- sampling ---------------------------------------------------------------------------------
     def code_names(self) -> list[str]:
         return (["c1"] if self.n_cat else []) + [f"c{i + 1 + (1 if self.n_cat else 0)}" for i in range(self.n_cont)]

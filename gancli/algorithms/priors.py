@@ -25,6 +25,8 @@ class Prior:
     fn = staticmethod(torch.randn)
     #: parts a label can select (0: the prior has none)
     components = 0
+    #: the distribution in words, for exported models' contracts
+    about = "N(0, I)"
 
     def fits(self, dim: int) -> str | None:
         """Why codes of size `dim` cannot follow this prior, or None."""
@@ -72,6 +74,7 @@ class Uniform(Prior):
     """U(−1, 1) in every coordinate."""
 
     fn = staticmethod(torch.rand)
+    about = "U(-1, 1) in every coordinate"
 
     def rescale(self, x):
         return x * 2 - 1
@@ -123,6 +126,7 @@ class Mixture(_Labelled2D):
     mixture of the AAE paper's Figure 4, as the common reproductions (musyoku's) draw it."""
 
     name = "mixture"
+    about = "the AAE paper's mixture of 10 Gaussians in 2-D (gancli.algorithms.priors.Mixture)"
     along, across, shift = 0.5, 0.05, 1.4
 
     def part(self, u, v, k):
@@ -137,6 +141,7 @@ class SwissRoll(_Labelled2D):
     """A swiss roll of 10 consecutive segments, one per label (the AAE paper's Figure 4)."""
 
     name = "swiss_roll"
+    about = "the AAE paper's swiss roll in 2-D (gancli.algorithms.priors.SwissRoll)"
 
     def part(self, u, v, k):
         r = torch.sqrt((u[:, 0] + k.float()) / self.components) * 3

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
+from gancli.algorithms.export import Export, data_units
 from gancli.algorithms.optim import build_optimizer
 from gancli.algorithms.priors import build_prior
 from gancli.core.errors import GanError
@@ -76,6 +77,11 @@ def resize_reals(x: torch.Tensor, resolution: int, alpha: float) -> torch.Tensor
     return x
 
 
+def at_side(x: torch.Tensor, side: int) -> torch.Tensor:
+    """Images of a coarser level nearest-upsampled to the dataset's side, as grids and `gan sample` show them."""
+    return F.interpolate(x, size=side, mode="nearest") if x.shape[-1] != side else x
+
+
 @ALGORITHMS.register("progan")
 class ProGAN(Algorithm):
     data_fields = {"x": ("image",)}
@@ -94,6 +100,11 @@ class ProGAN(Algorithm):
     sample_options = {
         "level": SampleOption(
             int, "progan: the level of detail to draw at (0: 4×4; default: the checkpoint's), with α = 1"
+        )
+    }
+    export_options = {
+        "level": SampleOption(
+            int, "progan, stylegan: the level of detail to export (0: 4×4; default: the checkpoint's), with α = 1"
         )
     }
 
@@ -204,9 +215,7 @@ class ProGAN(Algorithm):
     # -- pictures and sampling --------------------------------------------------------------------
     def _draw(self, G, z: torch.Tensor, level: int, alpha: float) -> torch.Tensor:
         """Images at the level's resolution, nearest-upsampled to the dataset's, so every grid has one size."""
-        x = G(z.to(self.device), level, alpha).float()
-        side = self.field.shape[-1]
-        return F.interpolate(x, size=side, mode="nearest") if x.shape[-1] != side else x
+        return at_side(G(z.to(self.device), level, alpha).float(), self.field.shape[-1])
 
     def panels(self, reference, nets, generator, n):
         z = self.prior.draw((n, self.z_dim), generator=generator)
@@ -229,3 +238,42 @@ class ProGAN(Algorithm):
         with torch.no_grad():
             x = generate_in_batches(lambda b: self._draw(G, b["z"], level, alpha), {"z": z}, batch_size)
         return {"samples": Panel("image", x, nrow, {"z": z})}
+
+    # -- export -----------------------------------------------------------------------------------
+    def export_level(self, wanted: int | None) -> int:
+        """The level an export draws at, with α = 1: the checkpoint's, or `wanted` among the finished ones.
+        A checkpoint written mid-fade is refused: its G blends two levels by an α training was still
+        moving, which is no finished model."""
+        level, alpha = self.nets["G"].trained_at()
+        finished = level if alpha >= 1 else level - 1
+        if wanted is None and alpha < 1:
+            raise GanError(
+                f"model '{self.cfg.model.name}' cannot be exported from this checkpoint: it was written mid-fade "
+                f"(level {level}, {self.resolution(level)} px, fading in at α = {alpha:.2f}), where the generator "
+                f"blends two levels by an α that training was still moving. Export a checkpoint written after "
+                f"the fade, or level={finished} (its finished {self.resolution(finished)} px level, α = 1)."
+            )
+        if wanted is None:
+            return level
+        if not 0 <= int(wanted) <= finished:
+            raise GanError(
+                f"level={wanted}: this checkpoint has finished levels 0 to {finished} "
+                f"({self.resolution(0)} to {self.resolution(finished)} px)."
+            )
+        return int(wanted)
+
+    def level_details(self, level: int) -> dict:
+        return {"level": level, "level_resolution": self.resolution(level), "upsampled_to": self.field.shape[-1]}
+
+    def export(self, options=None):
+        """G at a finished level (α = 1) from z, nearest-upsampled to the dataset's side as `gan sample` draws."""
+        options = options or {}
+        level, side = self.export_level(options.get("level")), self.field.shape[-1]
+        return Export.of(
+            {"G": self.nets["G"]},
+            lambda nets, x: data_units(at_side(nets["G"](x["z"], level, 1.0), side), self.field),
+            {"z": f"noise, {self.prior.about}"},
+            draw=lambda n, gen: {"z": self.prior.draw((n, self.z_dim), generator=gen)},
+            output=self.field,
+            details=self.level_details(level),
+        )

@@ -93,6 +93,11 @@ class RGAN(GAN):
             inputs["labels"] = labels.to(self.device)
         return inputs
 
+    def input_about(self) -> dict[str, str]:
+        about = super().input_about()
+        about["z"] = f"noise at each of the {self.field.shape[0]} steps, {self.prior.about}"
+        return about
+
     # -- pictures and samples, in the data's units --------------------------------------------------
     def reference_size(self, n: int) -> int:
         return n

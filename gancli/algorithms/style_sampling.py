@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from gancli.algorithms.base import SampleOption
+from gancli.algorithms.export import Export, data_units
 from gancli.algorithms.gan_sampling import class_index, classes_or_fail
 from gancli.core.errors import GanError
 from gancli.viz.panel import Panel
@@ -156,3 +157,50 @@ def style_mix(algo, G, rows: list[int], cols: list[int], psi, cutoff, batch_size
             "image", synthesize(algo, G, None, None, 1, None, "const", None, batch_size, ws=ws), len(cols)
         )
     return panels
+
+
+EXPORT_OPTIONS = {
+    "trunc_cutoff": SampleOption(
+        int, "style generators: truncate only the first k layers' w (ψ is an input of the file)"
+    )
+}
+
+
+def truncated(ws: torch.Tensor, w_avg: torch.Tensor, psi: torch.Tensor, cutoff: int | None) -> torch.Tensor:
+    """`truncate` with ψ a tensor (an input of an exported file) and no in-place write."""
+    n = ws.shape[1] if cutoff is None else min(int(cutoff), ws.shape[1])
+    head = torch.lerp(w_avg.to(ws.dtype), ws[:, :n], psi.to(ws.dtype))
+    return head if n == ws.shape[1] else torch.cat([head, ws[:, n:]], 1)
+
+
+def export(algo, synthesis, options, **details) -> Export:
+    """z (and labels) → w, truncated toward w̄ by the input ψ, → `synthesis(G, ws)` with the constant noise
+    maps: what `gan sample` draws (trunc= and trunc_cutoff= there are ψ and trunc_cutoff= here)."""
+    cutoff = options.get("trunc_cutoff")
+
+    def run(nets, x):
+        G = nets["G"]
+        ws = truncated(G.mapping(x["z"], x.get("labels")), G.mapping.w_avg, x["psi"], cutoff)
+        return data_units(synthesis(G, ws), algo.field)
+
+    def draw(n, gen):
+        inputs = {"z": torch.randn(n, algo.z_dim, generator=gen)}
+        if algo.num_classes:
+            inputs["labels"] = torch.randint(0, algo.num_classes, (n,), generator=gen)
+        inputs["psi"] = 0.5 + 0.5 * torch.rand((), generator=gen)
+        return inputs
+
+    about = {"z": "noise, N(0, I)"}
+    if algo.num_classes:
+        about["labels"] = f"class index, 0 to {algo.num_classes - 1}"
+    about["psi"] = "truncation psi toward the average w, one value (0-d) for the batch: 1 = none (gan sample's default)"
+    return Export.of(
+        {"G": algo.nets["G"]},
+        run,
+        about,
+        draw=draw,
+        output=algo.field,
+        classes=algo.num_classes,
+        class_names=algo.class_names(),
+        details={"noise_maps": "const", "trunc_cutoff": cutoff, **details},
+    )

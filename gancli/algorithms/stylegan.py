@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from gancli.algorithms import style_sampling
 from gancli.algorithms.base import ALGORITHMS
-from gancli.algorithms.progan import ProGAN
+from gancli.algorithms.progan import ProGAN, at_side
 from gancli.core.rules import COUNT, POSITIVE, PROB
 from gancli.losses import r1_penalty
 from gancli.nets.stylegan import StyleGANGenerator
@@ -29,6 +29,7 @@ MAPPING_RULES = {
 class StyleGAN(ProGAN):
     config_rules = MAPPING_RULES
     sample_options = style_sampling.OPTIONS
+    export_options = {**ProGAN.export_options, **style_sampling.EXPORT_OPTIONS}
     num_classes = 0
 
     def __init__(self, cfg, spec, device, precision):
@@ -73,6 +74,15 @@ class StyleGAN(ProGAN):
         panels = style_sampling.sample(self, (nets or self.nets)["G"], options, n, nrow, generator, batch_size, grid)
         side = self.field.shape[-1]
         for p in panels.values():  # a checkpoint of a coarser level: shown at the dataset's size
-            if p.data.shape[-1] != side:
-                p.data = F.interpolate(p.data, size=side, mode="nearest")
+            p.data = at_side(p.data, side)
         return panels
+
+    def export(self, options=None):
+        options = options or {}
+        level, side = self.export_level(options.get("level")), self.field.shape[-1]
+        return style_sampling.export(
+            self,
+            lambda G, ws: at_side(G.synthesis(ws, "const", None, level, 1.0), side),
+            options,
+            **self.level_details(level),
+        )

@@ -52,6 +52,7 @@ class StyleGAN2(Algorithm):
     ema_nets = ("G",)
     sample_nets = ("G",)
     sample_options = style_sampling.OPTIONS
+    export_options = style_sampling.EXPORT_OPTIONS
     step_functions = ("d_main", "g_main")  # Dreg and Greg run eagerly (double backward)
 
     def __init__(self, cfg, spec, device, precision):
@@ -184,3 +185,6 @@ class StyleGAN2(Algorithm):
 
     def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None):
         return style_sampling.sample(self, (nets or self.nets)["G"], options, n, nrow, generator, batch_size, grid)
+
+    def export(self, options=None):
+        return style_sampling.export(self, lambda G, ws: G.synthesis(ws, "const", None), options or {})

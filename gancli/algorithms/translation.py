@@ -17,10 +17,19 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from gancli.algorithms.base import ALGORITHMS, Algorithm, SampleOption, generate_in_batches
+from gancli.algorithms.export import Export, data_units
 from gancli.algorithms.optim import build_optimizer
 from gancli.core.errors import GanError
 from gancli.data.base import split_reference
-from gancli.nets.translation import ImagePool, PatchGAN, ResnetGenerator, UNet, patch_output_size
+from gancli.nets.translation import (
+    ImagePool,
+    PatchGAN,
+    ResnetGenerator,
+    UNet,
+    has_test_dropout,
+    patch_output_size,
+    without_test_dropout,
+)
 from gancli.viz.panel import Panel
 
 GAN_MODES = {"nonsat": "vanilla", "minimax": "vanilla", "lsgan": "lsgan"}
@@ -104,6 +113,29 @@ class Translator(Algorithm):
         G = (nets or self.nets)[self.generator_for(direction)]
         return generate_in_batches(lambda b: G(b["x"].to(self.device)).float(), {"x": x}, batch_size)
 
+    export_options = {"direction": SampleOption(str, "cyclegan: AtoB (default) or BtoA; one file per direction")}
+
+    def export(self, options=None) -> Export:
+        """One direction's generator: images of the input domain in [0, 1] (N, C, H, W) to images of the
+        other in [0, 1], as `gan translate` maps pixels / 255."""
+        options = options or {}
+        direction = self.check_direction(options.get("direction"))
+        G = self.export_generator(self.nets[self.generator_for(direction)], options)
+        src, dst = (self.field_a, self.field_b) if direction == "AtoB" else (self.field_b, self.field_a)
+        return Export.of(
+            {"G": G},
+            lambda nets, x: data_units(nets["G"](x["image"] * 2 - 1), dst),
+            {"image": f"images of domain {direction[0]}, (N, {', '.join(map(str, src.shape))}), in [0, 1]"},
+            draw=lambda n, gen: {"image": torch.rand(n, *src.shape, generator=gen)},
+            output=dst,
+            details={"direction": direction},
+            stochastic=has_test_dropout(G),
+        )
+
+    def export_generator(self, G: nn.Module, options) -> nn.Module:
+        """The generator an export holds (pix2pix may turn its test-time dropout off)."""
+        return G
+
     def sample(self, options, n, nrow, generator, batch_size, grid=True, nets=None):
         direction = self.check_direction(options.get("direction"))
         ref = split_reference(self.cfg.dataset, n, str(options.get("split", "test")))
@@ -154,6 +186,16 @@ class Pix2Pix(Translator):
 
     def generator_for(self, direction: str) -> str:
         return "G"
+
+    export_options = {
+        **Translator.export_options,
+        "dropout": SampleOption(
+            bool, "pix2pix: keep the U-Net's test-time dropout (default true, as gan translate; false: deterministic)"
+        ),
+    }
+
+    def export_generator(self, G, options):
+        return without_test_dropout(G) if options.get("dropout") is False else G
 
     def _judge(self, a: torch.Tensor, b: torch.Tensor) -> list[list[torch.Tensor]]:
         """Each scale's D on cat(a, b), downsampled by 2 per scale (pix2pixHD): its layers' outputs, the logits last."""

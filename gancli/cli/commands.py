@@ -34,6 +34,7 @@ evaluate = _app("eval", "gan_eval", "gancli.commands.evaluate:eval_from_config")
 report = _app("report", "gan_report", "gancli.commands.report:report_from_config")
 translate = _app("translate", "gan_translate", "gancli.commands.translate:translate_from_config")
 encode = _app("encode", "gan_encode", "gancli.commands.encode:encode_from_config")
+export = _app("export", "gan_export", "gancli.commands.export:export_from_config")
 
 SAMPLE = Command("draw samples from a checkpoint: gan sample ckpt=<run>/checkpoints/last.pt", sample, order=1)
 EVAL = Command(
@@ -47,4 +48,9 @@ TRANSLATE = Command(
 )
 ENCODE = Command(
     "encode images with aae / ali / bigan: gan encode ckpt=<run> input=<folder | npz> out=z.npz", encode, order=5
+)
+EXPORT = Command(
+    "a generator as a file that runs without gancli: gan export ckpt=<run> format=onnx out=g.onnx",
+    export,
+    order=6,
 )

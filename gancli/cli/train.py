@@ -41,18 +41,23 @@ def _resume_in_place(argv: list[str]) -> list[str]:
     return [*argv, f"hydra.run.dir={run_dir}", "hydra.output_subdir=null"]
 
 
+def check_resume_overrides(overrides: list[str]) -> None:
+    """A resumed run keeps its saved config; only its length may grow."""
+    stray = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in RESUME_CHANGEABLE]
+    if stray:
+        raise GanError(
+            f"resume= continues a run with its own saved config; only trainer.steps may change "
+            f"(to extend training). Drop: {' '.join(stray)}."
+        )
+
+
 def task(cfg) -> dict | None:
     from gancli.cli.app import job_context, write_summary
     from gancli.training.run import train
 
     run_dir, _, overrides = job_context()
     if cfg.resume is not None:
-        stray = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in RESUME_CHANGEABLE]
-        if stray:
-            raise GanError(
-                f"resume= continues a run with its own saved config; only trainer.steps may change "
-                f"(to extend training). Drop: {' '.join(stray)}."
-            )
+        check_resume_overrides(overrides)
     _one_gpu_per_job(cfg)
     summary = train(cfg, run_dir=run_dir, overrides=overrides)
     from gancli.training.distributed import env_world

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gancli.commands.sample import load_for_sampling
 from gancli.core.device import select_device
 from gancli.core.errors import GanError
 from gancli.data.base import Field
@@ -18,6 +17,7 @@ from gancli.data.files import IMAGE_EXTS, decode_image
 from gancli.metrics import EvalContext, Report, evaluate, resolve
 from gancli.metrics.reference import RealData, plain
 from gancli.metrics.suite import metric_names, model_context
+from gancli.model import load
 
 log = logging.getLogger("gancli")
 
@@ -83,13 +83,10 @@ def eval_from_config(cfg) -> Report:
         )
     device = select_device(cfg.device)
     if cfg.ckpt is not None:
-        algorithm, _, state = load_for_sampling(cfg.ckpt, device, cfg.ema)
-        dataset_cfg = plain(cfg.dataset) if cfg.dataset is not None else state["config"]["dataset"]
-        ctx = model_context(algorithm, dataset_cfg, cfg, device)
-        if any(getattr(m, "needs_discriminator", False) for _, m in ctx.metrics):
-            algorithm.load_state_dict(state, with_optimizers=False)  # Q lives on D
-            algorithm.train_mode(False)
-        source = f"{cfg.ckpt} (step {state['step']}, model {state['config']['model']['name']})"
+        model = load(cfg.ckpt, device, cfg.ema)  # every network: a metric may read D (InfoGAN's Q lives on it)
+        dataset_cfg = plain(cfg.dataset) if cfg.dataset is not None else model.config["dataset"]
+        ctx = model_context(model.algorithm, dataset_cfg, cfg, device)
+        source = f"{cfg.ckpt} (step {model.step}, model {model.name})"
     else:
         if cfg.dataset is None:
             raise GanError(

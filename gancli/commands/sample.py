@@ -13,16 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import torch
-from omegaconf import OmegaConf
 
-from gancli.algorithms import build_algorithm
-from gancli.algorithms.base import Algorithm, load_weights, sample_option_table
-from gancli.core.checkpoint import load_checkpoint
-from gancli.core.device import select_device
 from gancli.core.errors import GanError
-from gancli.core.precision import Precision
-from gancli.data.base import DataSpec
+from gancli.model import load
 from gancli.viz import Panel, save_panels, to_uint8_images
 
 log = logging.getLogger("gancli")
@@ -31,62 +24,28 @@ COMMON_KEYS = ("ckpt", "n", "seed", "nrow", "out", "format", "batch_size", "devi
 ARRAY_KEYS = {"image": "images", "sequence": "sequences"}  # npz key of a lone panel's samples, by kind
 
 
-def load_for_sampling(ckpt_path: str, device: torch.device, use_ema: bool = True):
-    """(algorithm in eval mode, at the checkpoint's phase, with its `sample_nets` loaded — their EMA
-    copies when present — spec, checkpoint). Networks sampling does not use (D) are not loaded."""
-    state = load_checkpoint(ckpt_path)
-    spec = DataSpec.from_plain(state["spec"])
-    cfg = OmegaConf.create(state["config"])
-    algorithm = build_algorithm(cfg, spec, device, Precision(None, device))
-    algorithm.set_phase(int(state.get("phase", 0)))
-    algorithm.load_state_dict(state, with_optimizers=False, nets=algorithm.sample_nets)
-    if use_ema and state.get("ema"):
-        for k, sd in state["ema"].items():
-            if k in algorithm.sample_nets:
-                load_weights(algorithm.nets[k], sd, f"{k} (EMA)", state)
-    algorithm.train_mode(False)
-    return algorithm, spec, state
-
-
 def requested_options(cfg: Mapping) -> dict:
     """The family options a user set: every key beyond the common ones that is neither null nor false."""
     return {k: v for k, v in cfg.items() if k not in COMMON_KEYS and v is not None and v is not False}
 
 
-def check_options(algorithm: Algorithm, options: Mapping, fmt: str, model: str) -> None:
-    supported = algorithm.sample_options
-    for key in options:
-        if key not in supported:
-            offer = (
-                f"it supports: {', '.join(f'{k}=' for k in supported)}"
-                if supported
-                else "it takes no options (plain samples only)"
-            )
-            users = sample_option_table().get(key, (None, "", []))[2]
-            where = f" ({key}= is for: {', '.join(users)})" if users else ""
-            raise GanError(
-                f"{key}= is not a sampling option of model '{model}' ({type(algorithm).__name__}); {offer}.{where}"
-            )
-        formats = supported[key].formats
-        if formats and fmt not in formats:
-            raise GanError(f"{key}= draws {' or '.join(formats)} output, not format={fmt}; use format={formats[0]}.")
-
-
 def sample_from_config(cfg) -> Path:
     if cfg.format not in FORMATS:
         raise GanError(f"format='{cfg.format}' is not one of: {', '.join(FORMATS)}.")
-    if cfg.n < 1 or cfg.batch_size < 1 or cfg.nrow < 1:
-        raise GanError(f"n={cfg.n}, batch_size={cfg.batch_size}, nrow={cfg.nrow}: each must be at least 1.")
-    device = select_device(cfg.device)
-    algorithm, spec, state = load_for_sampling(cfg.ckpt, device, cfg.ema)
-    options = requested_options(cfg)
-    check_options(algorithm, options, cfg.format, state["config"]["model"]["name"])
+    model = load(cfg.ckpt, cfg.device, cfg.ema)
     out = Path(cfg.out).expanduser()
-    gen = torch.Generator().manual_seed(int(cfg.seed))
-    panels = algorithm.sample(options, int(cfg.n), int(cfg.nrow), gen, int(cfg.batch_size), grid=cfg.format == "png")
+    panels = model.sample_panels(
+        int(cfg.n),
+        int(cfg.seed),
+        int(cfg.nrow),
+        int(cfg.batch_size),
+        grid=cfg.format == "png",
+        fmt=cfg.format,
+        **requested_options(cfg),
+    )
     WRITERS[cfg.format](panels, out)
     count = ", ".join(f"{len(p.data)} {p.kind}" for p in panels.values())
-    log.info("wrote %s sample(s) from step %d of %s to %s", count, state["step"], cfg.ckpt, out)
+    log.info("wrote %s sample(s) from step %d of %s to %s", count, model.step, cfg.ckpt, out)
     return out
 
 

@@ -11,29 +11,22 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from gancli.commands.sample import load_for_sampling
-from gancli.core.capabilities import Translates
-from gancli.core.device import select_device
-from gancli.core.errors import GanError
 from gancli.data.files import read_images
-from gancli.viz import to_uint8_images
+from gancli.model import load
 
 log = logging.getLogger("gancli")
 
 
 def translate_from_config(cfg) -> Path:
-    device = select_device(cfg.device)
-    translator, spec, state = load_for_sampling(cfg.ckpt, device, cfg.ema)
-    if not isinstance(translator, Translates):
-        raise GanError(
-            f"gan translate needs a translation model (pix2pix, pix2pixhd, cyclegan); {cfg.ckpt} was "
-            f"trained as {state['config']['model']['name']}."
-        )
+    model = load(cfg.ckpt, cfg.device, cfg.ema)
+    translator = model.check_translator()
     direction = translator.check_direction(cfg.direction)
     field = translator.input_field(direction)
     x, names, _ = read_images(Path(cfg.input).expanduser(), field.shape[0], field.shape[-1], "gan translate")
-    out_images = to_uint8_images(translator.translate(x.float() / 127.5 - 1, direction, batch_size=int(cfg.batch_size)))
+    out_images = model.translate(x, direction, batch_size=int(cfg.batch_size)).mul(255).round().to(torch.uint8)
+    out_images = out_images.permute(0, 2, 3, 1).contiguous()
     out = Path(cfg.out).expanduser()
     if out.suffix.lower() == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +37,5 @@ def translate_from_config(cfg) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         for name, img in zip(names, out_images.numpy()):
             Image.fromarray(img.squeeze(-1) if img.shape[-1] == 1 else img).save(out / f"{name}.png")
-    log.info(
-        "translated %d image(s) %s with step %d of %s into %s", len(names), direction, state["step"], cfg.ckpt, out
-    )
+    log.info("translated %d image(s) %s with step %d of %s into %s", len(names), direction, model.step, cfg.ckpt, out)
     return out

@@ -33,8 +33,9 @@ def resolve_amp(value, device: torch.device) -> torch.dtype | None:
 
 
 class Precision:
-    """Every optimizer step of every family passes through `step`, which makes it the one place where
-    gradients are averaged across processes (`grad_sync`, set under torchrun)."""
+    """Every optimizer step of every family passes through `step` (or `steps`), which makes it the one place
+    where gradients are averaged across processes (`grad_sync`, set under torchrun) and clipped
+    (`optimizer.clip_norm`)."""
 
     def __init__(
         self,
@@ -71,20 +72,47 @@ class Precision:
             return None
         return scaler.scale(torch.ones((), device=self.device))
 
-    def step(self, name: str, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """backward + optimizer step (+ scaler update for fp16); grads are cleared first."""
-        optimizer.zero_grad(set_to_none=True)
-        scaler = self._scaler(name)
-        (loss if scaler is None else scaler.scale(loss)).backward()
-        if self.grad_sync is not None:  # scaled fp16 gradients average the same way: ranks agree on inf
-            _sync(self.grad_sync, optimizer)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        elif self.compile_optimizer:
-            optimizer.step()
-        else:
-            _eager_step(optimizer)
+    def step(self, name: str, loss: torch.Tensor, optimizer: Optimizers) -> None:
+        """backward + optimizer step (+ scaler update for fp16); grads are cleared first. `optimizer` may be
+        several that share the loss (one per network, as the AAE reproduction keeps them): each then clips
+        and steps its own parameters. An optimizer with `clip_norm` has its gradients rescaled to that
+        global norm at most before it steps."""
+        self.steps([(name, loss, optimizer)])
+
+    def steps(self, updates: list[tuple[str, torch.Tensor, Optimizers]]) -> None:
+        """Several updates from one forward pass (ALI's and BiGAN's simultaneous D and G/E update): every
+        gradient is taken at the same parameters before any optimizer steps, and each loss reaches only the
+        parameters of its own optimizers."""
+        updates = [(name, loss, _as_list(opts)) for name, loss, opts in updates]
+        for _, _, opts in updates:
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+        last = len(updates) - 1
+        for i, (name, loss, opts) in enumerate(updates):
+            scaler = self._scaler(name)
+            scaled = loss if scaler is None else scaler.scale(loss)
+            if last == 0:
+                scaled.backward()
+            else:
+                params = [p for o in opts for group in o.param_groups for p in group["params"]]
+                scaled.backward(inputs=params, retain_graph=i < last)
+        for name, _, opts in updates:
+            scaler = self._scaler(name)
+            for o in opts:
+                if self.grad_sync is not None:  # scaled fp16 gradients average the same way: ranks agree on inf
+                    _sync(self.grad_sync, o)
+                if getattr(o, "clip_norm", None):
+                    if scaler is not None:
+                        scaler.unscale_(o)
+                    _clip(o)
+                if scaler is not None:
+                    scaler.step(o)
+                elif self.compile_optimizer:
+                    o.step()
+                else:
+                    _eager_step(o)
+            if scaler is not None:
+                scaler.update()
 
     def state_dict(self) -> dict:
         return {k: s.state_dict() for k, s in self.scalers.items()}
@@ -94,6 +122,19 @@ class Precision:
             scaler = self._scaler(k)
             if scaler is not None:
                 scaler.load_state_dict(s)
+
+
+Optimizers = torch.optim.Optimizer | list[torch.optim.Optimizer] | tuple[torch.optim.Optimizer, ...]
+
+
+def _as_list(opts: Optimizers) -> list[torch.optim.Optimizer]:
+    return list(opts) if isinstance(opts, (list, tuple)) else [opts]
+
+
+def _clip(optimizer: torch.optim.Optimizer) -> None:
+    """The optimizer's gradients rescaled together to global L2 norm `optimizer.clip_norm` at most."""
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    torch.nn.utils.clip_grad_norm_(params, optimizer.clip_norm, foreach=True)
 
 
 @eager  # a collective: outside any compiled graph

@@ -113,7 +113,9 @@ TRAIN_RULES = rules(
         "optimizer.momentum": number(0, 1, hi_open=True),
         "optimizer.alpha": number(0, 1, lo_open=True, hi_open=True),
         "optimizer.lr_decay_start": PROB,
-        "optimizer.lr_schedule": one_of("constant", "linear_decay"),
+        "optimizer.lr_schedule": one_of("constant", "linear_decay", "exp_decay"),
+        "optimizer.lr_final": PROB,
+        "optimizer.clip_norm": number(0, lo_open=True, null=True),
         "loss.gp_weight": NONNEG,
         "loss.r1_weight": NONNEG,
         "loss.r1_every": COUNT,
@@ -153,6 +155,17 @@ EVAL_RULES = rules(
     }
 )
 
+EXPORT_RULES = rules(
+    {
+        "format": one_of("torchscript", "onnx"),
+        "ema": ("true or false", lambda v: isinstance(v, bool)),
+        "level": integer(0, null=True),
+        "trunc_cutoff": integer(1, null=True),
+        "direction": ("AtoB or BtoA (or null)", lambda v: v is None or v in ("AtoB", "BtoA")),
+        "dropout": ("true or false (or null: the family's default)", lambda v: v is None or isinstance(v, bool)),
+    }
+)
+
 
 def loop_checks(cfg: dict) -> list[str]:
     t = cfg.get("trainer", {})
@@ -176,7 +189,7 @@ def _get(cfg: dict, dotted: str):
 
 _ABSENT = object()
 # The other commands' tables; `gan train`'s rules are gathered with their owners' (gancli.algorithms.config_rules).
-TABLES = {"sample": SAMPLE_RULES, "gan_eval": EVAL_RULES}
+TABLES = {"sample": SAMPLE_RULES, "gan_eval": EVAL_RULES, "gan_export": EXPORT_RULES}
 
 
 def check(cfg: dict, table: list[Rule], messages: list[str] = ()) -> None:

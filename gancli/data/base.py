@@ -337,13 +337,16 @@ DATASETS: Registry[Callable[..., DataSource]] = Registry("dataset")
 
 def split_reference(dataset_cfg, n: int, split: str) -> Batch:
     """n samples (or n of each group) of the dataset's `split` (train | test), as the model's inputs: a
-    procedural dataset has no test split, so a fresh draw (another seed) stands for it."""
+    procedural dataset has no test split, so a fresh draw (another seed) stands for it. A `subset` picks
+    samples of the configured split (a run trained on part of it): another split is read whole."""
     from omegaconf import OmegaConf
 
     data = OmegaConf.to_container(dataset_cfg, resolve=True)
     if split not in ("train", "test"):
         raise GanError(f"split={split} is not one of: train, test.")
     if "split" in data:
+        if data.get("subset") is not None and data["split"] != split:
+            data["subset"] = None
         data["split"] = split
     elif split != "train" and "seed" in data and "n" in data:
         data["seed"] = int(data["seed"]) + 1_000_003

@@ -80,7 +80,6 @@ class CodeAccuracy(Metric):
     protocol = "categories of c1 mapped to the majority class of the real training images, accuracy on the test part"
     needs_features = False
     has_floor = False
-    needs_discriminator = True
 
     def check(self, ctx):
         super().check(ctx)

@@ -3,7 +3,9 @@
 - `nearest_neighbour_accuracy`: each test code takes the label of its nearest training code (Euclidean),
   BiGAN's "1NN" on permutation-invariant MNIST;
 - `cluster_error`: each cluster takes the label most of its training members have, then the test error of
-  that labelling, AAE's unsupervised clustering error.
+  that labelling, AAE's unsupervised clustering error;
+- `confident_labels`: the rule the AAE paper's text gives for that mapping instead: each cluster takes the
+  label of the one sample whose probability of that cluster is highest.
 """
 
 from __future__ import annotations
@@ -42,3 +44,8 @@ def cluster_error(
     """Test error when each cluster predicts the majority label of its training members."""
     mapping = majority_labels(train_clusters, train_y, n_clusters)
     return (mapping[test_clusters.long()] != test_y).float().mean().item()
+
+
+def confident_labels(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(K,) for each cluster k, the label of the sample with the highest q(y = k | x) among probs (N, K)."""
+    return labels[probs.argmax(0)]

@@ -18,7 +18,7 @@ from gancli.core.errors import GanError
 from gancli.core.rules import COUNT, NONNEG_INT, number, one_of
 from gancli.data.base import Field
 from gancli.nets.builders import DISCRIMINATORS, GENERATORS
-from gancli.nets.layers import dcgan_init, maybe_spectral, norm_layer
+from gancli.nets.layers import SignedSigmoid, UnitInput, dcgan_init, maybe_spectral, norm_layer
 
 
 def pyramid(resolution: int) -> tuple[int, int]:
@@ -44,20 +44,6 @@ def _need_image(spec: Field, who: str) -> None:
 UPSAMPLES = ("transposed", "nearest")
 OUTPUTS = ("tanh", "sigmoid")
 INPUT_RANGES = ("signed", "unit")
-
-
-class SignedSigmoid(nn.Module):
-    """A sigmoid output (data in [0, 1]) expressed in gancli's [-1, 1] units: 2·σ(a) − 1."""
-
-    def forward(self, a: torch.Tensor) -> torch.Tensor:
-        return 2 * torch.sigmoid(a) - 1
-
-
-class UnitInput(nn.Module):
-    """What a D made for [0, 1] data sees of gancli's [-1, 1] images: (x + 1) / 2."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + 1) / 2
 
 
 def _choice(key: str, value: str, choices: tuple[str, ...]) -> str:

@@ -1,4 +1,5 @@
-"""Small shared pieces: normalisation and activation by name, DCGAN weight init."""
+"""Small shared pieces: normalisation and activation by name, DCGAN weight init, and the two modules that let
+a network made for data in [0, 1] run on gancli's [-1, 1] images."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from gancli.core.errors import GanError
 NORMS = ("batch", "layer", "instance", "spectral", "none")
 
 
-def norm_layer(name: str, channels: int, conv: bool) -> nn.Module:
-    """A normalisation after a layer; 'spectral' and 'none' add nothing here (spectral wraps the layer)."""
+def norm_layer(name: str, channels: int, conv: bool, affine: bool = True) -> nn.Module:
+    """A normalisation after a layer; 'spectral' and 'none' add nothing here (spectral wraps the layer).
+    affine=False: BatchNorm without its learned scale and shift (BiGAN's code: --nogain --nobias)."""
     if name == "batch":
-        return nn.BatchNorm2d(channels) if conv else nn.BatchNorm1d(channels)
+        return nn.BatchNorm2d(channels, affine=affine) if conv else nn.BatchNorm1d(channels, affine=affine)
     if name == "layer":
         return nn.GroupNorm(1, channels) if conv else nn.LayerNorm(channels)
     if name == "instance":
@@ -63,3 +65,27 @@ def dcgan_init(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+@torch.no_grad()
+def normal_init(module: nn.Module, std: float) -> None:
+    """Every linear and conv weight N(0, std), biases 0 (the AAE reproduction: 0.01; BiGAN's code: 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(_weight(m), 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class SignedSigmoid(nn.Module):
+    """A sigmoid output (data in [0, 1]) expressed in gancli's [-1, 1] units: 2·σ(a) − 1."""
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return 2 * torch.sigmoid(a) - 1
+
+
+class UnitInput(nn.Module):
+    """What a network made for [0, 1] data sees of gancli's [-1, 1] images: (x + 1) / 2."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 1) / 2

@@ -141,7 +141,7 @@ class ProGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, level: int | None = None, alpha: float = 1.0) -> torch.Tensor:
         level = self.levels - 1 if level is None else level
-        h = self.dense(pixel_norm(z)).view(len(z), self.ch[0], 4, 4) + self.dense_bias.view(1, -1, 1, 1)
+        h = self.dense(pixel_norm(z)).view(z.shape[0], self.ch[0], 4, 4) + self.dense_bias.view(1, -1, 1, 1)
         h = pixel_norm(_lrelu(h))
         prev = None
         for k in range(level + 1):

@@ -116,9 +116,15 @@ class RecurrentGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.cond.dim:
             z = torch.cat([z, self.cond(labels, z.shape[1], z.dtype)], -1)
-        h, _ = self.rnn(z)
+        h, _ = self.rnn(z, self._zero_state(z) if torch.jit.is_tracing() else None)
         x = self.out(h)
         return torch.tanh(x) if self.tanh else x
+
+    def _zero_state(self, z: torch.Tensor):
+        """The zero initial state the RNN makes by default, made from z: a traced file then follows its input to
+        any device (the RNN's own is made on the device seen while tracing)."""
+        h0 = z.new_zeros(self.rnn.num_layers, z.shape[0], self.rnn.hidden_size)
+        return (h0, h0) if isinstance(self.rnn, nn.LSTM) else h0
 
 
 class RecurrentCritic(nn.Module):

@@ -74,7 +74,7 @@ class StyleSynthesis(nn.Module):
         if level is None:  # sampling: where training was (one host read)
             level, alpha = int(self.progress[0].item()), float(self.progress[1].item())
         alpha = 1.0 if alpha is None else alpha
-        x = self.const.unsqueeze(0).repeat(len(ws), 1, 1, 1).to(ws.dtype)
+        x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1).to(ws.dtype)
         prev = None
         for k in range(level + 1):
             if k == level and alpha < 1 and k > 0:

@@ -117,10 +117,23 @@ def draw_mixed_ws(
 def modulated_weight(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool) -> torch.Tensor:
     """(B, out, in, k, k): the weight scaled per input channel by each sample's style, then (demodulate)
     divided by its norm per output channel."""
-    w = weight.unsqueeze(0) * styles.view(len(styles), 1, -1, 1, 1)
+    w = weight.unsqueeze(0) * styles.view(styles.shape[0], 1, -1, 1, 1)
     if demodulate:
         w = w * (w.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8).rsqrt()
     return w
+
+
+def modulated_conv_per_sample(
+    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, pad: int
+) -> torch.Tensor:
+    """The modulated convolution without batch-sized groups (the reference's fused_modconv=False): the
+    input scaled by the styles, one convolution with the shared weight, the output scaled by each sample's
+    demodulation. The same maps as the grouped form up to rounding, for any batch size."""
+    out = F.conv2d(x * styles[:, :, None, None].to(x.dtype), weight.to(x.dtype), padding=pad)
+    if not demodulate:
+        return out
+    norm = (weight.unsqueeze(0) * styles[:, None, :, None, None]).square().sum(dim=(2, 3, 4))
+    return out * (norm + 1e-8).rsqrt()[:, :, None, None].to(x.dtype)
 
 
 class ModulatedConv2d(nn.Module):
@@ -138,6 +151,8 @@ class ModulatedConv2d(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        if torch.jit.is_tracing():  # an exported file: a batch-sized group count would fix its batch size
+            return modulated_conv_per_sample(x, self.weight * self.scale, self.affine(w), self.demodulate, self.pad)
         b, c, h, wd = x.shape
         weight = modulated_weight(self.weight * self.scale, self.affine(w), self.demodulate)
         out = F.conv2d(
@@ -211,7 +226,7 @@ class SynthesisNetwork(nn.Module):
         self.to_rgb = nn.ModuleList(ToRGB(c, channels, w_dim) for c in ch)
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", generator: torch.Generator | None = None):
-        x = self.const.unsqueeze(0).repeat(len(ws), 1, 1, 1).to(ws.dtype)
+        x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1).to(ws.dtype)
         img = None
         for k in range(self.levels):
             first = 0 if k == 0 else 2 * k - 1

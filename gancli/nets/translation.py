@@ -66,6 +66,22 @@ class _AlwaysDropout(nn.Module):
         return F.dropout(x, self.p, training=True)
 
 
+def has_test_dropout(net: nn.Module) -> bool:
+    return any(isinstance(m, _AlwaysDropout) for m in net.modules())
+
+
+def without_test_dropout(net: nn.Module) -> nn.Module:
+    """A copy of `net` whose always-on dropout is off: deterministic outputs (the authors' test.py --eval)."""
+    import copy
+
+    net = copy.deepcopy(net)
+    for module in net.modules():
+        for name, child in module.named_children():
+            if isinstance(child, _AlwaysDropout):
+                setattr(module, name, nn.Identity())
+    return net
+
+
 class _UNetBlock(nn.Module):
     def __init__(
         self,

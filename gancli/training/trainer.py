@@ -57,7 +57,9 @@ class Trainer:
         self.ema, self.ema_bn_batches = self._build_ema(t)
         self._bn_refreshed_at: int | None = None
         opt = config["optimizer"]
-        self.schedule = LRSchedule(opt.get("lr_schedule", "constant"), opt.get("lr_decay_start", 0.5), self.total)
+        self.schedule = LRSchedule(
+            opt.get("lr_schedule", "constant"), opt.get("lr_decay_start", 0.5), self.total, opt.get("lr_final", 0.0)
+        )
         self.schedule.apply(algorithm.optimizers.values(), 0)
         if self.compile:
             self._compile_steps()
