@@ -69,17 +69,18 @@ class MlflowLogger(Logger):
         self.client = MlflowClient(tracking_uri=uri)
         saved = read_state(run_dir).get("mlflow", {}).get("run_id")
         if resume_step is not None and saved and self._exists(saved):
-            self.run_id = saved
+            self.run_id = saved  # params stay those it started with (MLflow's cannot change)
             self.client.update_run(saved, status="RUNNING")
-            return
-        experiment = self._experiment(_artifact_root(self.tracking_uri, store))
-        model, data = config.get("model", {}).get("name", "gan"), config.get("dataset", {}).get("name", "data")
-        run = self.client.create_run(
-            experiment, run_name=self.run_name or f"{model}-{data}", tags={"gancli.run_dir": str(run_dir.resolve())}
-        )
-        self.run_id = run.info.run_id
-        write_state(run_dir, "mlflow", {"run_id": self.run_id, "tracking_uri": uri})
-        self._log_params(config)
+        else:
+            experiment = self._experiment(_artifact_root(self.tracking_uri, store))
+            model, data = config.get("model", {}).get("name", "gan"), config.get("dataset", {}).get("name", "data")
+            run = self.client.create_run(
+                experiment, run_name=self.run_name or f"{model}-{data}", tags={"gancli.run_dir": str(run_dir.resolve())}
+            )
+            self.run_id = run.info.run_id
+            write_state(run_dir, "mlflow", {"run_id": self.run_id, "tracking_uri": uri})
+            self._log_params(config)
+        # the config this process trains (a resume may extend trainer.steps): replaces an earlier one
         self.client.log_text(self.run_id, OmegaConf.to_yaml(OmegaConf.create(config)), "config.yaml")
 
     def _exists(self, run_id: str) -> bool:
