@@ -263,7 +263,7 @@ def torchrun_speed(model: str, batch: int, res: int, procs: int, args) -> float:
         ov = overrides(model, batch, res, args.warmup + args.steps, args.warmup) + [
             f"hydra.run.dir={tmp}/run",
             "trainer.progress=false",
-            "trainer.tensorboard=false",
+            "logger=none",
             *args.overrides,
         ]
         cmd = [

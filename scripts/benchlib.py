@@ -15,7 +15,7 @@ from gancli.core.errors import GanError
 from gancli.data.base import build_dataset
 from gancli.training.run import build_trainer, plain_config
 
-QUIET = ["trainer.progress=false", "trainer.tensorboard=false"]
+QUIET = ["trainer.progress=false", "logger=none"]
 
 
 def parse_args(ap: argparse.ArgumentParser, lists: dict[str, str | type]) -> argparse.Namespace:

@@ -17,7 +17,7 @@ print("conf/ found in the wheel at", d)
 PY
 "$work/venv/bin/gan" train --cfg job model=wgan_gp | grep -q "gp_weight: 10.0"
 "$work/venv/bin/gan" train dataset.n=64 dataset.resolution=16 model.generator.width=8 model.discriminator.width=8 \
-  trainer.batch_size=8 trainer.steps=2 trainer.tensorboard=false hydra.run.dir="$work/run" >/dev/null
+  trainer.batch_size=8 trainer.steps=2 logger=none hydra.run.dir="$work/run" >/dev/null
 test -f "$work/run/final.png" && test -f "$work/run/checkpoints/last.pt"
 "$work/venv/bin/gan" sample ckpt="$work/run/checkpoints/last.pt" n=4 out="$work/s.png" >/dev/null
 test -f "$work/s.png"

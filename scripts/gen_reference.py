@@ -39,11 +39,11 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").strip()
 
 
-def parse(path: Path) -> tuple[str, list[tuple[str, str, str]]]:
+def parse(path: Path, text: str | None = None) -> tuple[str, list[tuple[str, str, str]]]:
     """(the file's leading comment, [(key, value as written, comment)] for its top-level keys). A comment
     on the lines above a key, beside it, or indented on the lines below it, is that key's."""
     about, rows, pending, started = [], [], [], False
-    for line in path.read_text().splitlines():
+    for line in (path.read_text() if text is None else text).splitlines():
         stripped = line.strip()
         if not stripped:
             continue
@@ -168,7 +168,35 @@ def config_md() -> str:
     }
     for group in GROUPS:
         out += group_section(group, types.get(group))
-    return "\n".join(out + pairs_section() + networks_section()).rstrip() + "\n"
+    return "\n".join(out + logger_section() + pairs_section() + networks_section()).rstrip() + "\n"
+
+
+def logger_section() -> list[str]:
+    """conf/logger: each option is one key (the backend's name) holding its settings; several can be chosen."""
+    options = sorted((CONF / "logger").glob("*.yaml"))
+    out = [
+        "## `logger`",
+        "",
+        f"Where scalars go beside `metrics.jsonl` (always written). Choose one with `logger=<name>` (default "
+        f"`{DEFAULTS.get('logger')}`), several with `logger=[tensorboard,csv]`, or none with `logger=none` "
+        "(or `logger=[]`): " + ", ".join(f"`{p.stem}`" for p in options) + ". See the "
+        "[logging guide](../guide/logging.md).",
+        "",
+    ]
+    for path in options:
+        text = path.read_text()
+        about, _ = parse(path)
+        out += [f"### `logger={path.stem}`", "", *([about, ""] if about else [])]
+        (name,) = (yaml.safe_load(text) or {None: None}).keys()
+        if name is None:
+            continue
+        nested = "\n".join(line[2:] if line.startswith("  ") else "" for line in text.splitlines())
+        rows = parse(path, nested)[1]
+        if rows:
+            out += ["| key | default | meaning |", "|---|---|---|"]
+            out += [f"| `logger.{name}.{k}` | `{cell(v)}` | {cell(c)} |" for k, v, c in rows]
+            out.append("")
+    return out
 
 
 def _flat(node: dict, prefix: str = "") -> list[tuple[str, object]]:

@@ -28,7 +28,7 @@ TINY_OVERRIDES = [
     "trainer.log_every=2",
     "trainer.sample_every=3",
     "trainer.ckpt_every=3",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.progress=false",
     "trainer.sample_n=16",
 ]

@@ -16,7 +16,7 @@ import torch
 import gancli
 from gancli.core.errors import GanError
 
-QUIET = ["trainer.tensorboard=false", "trainer.progress=false", "trainer.steps=2", "trainer.sample_every=2"]
+QUIET = ["logger=none", "trainer.progress=false", "trainer.steps=2", "trainer.sample_every=2"]
 SMALL = ["model.generator.width=4", "model.discriminator.width=4", "trainer.batch_size=4", "dataset.n=32"]
 RUNS = {  # one family per kind: noise → image, conditional, style, translation, encoder, sequence
     "dcgan": ["model=dcgan", "dataset.resolution=16", *SMALL],

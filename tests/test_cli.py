@@ -22,7 +22,7 @@ TINY = [
     "trainer.log_every=2",
     "trainer.sample_every=2",
     "trainer.ckpt_every=2",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.sample_n=16",
 ]
 
@@ -131,7 +131,7 @@ def test_points_sample_to_npy_of_shape_n_by_2(tmp_path):
         "dataset.n=512",
         "trainer.steps=4",
         "trainer.batch_size=32",
-        "trainer.tensorboard=false",
+        "logger=none",
         f"hydra.run.dir={run}",
     )
     assert r.returncode == 0, r.stderr

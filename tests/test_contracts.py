@@ -33,7 +33,7 @@ QUIET = [
     "trainer.log_every=1",
     "trainer.sample_every=3",
     "trainer.ckpt_every=100",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.progress=false",
     "trainer.sample_n=8",
 ]
@@ -278,7 +278,7 @@ def test_a_plugin_package_adds_a_family_its_presets_a_dataset_and_a_command(tmp_
         "dataset.resolution=8",
         "trainer.batch_size=8",
         "trainer.steps=2",
-        "trainer.tensorboard=false",
+        "logger=none",
         f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert r.returncode == 0, r.stderr

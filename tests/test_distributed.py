@@ -30,7 +30,7 @@ POINTS = [
     "trainer.log_every=2",
     "trainer.sample_every=0",
     "trainer.ckpt_every=0",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.progress=false",
     "trainer.steps=4",
 ]
@@ -167,7 +167,7 @@ def test_torchrun_trains_in_one_run_dir_and_resumes_exactly(tmp_path):
         "trainer.ckpt_every=10",
         "trainer.sample_every=10",
         "trainer.progress=false",
-        "trainer.tensorboard=false",
+        "logger=csv",  # written by rank 0 alone: each step once
     ]
     straight = torchrun([*common, "trainer.steps=20", "hydra.run.dir=straight"], tmp_path)
     assert straight.returncode == 0, straight.stderr[-3000:]
@@ -180,6 +180,8 @@ def test_torchrun_trains_in_one_run_dir_and_resumes_exactly(tmp_path):
     assert (run / ".hydra").is_dir() and (run / "train.log").is_file() and (run / "final.png").is_file()
     resumed = torchrun([f"resume={run}", "trainer.steps=20"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [5, 10, 15, 20]
     a, b = (load_checkpoint(d / "checkpoints" / "last.pt") for d in (tmp_path / "straight", run))
     assert a["step"] == b["step"] == 20 and a["world_size"] == 2 and len(a["rank_rng"]) == 2
     for net in a["nets"]:

@@ -24,7 +24,7 @@ TINY_IMAGES = [
     "trainer.batch_size=8",
     "trainer.steps=2",
     "trainer.sample_every=1",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.progress=false",
     "trainer.sample_n=8",
 ]
@@ -124,6 +124,8 @@ def tiny(args: list[str], run_dir: Path) -> list[str]:
         ]
     if any(a.startswith("eval.") for a in args):
         extra += [f"eval.{e}" for e in TINY_EVAL] + [f"eval.{cache}"]
+    if any(a.startswith("logger=") for a in args):  # the page's own choice of loggers (a later logger= would win)
+        extra = [e for e in extra if not e.startswith("logger=")]
     where = f"hydra.sweep.dir={run_dir}-sweep" if "-m" in args else f"hydra.run.dir={run_dir}"
     return [*args, *extra, where]
 

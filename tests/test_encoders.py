@@ -34,7 +34,7 @@ TINY = [
     "trainer.log_every=1",
     "trainer.sample_every=2",
     "trainer.ckpt_every=100",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.progress=false",
     "trainer.sample_n=8",
 ]

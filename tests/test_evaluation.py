@@ -68,7 +68,7 @@ def test_real_test_images_score_far_better_than_a_200_step_dcgan(tmp_path, cache
         "model.discriminator.width=8",
         "trainer.batch_size=32",
         "trainer.steps=200",
-        "trainer.tensorboard=false",
+        "logger=none",
         f"hydra.run.dir={run}",
     )
     assert r.returncode == 0, r.stderr

@@ -28,7 +28,7 @@ QUIET = [
     "trainer.log_every=1",
     "trainer.sample_every=100",
     "trainer.ckpt_every=100",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.progress=false",
     "trainer.sample_n=4",
 ]

@@ -19,7 +19,7 @@ POINTS = [
     "trainer.batch_size=32",
     "trainer.log_every=2",
     "trainer.progress=false",
-    "trainer.tensorboard=false",
+    "logger=none",
 ]
 
 

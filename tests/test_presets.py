@@ -27,7 +27,7 @@ RUN = [
     "trainer.log_every=1",
     "trainer.sample_every=2",
     "trainer.ckpt_every=2",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.progress=false",
     "trainer.sample_n=8",
 ]

@@ -27,7 +27,7 @@ def test_gancli_wgan_gp_on_ring8_takes_the_ports_updates(tmp_path):
                 "dataset=ring8",
                 "dataset.n=2048",
                 "trainer.batch_size=64",
-                "trainer.tensorboard=false",
+                "logger=none",
                 "trainer.progress=false",
             ]
         )

@@ -19,7 +19,7 @@ TRAINER = [
     "trainer.log_every=2",
     "trainer.sample_every=3",
     "trainer.ckpt_every=100",
-    "trainer.tensorboard=false",
+    "logger=none",
     "trainer.progress=false",
     "trainer.sample_n=8",
 ]

@@ -24,6 +24,17 @@ from gancli.core.rules import check_values, rules_text
 
 SUMMARY_FILE = "summary.json"  # one per run dir: the sweep table reads them
 
+# Keys a command once had, and what replaced them: a one-paragraph answer instead of "unknown key".
+REPLACED_KEYS = {
+    "train": {
+        "trainer.tensorboard": (
+            "trainer.tensorboard was replaced by the logger config group: logger=tensorboard (the default: "
+            "TensorBoard when installed), logger=none (metrics.jsonl only, as trainer.tensorboard=false was), "
+            "logger=csv, logger=mlflow, logger=wandb, or several: logger=[tensorboard,csv]."
+        )
+    }
+}
+
 
 def conf_dir() -> Path:
     """conf/ ships inside the package in a wheel and sits at the repo top in a checkout."""
@@ -63,8 +74,10 @@ def check_command_values(cfg: dict, config_name: str) -> None:
     import of the families, so torch, only when a train config is checked)."""
     if config_name == "train":
         from gancli.algorithms.config_rules import check_train_config
+        from gancli.training.loggers import check_loggers
 
         check_train_config(cfg)
+        check_loggers(cfg)
     else:
         check_values(cfg, config_name)
 
@@ -72,8 +85,9 @@ def check_command_values(cfg: dict, config_name: str) -> None:
 def command_rules_text(config_name: str) -> str:
     if config_name == "train":
         from gancli.algorithms.config_rules import train_rules_text
+        from gancli.training.loggers import logger_rules_text
 
-        return train_rules_text()
+        return f"{train_rules_text()}\n{logger_rules_text()}"
     return rules_text(config_name)
 
 
@@ -159,6 +173,16 @@ def _keys_under(config_name: str, parent: str, overrides: list[str] = ()) -> lis
     return sorted(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else []
 
 
+def _group_options(group: str) -> list[str]:
+    """The options of a config group (Hydra names them for `group=x`, not for `group=[a,x]`)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        return list(GlobalHydra.instance().config_loader().get_group_options(group))
+    except Exception:  # no Hydra context: the message goes without them
+        return []
+
+
 def _explain(exc: Exception, config_name: str, overrides: list[str]) -> str:
     """Hydra's composition errors, rewritten to name the key or choice and what is valid."""
     from hydra.errors import MissingConfigException, OverrideParseException
@@ -167,10 +191,17 @@ def _explain(exc: Exception, config_name: str, overrides: list[str]) -> str:
     if isinstance(exc, MissingConfigException):
         missing = str(exc.missing_cfg_file or "")
         group, _, choice = missing.rpartition("/")
-        options = sorted(o for o in (exc.options or []) if not o.startswith("_"))
+        options = sorted(o for o in (exc.options or _group_options(group)) if not o.startswith("_"))
         if group and options:
             return f"unknown {group} '{choice}'; choose one of: {', '.join(options)}." + did_you_mean(choice, options)
         return str(exc).splitlines()[0]
+    if isinstance(exc, ValueError) and "Config group override" in str(exc):  # group=null
+        group = next((o.split("=", 1)[0] for o in overrides if o.endswith("=null") and "." not in o), "the group")
+        options = ", ".join(sorted(o for o in _group_options(group) if not o.startswith("_")))
+        return (
+            f"{group}=null: {group} is a config group; choose one of its options ({options}) or a list of "
+            f"them: {group}=[a,b]."
+        )
     if isinstance(exc, OverrideParseException):
         return f"could not parse the override: {exc}. Overrides look like key=value (e.g. trainer.steps=100)."
     cause = exc.__cause__ or exc.__context__
@@ -241,6 +272,10 @@ def validate_overrides(
     from hydra.errors import HydraException
 
     user = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    for o in user:
+        replaced = REPLACED_KEYS.get(config_name, {}).get(o.split("=", 1)[0].lstrip("+~"))
+        if replaced:
+            raise GanError(replaced)
     composed = []
     GlobalHydra.instance().clear()
     try:

@@ -38,7 +38,6 @@ class TrainerConfig:
     channels_last: bool = MISSING
     num_workers: int = MISSING
     sample_n: int = MISSING
-    tensorboard: Any = MISSING
     progress: Any = MISSING
     callbacks: Dict[str, Any] = MISSING
     nan: str = MISSING

@@ -97,6 +97,7 @@ def _one_gpu_per_job(cfg) -> None:
 def sweep_table(sweep_dir: Path) -> bool:
     """The closing table of a sweep, read from each job's summary.json (robust to failed jobs)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from gancli.cli.app import SUMMARY_FILE
@@ -107,7 +108,9 @@ def sweep_table(sweep_dir: Path) -> bool:
         f = job / SUMMARY_FILE
         rows.append((job, json.loads(f.read_text()) if f.is_file() else {"status": "no summary (crashed?)"}))
     shared = set.intersection(*(set(s.get("overrides", [])) for _, s in rows)) if rows else set()
+    # escaped: a list override (logger=[csv,mlflow]) is not rich markup
     title = f"sweep: {sweep_dir}" + (f"\nevery job: {' '.join(sorted(shared))}" if shared and len(rows) > 1 else "")
+    title = escape(title)
     table = Table(title=title, title_justify="left")
     metric = next((s["best"]["key"] for _, s in rows if s.get("best")), None)
     metric = metric or next(
@@ -133,7 +136,7 @@ def sweep_table(sweep_dir: Path) -> bool:
         losses = s.get("final_losses", {})
         table.add_row(
             job.name,
-            " ".join(o for o in s.get("overrides", []) if o not in shared or len(rows) == 1),
+            escape(" ".join(o for o in s.get("overrides", []) if o not in shared or len(rows) == 1)),
             s.get("status", "?") if ok else f"[red]{s.get('status', '?')}[/]: {s.get('error', '')}",
             str(s.get("step", "")),
             _fmt(losses.get("loss/D")),

@@ -101,7 +101,6 @@ TRAIN_RULES = rules(
         "trainer.num_workers": NONNEG_INT,
         "trainer.sample_n": COUNT,
         "trainer.amp": one_of("false", "true", "bf16", "fp16", "False", "True"),
-        "trainer.tensorboard": one_of("auto", "true", "false", "True", "False"),
         "trainer.progress": one_of("auto", "true", "false", "True", "False"),
         "trainer.nan": one_of("stop", "skip"),
         "trainer.compile": one_of("false", "true", "reduce-overhead", "max-autotune", "False", "True"),

@@ -1,36 +1,55 @@
-"""Scalars to metrics.jsonl (always) and TensorBoard (when installed), resumable without duplicates; the window
-of steps a log line averages."""
+"""Scalars to metrics.jsonl (always: other commands read it) and to the run's loggers (the `logger` config
+group: TensorBoard, CSV, MLflow, W&B; training/loggers/), resumable without duplicates; the window of steps a
+log line averages."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
+from gancli.core.errors import GanError
 from gancli.core.scalars import accumulate
+from gancli.training.loggers.base import Logger
 
 log = logging.getLogger("gancli")
 
 
 class MetricsLog:
-    def __init__(self, run_dir: Path, tensorboard="auto", resume_step: int | None = None):
+    """The one place a run's scalars are written: metrics.jsonl, then each logger. A logger that fails to
+    start stops the run before its first step; one that fails later is reported (the log, the summary's
+    logger_errors), dropped, and training goes on: metrics.jsonl still has everything."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        loggers: Iterable[Logger] = (),
+        resume_step: int | None = None,
+        config: dict | None = None,
+    ):
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and self.path.exists():  # drop lines logged after the checkpoint we resume
             self._keep_until(resume_step)
         self._f = open(self.path, "a", buffering=1)
-        self.tb = None
-        if str(tensorboard).lower() in ("auto", "true"):
+        self.loggers: list[Logger] = []
+        self.errors: list[str] = []
+        for logger in loggers:
             try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=resume_step)
-            except ImportError:
-                if str(tensorboard).lower() == "true":
-                    log.warning("trainer.tensorboard=true but tensorboard is not installed (pip install tensorboard)")
+                logger.start(Path(run_dir), config or {}, resume_step)
+            except Exception as exc:
+                self.close("failed")
+                if isinstance(exc, GanError):
+                    raise
+                raise GanError(
+                    f"logger={logger.name} could not start: {type(exc).__name__}: {exc}. Training has not "
+                    f"started; fix its settings (logger.{logger.name}.*) or choose another logger (logger=none)."
+                ) from exc
+            self.loggers.append(logger)
 
     def _keep_until(self, step: int) -> None:
         kept = []
@@ -42,26 +61,51 @@ class MetricsLog:
                 continue
         self.path.write_text("".join(ln + "\n" for ln in kept))
 
+    def _each(self, hook: str, step: int, *args) -> None:
+        """Call `hook` on every logger; one that raises is reported and dropped."""
+        for logger in list(self.loggers):
+            try:
+                getattr(logger, hook)(*args)
+            except Exception as exc:  # a backend's hiccup (a server gone, a full disk) must not end training
+                message = f"logger '{logger.name}' failed at step {step} ({hook}): {type(exc).__name__}: {exc}"
+                log.error("%s; it is switched off, metrics.jsonl goes on", message)
+                self.errors.append(message)
+                self.loggers.remove(logger)
+                try:
+                    logger.close("failed")
+                except Exception:
+                    pass
+
     def rewind(self, step: int) -> None:
         """Forget what was logged after `step` (a run restored to an earlier checkpoint)."""
         self._f.close()
         self._keep_until(step)
         self._f = open(self.path, "a", buffering=1)
+        self._each("rewind", step, step)
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         self._f.write(json.dumps({"step": step, **scalars}) + "\n")
-        if self.tb is not None:
-            for k, v in scalars.items():
-                self.tb.add_scalar(k, v, step)
+        self._each("log", step, step, scalars)
 
-    def close(self) -> None:
-        self._f.close()
-        if self.tb is not None:
-            self.tb.close()
+    def finish(self, summary: dict) -> None:
+        """The loggers' final outputs (the final grid, config.yaml) of a run that ended normally."""
+        self._each("finish", int(summary["step"]), summary)
+
+    def close(self, status: str = "finished") -> None:
+        if not self._f.closed:
+            self._f.close()
+        for logger in self.loggers:
+            try:
+                logger.close(status)
+            except Exception as exc:
+                log.error("logger '%s' failed to close: %s: %s", logger.name, type(exc).__name__, exc)
+        self.loggers = []
 
 
 class NullMetricsLog:
     """What ranks other than 0 log to under torchrun: nothing."""
+
+    errors = ()
 
     def rewind(self, step: int) -> None:
         pass
@@ -69,7 +113,10 @@ class NullMetricsLog:
     def write(self, step: int, scalars: dict[str, float]) -> None:
         pass
 
-    def close(self) -> None:
+    def finish(self, summary: dict) -> None:
+        pass
+
+    def close(self, status: str = "finished") -> None:
         pass
 
 

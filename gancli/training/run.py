@@ -127,6 +127,8 @@ def _report(s: dict, trainer: Trainer) -> None:
         rows.append(("metrics", "  ".join(f"{k} {v:.4g}" for k, v in s["metrics"].items())))
     for error in s["callback_errors"]:
         rows.append(("callback failed", error))
+    for error in s.get("logger_errors", []):
+        rows.append(("logger failed", error))
     if s["status"] == "interrupted":
         rows.append(("continue with", f"gan train resume={s['run_dir']}"))
     print_table("gan train", rows)

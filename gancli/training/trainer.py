@@ -23,6 +23,7 @@ from gancli.training import rng
 from gancli.training.callbacks import CallbackRunner, StepUndone
 from gancli.training.distributed import SINGLE, World
 from gancli.training.ema import EMA
+from gancli.training.loggers import build_loggers
 from gancli.training.metrics_log import LogWindow, MetricsLog, NullMetricsLog
 from gancli.training.periodic import build_callbacks, divergence, nonfinite
 from gancli.training.profiling import StepProfiler
@@ -45,7 +46,7 @@ class Trainer:
         self.spec, self.device = source.spec, algorithm.device
         self.total, self.default_batch = int(t["steps"]), int(t["batch_size"])
         self.log_every, self.sample_n = max(1, int(t["log_every"])), int(t["sample_n"])
-        self.progress_mode, self.tensorboard = t["progress"], t["tensorboard"]
+        self.progress_mode = t["progress"]
         self.channels_last, self.profile = bool(t["channels_last"]), bool(t.get("profile", False))
         self._set_speedups(t)
         self._prepared: weakref.WeakSet = weakref.WeakSet()
@@ -66,6 +67,7 @@ class Trainer:
         self.reference = source.reference(algorithm.reference_size(self.sample_n))
         self.last_scalars: dict[str, float] = {}
         self.window, self.metrics = LogWindow(world), NullMetricsLog()  # fit's own, while it runs
+        self.loggers = build_loggers(config) if world.main else []  # the `logger` group; started by fit
         self._prepare_nets()
         self.callbacks = CallbackRunner(build_callbacks(config, algorithm))
 
@@ -249,19 +251,21 @@ class Trainer:
     def fit(self, stop_after: int | None = None) -> dict:
         """Train to `steps` (or `stop_after`, for tests); returns a plain summary. Each step is one update, then
         its log line when due, then the callbacks due (periodic.py lists them: grids, the NaN guard, checkpoints,
-        the user's, evaluation); a signal, or stop_after, ends the loop early."""
-        t0, world = time.perf_counter(), self.world
+        the user's, evaluation); a signal, or stop_after, ends the loop early. The loggers get the final grid
+        of a finished run, and each learns how the run ended."""
+        world = self.world
         self.metrics = (
-            MetricsLog(self.run_dir, self.tensorboard, resume_step=self.step or None)
+            MetricsLog(self.run_dir, self.loggers, resume_step=self.step or None, config=self.config)
             if world.main
             else NullMetricsLog()
         )
+        t0 = time.perf_counter()  # after the loggers' start (an MLflow store is created in seconds)
         self.window = LogWindow(world)
         callbacks = self.callbacks.for_rank(world.main)
         self.algorithm.train_mode(True)
-        callbacks.start(self)
-        status, signum = "finished", None
+        status, signum, ended = "finished", None, "failed"
         try:
+            callbacks.start(self)
             with (
                 StopOnSignal() as stop,
                 TrainProgress(self.total, self.step, self.progress_mode if world.main else False) as bar,
@@ -280,9 +284,14 @@ class Trainer:
                         status = "interrupted" if signalled else "stopped"
                         break
                 signum = stop.signum
+            summary = self._finish(status, signum, callbacks, t0)
+            if status == "finished":
+                self.metrics.finish(summary)
+            summary["logger_errors"] = list(self.metrics.errors)
+            ended = status
         finally:
-            self.metrics.close()
-        return self._finish(status, signum, callbacks, t0)
+            self.metrics.close(ended)
+        return summary
 
     def _advance(self) -> None:
         """One step: the phase it belongs to, the algorithm's update, the EMA, the learning rates."""
