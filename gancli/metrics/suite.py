@@ -107,8 +107,8 @@ class EvalContext:
 
     @property
     def classifier(self) -> ClassifierFeatures:
-        if isinstance(self.extractor, ClassifierFeatures):
-            return self.extractor
+        if str(self.settings.features) == "classifier" or isinstance(self._shared.get("extractor"), ClassifierFeatures):
+            return self.extractor  # class_acc alone need not load an Inception network
         return self._cached(
             "classifier",
             lambda: build_extractor(
