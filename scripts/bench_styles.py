@@ -183,7 +183,7 @@ def main() -> None:
         "",
         "",
     )
-    print(f"features: {floor.extractor.description}", flush=True)
+    print(f"features: {floor.extractor.label} — {floor.extractor.description}", flush=True)
     table.write(args.out)
 
 

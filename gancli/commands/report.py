@@ -2,8 +2,11 @@
 
 A run: its resolved config, its loss and metric curves (matplotlib PNGs), its grids over time and its final
 values. A sweep (a folder of job dirs): a leaderboard sorted by a metric, with each job's overrides, status
-and final grid, then a section per job. Everything the page shows sits beside it: `report_files/` for the
-curves, relative links to the run dirs' own grids.
+and final grid, then a section per job. Values keep the names they were logged under, which carry their
+features (`eval/fid@inception`); the leaderboard ranks by one such name, so it never sets figures on
+different features side by side (runs logged before the names carried them read as bare `eval/fid`).
+Everything the page shows sits beside it: `report_files/` for the curves, relative links to the run dirs' own
+grids.
 """
 
 from __future__ import annotations
@@ -169,19 +172,7 @@ def write_report(path: Path, out: Path | None = None, metric: str | None = None)
         if not jobs:
             raise GanError(f"{path} holds no run (no config.yaml or summary.json in it or its sub-folders).")
         summaries = {j: _summary(j) for j in jobs}
-        metric = (
-            metric
-            or next((s["best"]["key"] for s in summaries.values() if s.get("best")), None)
-            or next(
-                (
-                    k.split("/", 1)[1]
-                    for s in summaries.values()
-                    for k in (s.get("metrics") or {})
-                    if k.startswith("eval/")
-                ),
-                None,
-            )
-        )
+        metric = leaderboard_metric(summaries, metric)
         body = leaderboard(jobs, summaries, metric, page) + "".join(
             run_section(j, page, files, f"job{j.name}", f"job {j.name}") for j in jobs
         )
@@ -194,18 +185,48 @@ def write_report(path: Path, out: Path | None = None, metric: str | None = None)
     return page
 
 
+def _logged(summary: dict) -> list[str]:
+    """The values a job's summary holds, under their logged names (fid@inception, or an old run's bare fid)."""
+    names = [k.split("/", 1)[1] for k in (summary.get("metrics") or {}) if k.startswith("eval/")]
+    best = (summary.get("best") or {}).get("key")
+    return [*([best] if best else []), *names]
+
+
+def leaderboard_metric(summaries: dict, metric: str | None) -> str | None:
+    """The logged name to rank by: `metric` as given when some job logged it; a bare value (fid) when the jobs
+    logged it on one extractor only; by default the first job's best or first value."""
+    logged = list(dict.fromkeys(k for s in summaries.values() for k in _logged(s)))
+    if metric is None:
+        return logged[0] if logged else None
+    if "@" in metric:
+        return metric
+    from gancli.metrics.base import value_of
+
+    named = [k for k in logged if value_of(k) == metric]
+    if len(named) > 1:
+        listed = ", ".join(k if "@" in k else f"{k} (features not recorded)" for k in named)
+        first = next(k for k in named if "@" in k)
+        raise GanError(
+            f"metric={metric}: the jobs measured it on different features ({listed}), and figures on different "
+            f"features do not compare; rank by one of them, e.g. metric={first}."
+        )
+    return named[0] if named else metric  # no job has it: the leaderboard shows empty cells
+
+
 def leaderboard(jobs: list[Path], summaries: dict, metric: str | None, page: Path) -> str:
-    from gancli.metrics.base import HIGHER_IS_BETTER
+    from gancli.metrics.base import HIGHER_IS_BETTER, value_of
+
+    lower = not HIGHER_IS_BETTER.get(value_of(metric or ""), False)
 
     def key(job):
         v = _value(summaries[job], metric)
         if v is None:
             return (1, 0.0)
-        return (0, -v if HIGHER_IS_BETTER.get(metric, False) else v)
+        return (0, v if lower else -v)
 
     ranked = sorted(jobs, key=key) if metric else list(jobs)
     order = (
-        f"sorted by {metric} ({'higher' if HIGHER_IS_BETTER.get(metric, False) else 'lower'} is better)"
+        f"sorted by {metric} ({'lower' if lower else 'higher'} is better)"
         if metric
         else "in job order (no metric was evaluated)"
     )

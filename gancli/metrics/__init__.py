@@ -5,7 +5,19 @@ on 2-D mixtures, class accuracy of conditional samples, InfoGAN's code accuracy,
 model or a set of samples with several at once, beside the floor real test data reaches."""
 
 from gancli.metrics import classes, image, points, sequences, swd, translation  # noqa: F401  (registration)
-from gancli.metrics.base import HIGHER_IS_BETTER, METRICS, Metric, better
+from gancli.metrics.base import HIGHER_IS_BETTER, METRICS, Metric, better, higher_is_better, labelled, value_of
 from gancli.metrics.suite import EvalContext, Report, evaluate, resolve
 
-__all__ = ["HIGHER_IS_BETTER", "METRICS", "Metric", "better", "EvalContext", "Report", "evaluate", "resolve"]
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "METRICS",
+    "Metric",
+    "better",
+    "higher_is_better",
+    "labelled",
+    "value_of",
+    "EvalContext",
+    "Report",
+    "evaluate",
+    "resolve",
+]

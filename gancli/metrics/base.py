@@ -4,6 +4,11 @@ the samples and extracts their features once for all metrics.
 
 Each value has a direction (lower or higher is better): `eval.best=fid` keeps the checkpoint with the
 lowest FID, `eval.best=precision` the highest precision.
+
+A value measured on a feature extractor is written under a name that carries it, `fid@inception` or
+`fid@classifier:fashion_mnist` (`labelled`): figures on different features never share a key, so no table,
+leaderboard or best checkpoint can set one beside the other. Files written before this naming hold bare
+`fid`, a third name, equally apart.
 """
 
 from __future__ import annotations
@@ -49,11 +54,26 @@ HIGHER_IS_BETTER = {
 }
 
 
+def labelled(value: str, features: str | None) -> str:
+    """The name a value is written under: `fid` on the `inception` features → `fid@inception`."""
+    return f"{value}@{features}" if features else value
+
+
+def value_of(key: str) -> str:
+    """The value a written name measures: `fid@classifier:mnist` → `fid`."""
+    return key.split("@", 1)[0]
+
+
+def higher_is_better(key: str) -> bool:
+    """For a value, or a written name that carries its features."""
+    return HIGHER_IS_BETTER[value_of(key)]
+
+
 def better(key: str, new: float, old: float | None) -> bool:
     """Is `new` an improvement on `old` for the value `key`?"""
     if old is None:
         return True
-    return new > old if HIGHER_IS_BETTER[key] else new < old
+    return new > old if higher_is_better(key) else new < old
 
 
 class Metric:

