@@ -28,9 +28,13 @@ encoder trained on the 1,000 labels alone for as many steps. Anchor: 1.60 % (± 
 Table 2).
 
 An epoch is ⌈training images / batch⌉ steps. The scoring at each point neither draws from nor changes the
-run's random state, so the curve is one ordinary run.
+run's random state, so the curve is one ordinary run. With `--runs DIR` each curve keeps its run, its
+checkpoint at every point and its scored rows (curve.json) there: the same command again continues a curve
+that was stopped (Ctrl-C, a lost session) where it stopped, exactly, and a longer `--epochs` extends it
+within the run's `trainer.steps`.
 
-    python scripts/bench_encoders.py --task nn --models bigan --epochs 0 1 5 10 25 --seeds 0 1 --root ../shared/data
+    python scripts/bench_encoders.py --task nn --models bigan --epochs 0 1 5 10 25 --seeds 0 1 --root ../shared/data \
+        --runs runs/bench_encoders
     python scripts/bench_encoders.py --task cluster --epochs 1 5 10 20 40 --seeds 0 1 --root ../shared/data
     python scripts/bench_encoders.py --task grid --seeds 0 1 2
 """
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import tempfile
 import time
@@ -50,6 +55,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from gancli.algorithms.aae import phase_optimizers
+from gancli.core.checkpoint import load_checkpoint
 from gancli.core.errors import GanError
 from gancli.data.base import build_dataset, split_reference
 from gancli.metrics.latent import cluster_error, confident_labels, nearest_neighbour_accuracy
@@ -166,27 +172,68 @@ class LabelsAlone:
 
 
 # -- the curve -------------------------------------------------------------------------------------------
-def curve(overrides: list[str], run_dir: Path, epochs: list[int], score) -> None:
-    """Trains one run to the last of `epochs`, calling score(trainer, epoch, seconds) at each of them (in
-    eval mode, on a fork of the random state)."""
+def curve(overrides: list[str], run_dir: Path, epochs: list[int], score, table) -> None:
+    """Trains one run to the last of `epochs`; at each of them (in eval mode, on a fork of the random state)
+    score(trainer, epoch, seconds, memo) gives the table's row. Rows, training seconds and what the score
+    keeps in `memo` (a baseline measured once) go to <run_dir>/curve.json as they are made, and the run's
+    checkpoint to <run_dir>/checkpoints at each point: the same command on the same run dir continues a
+    curve that was stopped (exact resume), rescoring nothing."""
     cfg = benchlib.compose([*benchlib.QUIET, *overrides])
     per_epoch = steps_per_epoch(cfg)
     last = max(epochs) * per_epoch
     if last > int(cfg.trainer.steps):  # a run long enough for the last point (a longer one keeps its schedule)
         cfg = benchlib.compose([*benchlib.QUIET, *overrides, f"trainer.steps={last}"])
-    trainer = build_trainer(plain_config(cfg), run_dir)
-    seconds = 0.0
+    config, record = plain_config(cfg), run_dir / "curve.json"
+    memo = json.loads(record.read_text()) if record.exists() else {"rows": {}, "seconds": 0.0}
+    trainer = build_trainer(copy.deepcopy(config), run_dir)
+    resumed = run_dir / "checkpoints" / "last.pt"
+    if resumed.exists():
+        state = load_checkpoint(resumed)
+        differ = changed_keys({**state["config"], "resume": None}, {**config, "resume": None})
+        if differ:  # e.g. a longer curve than the run was made for: trainer.steps sets its schedule
+            raise GanError(
+                f"{run_dir} holds a run with other settings ({', '.join(differ)}); give this curve another "
+                "--runs folder."
+            )
+        trainer.load_state_dict(state)
     for epoch in sorted(set(epochs)):
+        if str(epoch) in memo["rows"]:
+            table.add(*memo["rows"][str(epoch)])
+            continue
         target = epoch * per_epoch
+        if target < trainer.step:
+            raise GanError(
+                f"{run_dir} has trained past epoch {epoch} (step {trainer.step} > {target}); a point before its "
+                "checkpoint cannot be scored: give this curve another --runs folder."
+            )
         if target > trainer.step:
             t0 = time.perf_counter()
             summary = trainer.fit(stop_after=target)
-            seconds += time.perf_counter() - t0
-            if summary["status"] == "interrupted":  # a signal: the rest of the curve is not measured
-                raise GanError(f"the run was interrupted at step {summary['step']}; the curve stops at epoch {epoch}.")
+            memo["seconds"] += time.perf_counter() - t0
+            if summary["status"] == "interrupted":  # a signal: the checkpoint is written, the rest waits
+                raise GanError(
+                    f"the run was interrupted at step {summary['step']}; the curve stops before epoch {epoch}. "
+                    "The same command with the same --runs continues it."
+                )
         with torch.random.fork_rng():
             trainer.algorithm.train_mode(False)
-            score(trainer, epoch, seconds)
+            memo["rows"][str(epoch)] = row = [str(v) for v in score(trainer, epoch, memo["seconds"], memo)]
+        table.add(*row)
+        tmp = record.with_suffix(".tmp")  # whole or not at all
+        tmp.write_text(json.dumps(memo, indent=1))
+        tmp.replace(record)
+
+
+def changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two plain configs."""
+    out = []
+    for key in sorted(set(a) | set(b), key=str):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += changed_keys(x, y, f"{prefix}{key}.")
+        elif x != y:
+            out.append(f"{prefix}{key}")
+    return out
 
 
 def pct(v: float) -> str:
@@ -197,18 +244,17 @@ def nn_task(model: str, seed: int, over: list[str], where: Path, epochs: list[in
     over = [f"model={model}", f"dataset.subset=[{MEMORY[0]},{MEMORY[1]}]", *over]
     cfg = benchlib.compose(over)
     memory, queries = part(cfg, "train", MEMORY), part(cfg, "train", QUERIES)
-    random: list[tuple[float, float]] = []
 
-    def score(trainer, epoch, seconds):
+    def score(trainer, epoch, seconds, memo):
         z, h = nn_scores(trainer.algorithm.nets["encoder"], memory, queries)
-        if not random:  # epoch 0: the run's own initial weights, the random encoder of the same architecture
-            random.append((z, h))
-        rz, rh = random[0]
+        if "random" not in memo:  # epoch 0: the run's own initial weights, the random encoder of the same architecture
+            memo["random"] = [z, h]
+        rz, rh = memo["random"]
         log = BIGAN_LOG.get(epoch) if model == "bigan" else None
         anchor = f"{log[0]:.2f} / {log[1]:.2f} %" if log else "—"
-        table.add(model, seed, epoch, trainer.step, pct(z), pct(rz), pct(h), pct(rh), anchor, f"{seconds:.0f}")
+        return model, seed, epoch, trainer.step, pct(z), pct(rz), pct(h), pct(rh), anchor, f"{seconds:.0f}"
 
-    curve(over, where, sorted({0, *epochs}), score)
+    curve(over, where, sorted({0, *epochs}), score, table)
 
 
 def cluster_task(seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
@@ -217,9 +263,9 @@ def cluster_task(seed: int, over: list[str], where: Path, epochs: list[int], tab
     train, test = split_reference(cfg.dataset, 10**7, "train"), split_reference(cfg.dataset, 10**7, "test")
     km = kmeans_error(train, test, 16, seed)
 
-    def score(trainer, epoch, seconds):
+    def score(trainer, epoch, seconds, memo):
         majority, confident, rec, used = cluster_scores(trainer.algorithm, train, test)
-        table.add(
+        return (
             "aae_cluster",
             seed,
             epoch,
@@ -231,7 +277,7 @@ def cluster_task(seed: int, over: list[str], where: Path, epochs: list[int], tab
             f"{used:.0f}",
         )
 
-    curve(over, where, epochs, score)
+    curve(over, where, epochs, score, table)
 
 
 def semi_task(seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
@@ -241,12 +287,12 @@ def semi_task(seed: int, over: list[str], where: Path, epochs: list[int], table)
     with torch.random.fork_rng():
         base = LabelsAlone(over, where / "labels_only", int(cfg.trainer.batch_size))
 
-    def score(trainer, epoch, seconds):
-        base.advance_to(trainer.step)
+    def score(trainer, epoch, seconds, memo):
+        base.advance_to(trainer.step)  # deterministic by step, so a resumed curve retrains it to the same weights
         errors = semi_error(trainer.algorithm, test), semi_error(base.algo, test)
-        table.add("aae_semi", seed, epoch, trainer.step, *map(pct, errors))
+        return ("aae_semi", seed, epoch, trainer.step, *map(pct, errors))
 
-    curve(over, where, epochs, score)
+    curve(over, where, epochs, score, table)
 
 
 def grid_row(model: str, overrides: list[str], run_dir: Path) -> tuple[float, float]:
@@ -295,7 +341,9 @@ def main() -> None:
     ap.add_argument("--epochs", nargs="+", default=["1"], help="the curve's points, in epochs (nn adds epoch 0)")
     ap.add_argument("--root", default="../shared/data", help="where MNIST's IDX files are (tasks nn, cluster, semi)")
     ap.add_argument("--out", default=None, help="also write the table to this markdown file")
-    ap.add_argument("--runs", default=None, help="keep the run dirs here (default: a temporary folder)")
+    ap.add_argument(
+        "--runs", default=None, help="keep the run dirs here, so that the same command continues a stopped curve"
+    )
     ap.add_argument("overrides", nargs="*", help="extra `gan train` overrides for every run")
     args = benchlib.parse_args(ap, {"models": "model", "seeds": int, "epochs": int})
     models = args.models or TASKS[args.task]

@@ -123,25 +123,70 @@ def test_deploy_sets_batch_norm_statistics_to_the_plain_average_over_the_data():
     assert not net.training
 
 
-def test_a_curve_is_one_ordinary_run_scored_at_each_epoch(tmp_path, monkeypatch):
+CURVE = ["model=aae", "dataset=shapes", "dataset.n=64", "dataset.resolution=16", "trainer.batch_size=16"]
+CURVE += ["model.encoder.hidden=[8]", "model.decoder.hidden=[8]", "model.discriminator.hidden=[8]"]
+CURVE += ["trainer.ckpt_every=1000", "trainer.sample_every=1000"]
+
+
+class _Rows:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, *row):
+        self.rows.append(row)
+
+
+def test_a_curve_is_one_ordinary_run_scored_at_each_epoch(tmp_path):
     """Scoring between the points neither draws from nor changes the run: the weights at the end are a straight
     run's; the points fall on whole epochs."""
-    over = ["model=aae", "dataset=shapes", "dataset.n=64", "dataset.resolution=16", "trainer.batch_size=16"]
-    over += ["model.encoder.hidden=[8]", "model.decoder.hidden=[8]", "model.discriminator.hidden=[8]"]
-    over += ["trainer.ckpt_every=1000", "trainer.sample_every=1000"]
     seen = []
 
-    def score(trainer, epoch, seconds):
+    def score(trainer, epoch, seconds, memo):
         seen.append((epoch, trainer.step, trainer.algorithm.nets["encoder"].training))
         torch.randn(1000)  # what scoring may draw must not reach the run
         trainer.algorithm.encode(torch.zeros(2, 3, 16, 16))
+        return epoch, trainer.step
 
-    bench_encoders.curve(over, tmp_path / "curve", [1, 3], score)
+    table = _Rows()
+    bench_encoders.curve(CURVE, tmp_path / "curve", [1, 3], score, table)
     assert seen == [(1, 4, False), (3, 12, False)]  # 64 images / 16 per batch = 4 steps an epoch
-    straight, _ = benchlib.train([*over, "trainer.steps=12"], tmp_path / "straight")
+    assert table.rows == [("1", "4"), ("3", "12")]
+    straight, _ = benchlib.train([*CURVE, "trainer.steps=12"], tmp_path / "straight")
     curved = torch.load(tmp_path / "curve" / "checkpoints" / "last.pt", weights_only=True)
     for k, v in straight.algorithm.nets["encoder"].state_dict().items():
         torch.testing.assert_close(curved["nets"]["encoder"][k], v)
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["nets"]["encoder"]
+
+
+def test_a_stopped_curve_continues_from_its_run_dir_without_rescoring(tmp_path):
+    """The same curve on the same run dir: the points scored are read back, training resumes exactly from the
+    checkpoint, and what the score kept (a baseline) is there; a run of other settings is refused by key."""
+    scored = []
+
+    def score(trainer, epoch, seconds, memo):
+        scored.append(epoch)
+        memo.setdefault("first", trainer.step)
+        return (
+            epoch,
+            memo["first"],
+            sum(float(p.detach().sum()) for p in trainer.algorithm.nets["encoder"].parameters()),
+        )
+
+    first, later, straight = _Rows(), _Rows(), _Rows()
+    bench_encoders.curve(CURVE, tmp_path / "stopped", [1], score, first)
+    bench_encoders.curve(CURVE, tmp_path / "stopped", [1, 3], score, later)
+    assert scored == [1, 3]
+    bench_encoders.curve(CURVE, tmp_path / "straight", [1, 3], score, straight)
+    assert later.rows == straight.rows and later.rows[0] == first.rows[0] and later.rows[1][1] == "4"
+    for k, v in _weights(tmp_path / "straight").items():
+        torch.testing.assert_close(_weights(tmp_path / "stopped")[k], v, rtol=0, atol=0)
+    with pytest.raises(GanError, match=r"other settings \(model\.z_dim\)"):
+        bench_encoders.curve([*CURVE, "model.z_dim=3"], tmp_path / "stopped", [1, 3], score, _Rows())
+    with pytest.raises(GanError, match="past epoch 2"):
+        bench_encoders.curve(CURVE, tmp_path / "stopped", [2, 3], score, _Rows())
 
 
 class _StubClusters:
