@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from gancli.algorithms import build_algorithm
 from gancli.algorithms.base import Algorithm, load_weights, sample_option_table
-from gancli.core.capabilities import Encodes, PredictsCodes, Translates
+from gancli.core.capabilities import Encodes, PredictsCodes, Translates, read_codes
 from gancli.core.checkpoint import load_checkpoint
 from gancli.core.device import select_device
 from gancli.core.errors import GanError
@@ -167,15 +167,19 @@ class Model:
             )
         return self.algorithm
 
-    def model_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Data units (or uint8 images) → the networks' range, checked against the shape the model was made for."""
-        field = self.spec["x"] if "x" in self.spec else None
+    def model_input(self, x: torch.Tensor, field: Any = None, what: str = "this model") -> torch.Tensor:
+        """Data units (or uint8 images) → the networks' range, checked against the shape of `field` (by default
+        the data's x, what the model was made for)."""
+        if field is None:
+            field = self.spec["x"] if "x" in self.spec else None
         if field is not None and tuple(x.shape[1:]) != tuple(field.shape):
             raise GanError(
-                f"inputs of shape {tuple(x.shape)}: this model takes {field.describe()} per sample, "
+                f"inputs of shape {tuple(x.shape)}: {what} takes {field.describe()} per sample, "
                 f"so (N, {', '.join(map(str, field.shape))})."
             )
-        return _image_input(x) if field is not None and field.kind == "image" else x.float()
+        if field is None or field.kind != "image":
+            return x.float()
+        return to_float_image(x) if x.dtype == torch.uint8 else x.float() * 2 - 1  # [0, 1] or [0, 255] → [-1, 1]
 
     def encode(self, x: torch.Tensor, batch_size: int = 256, hidden: bool = False) -> dict[str, torch.Tensor]:
         """Codes of inputs in the data's units: {"z": (N, d), ...the family's other codes (AAE's y, cluster)};
@@ -194,14 +198,7 @@ class Model:
         coder = self.algorithm
         if not isinstance(coder, PredictsCodes):
             raise GanError(f"predict_codes reads InfoGAN's codes back; {self.name} has no Q network.")
-        x = self.model_input(x)
-        parts: dict[str, list[torch.Tensor]] = {}
-        for i in range(0, len(x), batch_size):
-            cat, cont = coder.predict_codes(x[i : i + batch_size].to(self.device))
-            for key, v in (("categorical", cat), ("continuous", cont)):
-                if v is not None:
-                    parts.setdefault(key, []).append(v.float().cpu() if key == "continuous" else v.cpu())
-        return {k: torch.cat(v) for k, v in parts.items()}
+        return read_codes(coder, self.model_input(x), batch_size)
 
     # -- translators -----------------------------------------------------------------------------
     def check_translator(self) -> Any:
@@ -218,19 +215,9 @@ class Model:
         or BtoA, for the models that learned both (cyclegan)."""
         translator = self.check_translator()
         direction = translator.check_direction(direction)
-        field = translator.input_field(direction)
-        if tuple(x.shape[1:]) != tuple(field.shape):
-            raise GanError(
-                f"images of shape {tuple(x.shape)}: {direction} takes {field.describe()} per image, so "
-                f"(N, {', '.join(map(str, field.shape))})."
-            )
-        out = translator.translate(_image_input(x), direction, batch_size=batch_size)
+        x = self.model_input(x, translator.input_field(direction), direction)
+        out = translator.translate(x, direction, batch_size=batch_size)
         return in_data_units(Panel("image", out))
-
-
-def _image_input(x: torch.Tensor) -> torch.Tensor:
-    """[0, 1] floats or uint8 [0, 255] → the networks' [-1, 1]."""
-    return to_float_image(x) if x.dtype == torch.uint8 else x.float() * 2 - 1
 
 
 def load(path: str | Path, device: str = "auto", ema: bool = True) -> Model:

@@ -15,12 +15,14 @@ import torch
 
 import gancli
 from gancli.core.errors import GanError
+from gancli.viz import to_uint8_images
 
 QUIET = ["logger=none", "trainer.progress=false", "trainer.steps=2", "trainer.sample_every=2"]
 SMALL = ["model.generator.width=4", "model.discriminator.width=4", "trainer.batch_size=4", "dataset.n=32"]
 RUNS = {  # one family per kind: noise → image, conditional, style, translation, encoder, sequence
     "dcgan": ["model=dcgan", "dataset.resolution=16", *SMALL],
     "cdcgan": ["model=cdcgan", "dataset.resolution=16", *SMALL],
+    "infogan": ["model=infogan", "dataset.resolution=16", *SMALL],
     "stylegan2": [
         "model=stylegan2",
         "dataset.n=32",
@@ -94,7 +96,7 @@ def test_samples_equal_gan_samples_file_on_the_same_seed(runs, name, tmp_path):
         np.testing.assert_allclose(x.numpy(), written["sequences"], rtol=0, atol=1e-6)
     else:  # images in [0, 1], (N, C, H, W); the file holds them as uint8 (N, H, W, C)
         assert x.dim() == 4 and 0 <= x.min() and x.max() <= 1
-        as_uint8 = (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        as_uint8 = to_uint8_images(x, low=0.0).numpy()
         assert np.array_equal(as_uint8, written["images"])
 
 
@@ -139,9 +141,7 @@ def test_translations_equal_gan_translates_and_cyclegan_goes_both_ways(runs, tmp
     np.savez(tmp_path / "x.npz", images=images.permute(0, 2, 3, 1).numpy())
     r = gan("translate", f"ckpt={runs['pix2pix']}", f"input={tmp_path / 'x.npz'}", f"out={tmp_path / 'y.npz'}")
     assert r.returncode == 0, r.stderr
-    assert np.array_equal(
-        np.load(tmp_path / "y.npz")["images"], (y * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    )
+    assert np.array_equal(np.load(tmp_path / "y.npz")["images"], to_uint8_images(y, low=0.0).numpy())
     cycle = gancli.load(runs["cyclegan"], device="cpu")
     x = torch.rand(2, *cycle.algorithm.input_field("BtoA").shape)
     assert cycle.translate(x, direction="BtoA").shape[0] == 2
@@ -149,6 +149,21 @@ def test_translations_equal_gan_translates_and_cyclegan_goes_both_ways(runs, tmp
         cycle.translate(x, direction="sideways")
     panels = cycle.sample(4, seed=0)  # a translator's sample: input and output by name
     assert set(panels) >= {"input", "output"}
+
+
+@pytest.mark.slow
+def test_predict_codes_reads_q_in_batches_from_data_units(runs):
+    """InfoGAN's codes read back from [0, 1] images (or the same as uint8), a batch at a time, equal Q's own
+    reading of the whole set in the networks' range."""
+    model = gancli.load(runs["infogan"], device="cpu")
+    x = torch.randint(0, 256, (5, *model.spec["x"].shape), dtype=torch.uint8)
+    codes = model.predict_codes(x.float() / 255, batch_size=2)
+    cat, cont = model.algorithm.predict_codes(x.float() / 127.5 - 1)
+    assert set(codes) == {"categorical", "continuous"} and codes["continuous"].shape == (5, cont.shape[1])
+    torch.testing.assert_close(codes["categorical"], cat)
+    torch.testing.assert_close(codes["continuous"], cont, rtol=1e-5, atol=1e-5)
+    from_uint8 = model.predict_codes(x, batch_size=3)
+    torch.testing.assert_close(from_uint8["continuous"], codes["continuous"], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -162,6 +177,8 @@ def test_what_a_family_cannot_do_is_refused_by_name(runs):
         dcgan.predict_codes(torch.rand(2, 3, 16, 16))
     with pytest.raises(GanError, match=r"shape \(2, 1, 8, 8\).*\(N, 3, 16, 16\)"):
         gancli.load(runs["bigan"], device="cpu").encode(torch.rand(2, 1, 8, 8))
+    with pytest.raises(GanError, match=r"shape \(2, 1, 8, 8\): AtoB takes .*\(N, 1, 32, 32\)"):
+        gancli.load(runs["pix2pix"], device="cpu").translate(torch.rand(2, 1, 8, 8))
     with pytest.raises(GanError, match="does not exist"):
         gancli.load(runs["dcgan"] / "nowhere.pt")
 

@@ -25,8 +25,8 @@ ARRAY_KEYS = {"image": "images", "sequence": "sequences"}  # npz key of a lone p
 
 
 def requested_options(cfg: Mapping) -> dict:
-    """The family options a user set: every key beyond the common ones that is neither null nor false."""
-    return {k: v for k, v in cfg.items() if k not in COMMON_KEYS and v is not None and v is not False}
+    """The family options: every key beyond the common ones (the model drops those left unset, null or false)."""
+    return {k: v for k, v in cfg.items() if k not in COMMON_KEYS}
 
 
 def sample_from_config(cfg) -> Path:

@@ -11,10 +11,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from gancli.data.files import read_images
 from gancli.model import load
+from gancli.viz import to_uint8_images
 
 log = logging.getLogger("gancli")
 
@@ -25,8 +25,7 @@ def translate_from_config(cfg) -> Path:
     direction = translator.check_direction(cfg.direction)
     field = translator.input_field(direction)
     x, names, _ = read_images(Path(cfg.input).expanduser(), field.shape[0], field.shape[-1], "gan translate")
-    out_images = model.translate(x, direction, batch_size=int(cfg.batch_size)).mul(255).round().to(torch.uint8)
-    out_images = out_images.permute(0, 2, 3, 1).contiguous()
+    out_images = to_uint8_images(model.translate(x, direction, batch_size=int(cfg.batch_size)), low=0.0)
     out = Path(cfg.out).expanduser()
     if out.suffix.lower() == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)

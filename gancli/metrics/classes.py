@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from gancli.core.capabilities import PredictsCodes
+from gancli.core.capabilities import PredictsCodes, read_codes
 from gancli.core.errors import GanError
 from gancli.metrics.base import METRICS, Metric
 
@@ -51,13 +51,10 @@ def majority_map(cat: torch.Tensor, y: torch.Tensor, k: int, classes: int) -> to
     return torch.where(table.sum(1) > 0, table.argmax(1), torch.full((k,), -1))
 
 
-@torch.no_grad()
 def categories(algo, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
     from gancli.metrics.features import as_input
 
-    return torch.cat(
-        [algo.predict_codes(as_input(x[i : i + batch]).to(algo.device))[0].cpu() for i in range(0, len(x), batch)]
-    )
+    return read_codes(algo, x, batch, prepare=as_input)["categorical"]
 
 
 def code_accuracy(

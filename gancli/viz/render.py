@@ -15,9 +15,11 @@ RENDERERS: Registry[Callable[..., object]] = Registry("sample kind")  # panel �
 LABEL_HEIGHT = 14
 
 
-def to_uint8_images(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float (N, C, H, W) → uint8 (N, H, W, C), the layout image tools and FID code expect."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+def to_uint8_images(x: torch.Tensor, low: float = -1.0) -> torch.Tensor:
+    """[-1, 1] float (N, C, H, W), or [0, 1] with low=0 (the data's units), → uint8 (N, H, W, C), the layout
+    image tools and FID code expect."""
+    scale = 255 / (1 - low)
+    return ((x.clamp(low, 1) - low) * scale).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
 @RENDERERS.register("image")
