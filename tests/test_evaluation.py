@@ -136,10 +136,9 @@ def test_gan_eval_needs_one_source_and_a_dataset_for_samples(tmp_path):
     assert r.returncode == 2 and "(N, 32, 32, 3) uint8" in r.stderr, r.stderr
 
 
-def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_the_best(tmp_path, cache, monkeypatch):
-    """best.pt is replaced only when the chosen value improves; after a resume the run's best so far counts."""
-
-    scripted = iter([5.0, 3.0, 4.0, 6.0, 2.0])  # FIDs the evaluations "measure", in order
+def _script_fids(monkeypatch, values: list[float]) -> None:
+    """The evaluations "measure" these FIDs, in order (the rest of each report is real)."""
+    scripted = iter(values)
     real_evaluate = __import__("gancli.metrics", fromlist=["evaluate"]).evaluate
 
     def fake_evaluate(ctx, with_floor=True):
@@ -148,12 +147,16 @@ def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_t
         return report
 
     monkeypatch.setattr("gancli.metrics.evaluate", fake_evaluate)
-    cfg = plain_config(
+
+
+def _best_fid_run(cache, steps: int) -> dict:
+    """A tiny run evaluated every 2 steps that keeps best.pt by FID."""
+    return plain_config(
         compose_train(
             [
                 *TINY_OVERRIDES,
                 *EVAL,
-                "trainer.steps=10",
+                f"trainer.steps={steps}",
                 "trainer.ckpt_every=2",
                 "eval.every=2",
                 "eval.metrics=[fid]",
@@ -162,6 +165,13 @@ def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_t
             ]
         )
     )
+
+
+def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_the_best(tmp_path, cache, monkeypatch):
+    """best.pt is replaced only when the chosen value improves; after a resume the run's best so far counts."""
+
+    _script_fids(monkeypatch, [5.0, 3.0, 4.0, 6.0, 2.0])
+    cfg = _best_fid_run(cache, steps=10)
     saves = []
     trainer = build_trainer(copy.deepcopy(cfg), tmp_path)
     original = trainer.save_checkpoint
@@ -185,29 +195,8 @@ def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_t
 def test_a_best_measured_on_other_features_is_not_compared_with(tmp_path, cache, monkeypatch):
     """A resumed run whose best was on other features (or saved before values named them) starts best.pt
     again at its first evaluation, even with a worse figure."""
-    scripted = iter([3.0, 9.0])
-    real_evaluate = __import__("gancli.metrics", fromlist=["evaluate"]).evaluate
-
-    def fake_evaluate(ctx, with_floor=True):
-        report = real_evaluate(ctx, with_floor=False)
-        report.values["fid"] = next(scripted)
-        return report
-
-    monkeypatch.setattr("gancli.metrics.evaluate", fake_evaluate)
-    cfg = plain_config(
-        compose_train(
-            [
-                *TINY_OVERRIDES,
-                *EVAL,
-                "trainer.steps=4",
-                "trainer.ckpt_every=2",
-                "eval.every=2",
-                "eval.metrics=[fid]",
-                "eval.best=fid",
-                f"eval.cache_dir={cache}",
-            ]
-        )
-    )
+    _script_fids(monkeypatch, [3.0, 9.0])
+    cfg = _best_fid_run(cache, steps=4)
     trainer = build_trainer(copy.deepcopy(cfg), tmp_path)
     trainer.fit(stop_after=2)  # best 3.0 at step 2
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
