@@ -615,6 +615,22 @@ def test_reconstruct_on_the_supervised_aae_needs_labels_and_class_all_draws_a_ro
     assert sorted(set(labels.tolist())) == [0, 1, 2, 3, 4]
 
 
+def test_the_supervised_aae_draws_one_style_per_column_across_every_class(aae_run):
+    """class=all in a picture: a row per class, and z (the style alone) shared down each column, as the
+    paper's figure shows a style across every digit; bulk files keep independent draws."""
+    import gancli
+
+    model = gancli.load(aae_run, device="cpu")
+    panel = model.sample_panels(n=8, nrow=4, grid=True, class_="all")["samples"]
+    classes = model.algorithm.sample_classes()
+    assert panel.meta["labels"].tolist() == torch.arange(classes).repeat_interleave(4).tolist()
+    styles = panel.meta["z"].view(classes, 4, -1)
+    assert torch.equal(styles, styles[:1].expand_as(styles)) and not torch.equal(styles[0, 0], styles[0, 1])
+    assert not torch.equal(panel.data[0], panel.data[4])  # one style, another class: another image
+    bulk = model.sample_panels(n=8, nrow=4, class_="all")["samples"].meta["z"]
+    assert len(torch.unique(bulk, dim=0)) == 8
+
+
 def test_encoding_bad_inputs_get_one_paragraph_messages(aae_run, tmp_path):
     np.savez(tmp_path / "grey.npz", images=np.zeros((2, 16, 16, 1), np.uint8))
     with pytest.raises(GanError, match=r"\(N, H, W, 3\) uint8"):

@@ -148,6 +148,9 @@ class EncodingAlgorithm(Algorithm):
         elif self.decoder_labels:
             labels = torch.randint(0, self.num_classes, (n,), generator=generator)
         codes = self.prior_codes(n, generator, labels)
+        if str(wanted) == "all" and grid and self.decoder_labels and not self.prior_takes_labels():
+            # z holds only the style: one style per column, drawn across every class (the paper's figure)
+            codes["z"] = codes["z"][:nrow].repeat(n // nrow, 1)
         x = self.decode(codes, nets, batch_size)
         meta = {"z": codes["z"]} | ({"labels": labels} if labels is not None else {})
         return {"samples": Panel(self.field.kind, x, nrow, meta)}
