@@ -27,6 +27,19 @@ training image it is most confident of), the test reconstruction MSE and the clu
 encoder trained on the 1,000 labels alone for as many steps. Anchor: 1.60 % (± 0.08; Makhzani et al. 2016,
 Table 2).
 
+`dimred` (aae_dimred on MNIST, 2-D codes, 20 cluster heads): the test error of the cluster each image falls
+in (majority label, fitted on the training split), and of 1-NN in the 2-D code (memory: the training codes),
+beside the same 1-NN on the first two principal components of the pixels; the 2-D scatter of the test codes
+with the heads (`<runs>/dimred-aae_dimred-<seed>/scatter-epoch<E>.png`) is the paper's figure. Anchor: the
+figure (Makhzani et al. 2016 §7); no error of the unsupervised 2-D run is set against it here.
+
+`style` (aae_supervised on MNIST): how well the label and the style separate. `class_acc` as `gan eval`
+reports it (a classifier of real digits, trained once and cached, reads samples of each class: the share
+it calls the class they were drawn for), and the style kept across classes: draw a grid of 10 styles × 10
+digits (`class=all`, one z per column), encode every image back, and divide the mean distance between the
+codes of one style by that between the codes of different styles (1: the style is lost, 0: kept exactly).
+Anchor: the paper's figure of styles across digits (§4); it gives no number.
+
 An epoch is ⌈training images / batch⌉ steps. The scoring at each point neither draws from nor changes the
 run's random state, so the curve is one ordinary run. With `--runs DIR` each curve keeps its run, its
 checkpoint at every point and its scored rows (curve.json) there: the same command again continues a curve
@@ -37,12 +50,16 @@ within the run's `trainer.steps`.
         --runs runs/bench_encoders
     python scripts/bench_encoders.py --task cluster --epochs 1 5 10 20 40 --seeds 0 1 --root ../shared/data
     python scripts/bench_encoders.py --task grid --seeds 0 1 2
+    python scripts/bench_encoders.py --task dimred --epochs 1 5 10 --seeds 0 1 --root ../shared/data --runs runs/enc
+    python scripts/bench_encoders.py --task style --epochs 1 5 10 --seeds 0 1 --root ../shared/data --runs runs/enc
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import io
 import json
 import math
 import tempfile
@@ -54,6 +71,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
+import gancli
 from gancli.algorithms.aae import phase_optimizers
 from gancli.core.checkpoint import load_checkpoint
 from gancli.core.errors import GanError
@@ -61,8 +79,16 @@ from gancli.data.base import build_dataset, split_reference
 from gancli.metrics.latent import cluster_error, confident_labels, nearest_neighbour_accuracy
 from gancli.metrics.points import mode_stats
 from gancli.training.run import build_trainer, plain_config
+from gancli.viz import save_panels
 
-TASKS = {"nn": ["bigan", "ali"], "grid": ["ali", "gan"], "cluster": ["aae_cluster"], "semi": ["aae_semi"]}
+TASKS = {
+    "nn": ["bigan", "ali"],
+    "grid": ["ali", "gan"],
+    "cluster": ["aae_cluster"],
+    "semi": ["aae_semi"],
+    "dimred": ["aae_dimred"],
+    "style": ["aae_supervised"],
+}
 # BiGAN's official MNIST log: epoch → (NNC_e on z, NNC_e- on the 1024-d layer), in %
 BIGAN_LOG = {0: (91.50, 96.84), 1: (89.94, 92.56), 25: (95.41, 96.28), 200: (95.92, 97.14), 400: (92.10, 97.35)}
 MEMORY, QUERIES = (0, 50000), (50000, 60000)  # BiGAN's split of the 60,000 training images
@@ -153,6 +179,32 @@ def semi_error(algo, test: dict) -> float:
     return (algo.encode(test["x"])["y"].argmax(1) != test["y"]).float().mean().item()
 
 
+def dimred_scores(algo, train: dict, test: dict) -> tuple[float, float, float]:
+    """(cluster error by majority label fitted on train, 1-NN error in the n-D code, clusters used)."""
+    tr, te = algo.encode(train["x"]), algo.encode(test["x"])
+    majority = cluster_error(tr["cluster"], train["y"], te["cluster"], test["y"], algo.clusters)
+    nn = 1 - nearest_neighbour_accuracy(tr["z"], train["y"], te["z"], test["y"])
+    return majority, nn, float(len(torch.unique(te["cluster"])))
+
+
+def pca_nn_error(train: dict, test: dict, dims: int = 2) -> float:
+    """The classic baseline: 1-NN error on the first `dims` principal components of the pixels."""
+    xt, xq = train["x"].flatten(1).float(), test["x"].flatten(1).float()
+    mean = xt.mean(0)
+    _, _, v = torch.pca_lowrank(xt - mean, q=dims, center=False, niter=4)
+    project = v[:, :dims]
+    return 1 - nearest_neighbour_accuracy((xt - mean) @ project, train["y"], (xq - mean) @ project, test["y"])
+
+
+def style_kept(codes: torch.Tensor, classes: int, styles: int) -> float:
+    """Codes (classes × styles, d) of a class=all grid (row = class, column = style), encoded back: mean
+    distance within a style (a column) over mean distance between styles; 0 = the style kept exactly."""
+    grid = codes.float().view(classes, styles, -1)
+    within = torch.stack([torch.pdist(grid[:, j]).mean() for j in range(styles)]).mean()
+    between = torch.stack([torch.pdist(grid[k]).mean() for k in range(classes)]).mean()
+    return (within / between).item()
+
+
 class LabelsAlone:
     """The semi-supervised baseline: a fresh copy of the run's encoder trained by its classification phase
     alone on the same labelled subset, the same batch and steps, advanced alongside the curve."""
@@ -219,6 +271,7 @@ def curve(overrides: list[str], run_dir: Path, epochs: list[int], score, table) 
             trainer.algorithm.train_mode(False)
             memo["rows"][str(epoch)] = row = [str(v) for v in score(trainer, epoch, memo["seconds"], memo)]
         table.add(*row)
+        record.parent.mkdir(parents=True, exist_ok=True)  # epoch 0 is scored before the run writes anything
         tmp = record.with_suffix(".tmp")  # whole or not at all
         tmp.write_text(json.dumps(memo, indent=1))
         tmp.replace(record)
@@ -295,6 +348,42 @@ def semi_task(seed: int, over: list[str], where: Path, epochs: list[int], table)
     curve(over, where, epochs, score, table)
 
 
+def dimred_task(seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
+    over = ["model=aae_dimred", *over]
+    cfg = benchlib.compose(over)
+    train, test = split_reference(cfg.dataset, 10**7, "train"), split_reference(cfg.dataset, 10**7, "test")
+    pca = pca_nn_error(train, test)
+
+    def score(trainer, epoch, seconds, memo):
+        algo = trainer.algorithm
+        majority, nn, used = dimred_scores(algo, train, test)
+        save_panels(
+            {"codes": algo.latent_scatter(test["x"][:5000], test["y"][:5000])}, where / f"scatter-epoch{epoch}.png"
+        )
+        return "aae_dimred", seed, epoch, trainer.step, pct(majority), pct(nn), pct(pca), f"{used:.0f}"
+
+    curve(over, where, epochs, score, table)
+
+
+def style_task(seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
+    over = ["model=aae_supervised", *over]
+
+    def score(trainer, epoch, seconds, memo):
+        algo = trainer.algorithm
+        with contextlib.redirect_stdout(io.StringIO()):  # the report's table: the row says it
+            report = gancli.evaluate(
+                ckpt=str(where / "checkpoints" / "last.pt"), metrics=["class_acc"], n=1000, device="cpu", ema=True
+            )
+        classes, styles = algo.sample_classes(), 10
+        panel = algo.sample({"class": "all"}, styles * classes, styles, torch.Generator().manual_seed(seed), 500)
+        codes = algo.encode(panel["samples"].data)["z"]
+        ratio = style_kept(codes, classes, styles)
+        acc, worst = report["values"]["class_acc"], report["values"]["class_acc_worst"]
+        return "aae_supervised", seed, epoch, trainer.step, pct(acc), pct(worst), f"{ratio:.3f}"
+
+    curve(over, where, epochs, score, table)
+
+
 def grid_row(model: str, overrides: list[str], run_dir: Path) -> tuple[float, float]:
     trainer, _ = benchlib.train([f"model={model}", "dataset=grid25", *GRID.get(model, []), *overrides], run_dir)
     g = torch.Generator().manual_seed(0)
@@ -330,7 +419,21 @@ COLUMNS = {
         "clusters used",
     ),
     "semi": ("model", "seed", "epoch", "step", "test error (1000 labels)", "encoder on the labels alone"),
+    "dimred": (
+        "model",
+        "seed",
+        "epoch",
+        "step",
+        "cluster error (majority, fitted on train)",
+        "1-NN error in the 2-D code",
+        "1-NN error, 2 principal components of the pixels",
+        "clusters used",
+    ),
+    "style": ("model", "seed", "epoch", "step", "class_acc", "worst class", "style spread (within / between)"),
 }
+
+
+TASK_CURVES = {"cluster": cluster_task, "semi": semi_task, "dimred": dimred_task, "style": style_task}
 
 
 def main() -> None:
@@ -339,7 +442,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=[])
     ap.add_argument("--seeds", nargs="+", default=["0"])
     ap.add_argument("--epochs", nargs="+", default=["1"], help="the curve's points, in epochs (nn adds epoch 0)")
-    ap.add_argument("--root", default="../shared/data", help="where MNIST's IDX files are (tasks nn, cluster, semi)")
+    ap.add_argument("--root", default="../shared/data", help="where MNIST's IDX files are (every task but grid)")
     ap.add_argument("--out", default=None, help="also write the table to this markdown file")
     ap.add_argument(
         "--runs", default=None, help="keep the run dirs here, so that the same command continues a stopped curve"
@@ -359,10 +462,8 @@ def main() -> None:
             elif args.task == "grid":
                 modes, hq = grid_row(model, over, where)
                 table.add(model, seed, f"{modes:.0f}", f"{100 * hq:.1f} %")
-            elif args.task == "cluster":
-                cluster_task(seed, over, where, args.epochs, table)
             else:
-                semi_task(seed, over, where, args.epochs, table)
+                TASK_CURVES[args.task](seed, over, where, args.epochs, table)
     table.write(args.out)
 
 

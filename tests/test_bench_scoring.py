@@ -176,11 +176,13 @@ def test_a_stopped_curve_continues_from_its_run_dir_without_rescoring(tmp_path):
         )
 
     first, later, straight = _Rows(), _Rows(), _Rows()
-    bench_encoders.curve(CURVE, tmp_path / "stopped", [1], score, first)
-    bench_encoders.curve(CURVE, tmp_path / "stopped", [1, 3], score, later)
-    assert scored == [1, 3]
-    bench_encoders.curve(CURVE, tmp_path / "straight", [1, 3], score, straight)
-    assert later.rows == straight.rows and later.rows[0] == first.rows[0] and later.rows[1][1] == "4"
+    bench_encoders.curve(CURVE, tmp_path / "stopped", [0], score, first)  # scored before anything is trained
+    bench_encoders.curve(CURVE, tmp_path / "stopped", [0, 1], score, _Rows())
+    bench_encoders.curve(CURVE, tmp_path / "stopped", [0, 1, 3], score, later)
+    assert scored == [0, 1, 3]
+    bench_encoders.curve(CURVE, tmp_path / "straight", [0, 1, 3], score, straight)
+    assert later.rows == straight.rows and later.rows[0] == first.rows[0]
+    assert [row[1] for row in later.rows] == ["0", "0", "0"]  # what the score kept at epoch 0, read back
     for k, v in _weights(tmp_path / "straight").items():
         torch.testing.assert_close(_weights(tmp_path / "stopped")[k], v, rtol=0, atol=0)
     with pytest.raises(GanError, match=r"other settings \(model\.z_dim\)"):
@@ -210,3 +212,30 @@ def test_cluster_scores_map_clusters_on_the_training_split_by_both_rules():
     # most confident: cluster 0's surest is 0.1 → 3; cluster 1's is 0.9 → 7
     majority, confident, rec, used = bench_encoders.cluster_scores(_StubClusters(), train, test)
     assert (majority, confident, rec, used) == (0.0, 0.5, 0.0, 2.0)
+
+
+def test_style_spread_is_zero_when_each_column_keeps_its_code_and_near_one_when_codes_ignore_it():
+    classes, styles = 10, 6
+    kept = torch.randn(styles, 4).repeat(classes, 1)  # row k, column j: style j's code whatever the class
+    assert bench_encoders.style_kept(kept, classes, styles) == 0.0
+    lost = torch.randn(classes * styles, 4, generator=torch.Generator().manual_seed(0))
+    assert 0.8 < bench_encoders.style_kept(lost, classes, styles) < 1.2
+    half = kept + 0.5 * lost  # the style dominates: within-style spread is what the noise adds
+    assert 0.1 < bench_encoders.style_kept(half, classes, styles) < 0.8
+
+
+def test_pca_baseline_reads_the_directions_of_largest_variance():
+    """Classes apart along a high-variance pixel axis: 1-NN on 2 components is exact; along the 3rd-largest
+    axis only, it is no better than chance."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 2
+    x = torch.randn(200, 1, 4, 4, generator=g) * 0.1
+    x[:, 0, 0, 0] += 5 * (2 * y - 1)  # the class on the largest axis
+    train, test = {"x": x[:100], "y": y[:100]}, {"x": x[100:], "y": y[100:]}
+    assert bench_encoders.pca_nn_error(train, test) == 0.0
+    x2 = torch.randn(200, 1, 4, 4, generator=g) * 0.1
+    x2[:, 0, 0, 0] += 3 * torch.randn(200, generator=g)
+    x2[:, 0, 0, 1] += 3 * torch.randn(200, generator=g)
+    x2[:, 0, 0, 2] += 0.5 * (2 * y - 1)  # the class on a weaker axis than two noise axes
+    train, test = {"x": x2[:100], "y": y[:100]}, {"x": x2[100:], "y": y[100:]}
+    assert bench_encoders.pca_nn_error(train, test) > 0.3
