@@ -115,13 +115,14 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def evaluate(overrides: Sequence[str] = (), **keys: Any) -> dict:
+def evaluate(overrides: Sequence[str] = (), quiet: bool = False, **keys: Any) -> dict:
     """`gan eval` in this process: evaluate(ckpt="<run>", metrics=["fid", "kid"]) or the same as overrides;
-    returns the report `gan eval` writes (its json: values, floors, protocol), and writes it as well."""
+    returns the report `gan eval` writes (its json: values, floors, protocol), and writes it as well.
+    quiet: no table on the terminal (a script that reports the values itself)."""
     from gancli.commands.evaluate import eval_from_config
 
     cfg = _compose("gan_eval", [*map(str, overrides), *(_override(k, v) for k, v in keys.items())])
-    return eval_from_config(cfg).to_plain()
+    return eval_from_config(cfg, show=not quiet).to_plain()
 
 
 def export(model: Model | str | Path, format: str = "torchscript", out: str | Path | None = None, **options) -> Path:

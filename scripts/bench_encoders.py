@@ -57,9 +57,7 @@ within the run's `trainer.steps`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import io
 import json
 import math
 import tempfile
@@ -370,10 +368,9 @@ def style_task(seed: int, over: list[str], where: Path, epochs: list[int], table
 
     def score(trainer, epoch, seconds, memo):
         algo = trainer.algorithm
-        with contextlib.redirect_stdout(io.StringIO()):  # the report's table: the row says it
-            report = gancli.evaluate(
-                ckpt=str(where / "checkpoints" / "last.pt"), metrics=["class_acc"], n=1000, device="cpu", ema=True
-            )
+        report = gancli.evaluate(
+            ckpt=str(where / "checkpoints" / "last.pt"), metrics=["class_acc"], n=1000, device="cpu", quiet=True
+        )
         classes, styles = algo.sample_classes(), 10
         panel = algo.sample({"class": "all"}, styles * classes, styles, torch.Generator().manual_seed(seed), 500)
         codes = algo.encode(panel["samples"].data)["z"]

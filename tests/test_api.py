@@ -184,10 +184,13 @@ def test_what_a_family_cannot_do_is_refused_by_name(runs):
 
 
 @pytest.mark.slow
-def test_evaluate_is_gan_eval_in_process(runs):
+def test_evaluate_is_gan_eval_in_process(runs, capsys):
     report = gancli.evaluate(ckpt=str(runs["dcgan"] / "checkpoints" / "last.pt"), metrics=["swd"], n=32)
     assert report["protocol"]["scored"].startswith(str(runs["dcgan"]))
     assert (runs["dcgan"] / "checkpoints" / "last.eval.json").is_file()
+    assert "swd" in capsys.readouterr().out  # the table gan eval prints
+    again = gancli.evaluate(ckpt=str(runs["dcgan"] / "checkpoints" / "last.pt"), metrics=["swd"], n=32, quiet=True)
+    assert again["values"] == report["values"] and capsys.readouterr().out == ""
 
 
 def test_importing_gancli_does_not_import_torch():

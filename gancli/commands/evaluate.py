@@ -75,7 +75,7 @@ def default_out(cfg) -> Path:
     )
 
 
-def eval_from_config(cfg) -> Report:
+def eval_from_config(cfg, show: bool = True) -> Report:
     if (cfg.ckpt is None) == (cfg.samples is None):
         raise GanError(
             "gan eval scores either a checkpoint (ckpt=<run>/checkpoints/last.pt) or a set of samples "
@@ -104,7 +104,8 @@ def eval_from_config(cfg) -> Report:
     out = default_out(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report.to_plain(), indent=2))
-    print_report(report, out)
+    if show:
+        print_report(report, out)
     return report
 
 
