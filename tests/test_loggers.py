@@ -216,6 +216,9 @@ def test_mlflow_records_params_metrics_and_the_final_grid_and_a_resume_continues
     runs = client.search_runs([run.info.experiment_id])
     assert [r.info.run_id for r in runs] == [saved["run_id"]]  # the same run, continued
     assert client.get_run(saved["run_id"]).info.status == "FINISHED"
+    again = [(m.step, m.value) for m in client.get_metric_history(saved["run_id"], "loss/D")]
+    assert sorted(step for step, _ in again) == [2, 4, 6]  # steps 4 and 6 are not logged a second time
+    assert dict(again) == pytest.approx({step: value for (step, _), value in logged.items()})
 
 
 @pytest.mark.slow

@@ -57,6 +57,7 @@ class MlflowLogger(Logger):
     def __init__(self, tracking_uri: str | None = None, experiment: str = "gancli", run_name: str | None = None):
         self.tracking_uri, self.experiment, self.run_name = tracking_uri, experiment, run_name
         self.client, self.run_id, self.pending = None, None, []
+        self.logged_until: int | None = None  # steps up to here are in the store already (a resumed run)
 
     def start(self, run_dir: Path, config: dict, resume_step: int | None) -> None:
         from mlflow.tracking import MlflowClient
@@ -71,6 +72,7 @@ class MlflowLogger(Logger):
         if resume_step is not None and saved and self._exists(saved):
             self.run_id = saved  # params stay those it started with (MLflow's cannot change)
             self.client.update_run(saved, status="RUNNING")
+            self.logged_until = self._last_step(saved)
         else:
             experiment = self._experiment(_artifact_root(self.tracking_uri, store))
             model, data = config.get("model", {}).get("name", "gan"), config.get("dataset", {}).get("name", "data")
@@ -82,6 +84,12 @@ class MlflowLogger(Logger):
             self._log_params(config)
         # the config this process trains (a resume may extend trainer.steps): replaces an earlier one
         self.client.log_text(self.run_id, OmegaConf.to_yaml(OmegaConf.create(config)), "config.yaml")
+
+    def _last_step(self, run_id: str) -> int | None:
+        """The last step the run logged: after a crash it can be past the checkpoint a resume starts from."""
+        keys = self.client.get_run(run_id).data.metrics
+        steps = [m.step for key in keys for m in self.client.get_metric_history(run_id, key)]
+        return max(steps, default=None)
 
     def _exists(self, run_id: str) -> bool:
         from mlflow.exceptions import MlflowException
@@ -123,6 +131,8 @@ class MlflowLogger(Logger):
         milliseconds a call; a failed write surfaces at a later call or at the end."""
         from mlflow.entities import Metric
 
+        if self.logged_until is not None and step <= self.logged_until:
+            return  # logged before a crash; MLflow would keep both points (an exact resume repeats the values)
         now = int(time.time() * 1000)
         metrics = [Metric(_key(k), float(v), now, step) for k, v in scalars.items()]
         self.pending.append(self.client.log_batch(self.run_id, metrics=metrics, synchronous=False))
