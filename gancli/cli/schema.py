@@ -9,7 +9,7 @@ key and a typo is caught before the checkpoint is read.
 from __future__ import annotations
 
 import keyword
-from dataclasses import dataclass, field, make_dataclass
+from dataclasses import dataclass, make_dataclass
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -47,62 +47,65 @@ class TrainerConfig:
 
 @dataclass
 class TricksConfig:
-    feature_matching: float = 0.0
-    label_smoothing: float = 0.0
-    instance_noise: float = 0.0
-    minibatch_std: int = 0
-    pack: int = 1
-    diffaugment: List[str] = field(default_factory=list)
+    """The tricks' keys and types: conf/tricks/none.yaml holds the values (all off), as for the trainer."""
+
+    feature_matching: float = MISSING
+    label_smoothing: float = MISSING
+    instance_noise: float = MISSING
+    minibatch_std: int = MISSING
+    pack: int = MISSING
+    diffaugment: List[str] = MISSING
 
 
 @dataclass
 class EvalConfig:
-    """How models are scored (gancli.metrics): in `gan eval` at the top level, in `gan train` under `eval`."""
+    """How models are scored (gancli.metrics): in `gan eval` at the top level, in `gan train` under `eval`.
+    Types only: conf/eval/default.yaml and conf/gan_eval.yaml hold the values, with their comments."""
 
-    metrics: Any = "auto"
-    n: int = 10000
-    features: str = "auto"
-    reference_n: int = 50000
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    inception_weights: Optional[str] = None
-    cache_dir: str = "~/.cache/gancli"
-    classifier_epochs: int = 3
-    batch_size: int = 250
-    seed: int = 0
+    metrics: Any = MISSING
+    n: int = MISSING
+    features: str = MISSING
+    reference_n: int = MISSING
+    kid_subsets: int = MISSING
+    kid_subset_size: int = MISSING
+    inception_weights: Optional[str] = MISSING
+    cache_dir: str = MISSING
+    classifier_epochs: int = MISSING
+    batch_size: int = MISSING
+    seed: int = MISSING
 
 
 @dataclass
 class TrainEvalConfig(EvalConfig):
-    every: int = 0
-    best: Optional[str] = None
-    n: int = 5000
+    every: int = MISSING
+    best: Optional[str] = MISSING
 
 
 @dataclass
 class EvalCommandConfig(EvalConfig):
-    ckpt: Optional[str] = None
-    samples: Optional[str] = None
-    dataset: Any = None  # the config group: the reference data (default: the checkpoint's)
-    out: Optional[str] = None
-    device: str = "auto"
-    ema: bool = True
-    floor: bool = True
+    ckpt: Optional[str] = MISSING
+    samples: Optional[str] = MISSING
+    dataset: Any = None  # the config group, when one is chosen: the reference data (default: the checkpoint's)
+    out: Optional[str] = MISSING
+    device: str = MISSING
+    ema: bool = MISSING
+    floor: bool = MISSING
 
 
 @dataclass
 class SampleConfig:
-    """The keys every family's sampling shares (gancli.commands.sample.COMMON_KEYS)."""
+    """The keys every family's sampling shares (gancli.commands.sample.COMMON_KEYS); conf/sample.yaml holds
+    their values."""
 
-    ckpt: str = "???"
-    n: int = 64
-    seed: int = 0
-    nrow: int = 8
-    out: str = "samples.png"
-    format: str = "png"
-    batch_size: int = 256
-    device: str = "auto"
-    ema: bool = True
+    ckpt: str = MISSING
+    n: int = MISSING
+    seed: int = MISSING
+    nrow: int = MISSING
+    out: str = MISSING
+    format: str = MISSING
+    batch_size: int = MISSING
+    device: str = MISSING
+    ema: bool = MISSING
 
 
 def sample_options() -> dict[str, tuple[Any, str, list[str]]]:
