@@ -266,6 +266,8 @@ def wandb_records(path: Path):
             pos += block - pos % block
             continue
         _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if pos + 7 + length > len(data):  # a chunk the service is still writing
+            return
         chunks += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):  # a full record, or the last chunk of one
@@ -286,9 +288,17 @@ def history(records: list) -> list[dict]:
 
 def finished_wandb_records(path: Path, patience: float = 60.0) -> list:
     """The records once wandb's service has written them all (it writes after run.finish() returns)."""
+    from google.protobuf.message import DecodeError
+
     deadline = time.monotonic() + patience
     while True:
-        records = list(wandb_records(path))
+        try:
+            records = list(wandb_records(path))
+        except DecodeError:  # read while a record was half written: read again
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+            continue
         if (records and records[-1].WhichOneof("record_type") == "exit") or time.monotonic() > deadline:
             return records
         time.sleep(0.2)
