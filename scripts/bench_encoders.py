@@ -76,6 +76,7 @@ from gancli.core.errors import GanError
 from gancli.data.base import build_dataset, split_reference
 from gancli.metrics.latent import cluster_error, confident_labels, nearest_neighbour_accuracy
 from gancli.metrics.points import mode_stats
+from gancli.training.loggers.base import flatten
 from gancli.training.run import build_trainer, plain_config
 from gancli.viz import save_panels
 
@@ -275,16 +276,10 @@ def curve(overrides: list[str], run_dir: Path, epochs: list[int], score, table) 
         tmp.replace(record)
 
 
-def changed_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """The dotted keys whose values differ between two plain configs."""
-    out = []
-    for key in sorted(set(a) | set(b), key=str):
-        x, y = a.get(key), b.get(key)
-        if isinstance(x, dict) and isinstance(y, dict):
-            out += changed_keys(x, y, f"{prefix}{key}.")
-        elif x != y:
-            out.append(f"{prefix}{key}")
-    return out
+def changed_keys(a: dict, b: dict) -> list[str]:
+    """The dotted keys whose values differ between two plain configs (flattened as the MLflow params are)."""
+    flat_a, flat_b = flatten(a), flatten(b)
+    return sorted(key for key in flat_a.keys() | flat_b.keys() if flat_a.get(key) != flat_b.get(key))
 
 
 def pct(v: float) -> str:
