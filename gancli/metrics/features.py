@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from gancli.core.errors import GanError
 from gancli.core.registry import Registry
+from gancli.data.base import to_float_image
 from gancli.metrics.reference import Cache, RealData
 
 log = logging.getLogger("gancli")
@@ -99,7 +100,7 @@ class SmallCNN(nn.Module):
 
 
 def as_input(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
+    return to_float_image(images) if images.dtype == torch.uint8 else images.float()
 
 
 def fit_classifier(
