@@ -289,6 +289,7 @@ class Trainer:
                 self.metrics.finish(summary)
             summary["logger_errors"] = list(self.metrics.errors)
             ended = status
+            world.barrier()  # ranks leave together: gloo torn down under a rank still writing can abort at exit
         finally:
             self.metrics.close(ended)
         return summary
