@@ -356,7 +356,9 @@ def test_pair_settings_yield_to_the_command_line_and_other_choices(compose_cfg):
 def test_shared_pair_parts_are_not_listed_as_options():
     text = gancli.cli.app.config_groups_text()
     line = next(ln for ln in text.splitlines() if ln.startswith("model_dataset:"))
-    assert line == "model_dataset: bigan_mnist, rcgan_mnist_seq, rgan_sines, wgan_gp_grid25, wgan_gp_ring8"
+    assert (
+        line == "model_dataset: bigan_mnist, infogan_mnist, rcgan_mnist_seq, rgan_sines, wgan_gp_grid25, wgan_gp_ring8"
+    )
 
 
 def test_mlp_init_is_checked():

@@ -219,15 +219,15 @@ def test_noise_priors_draw_their_distribution_and_walk_inside_it():
     assert torch.allclose(path[:, -1], b[:, 0], atol=1e-5)
 
 
-def test_infogan_noise_is_uniform_and_q_takes_an_optional_batchnorm(compose_cfg, tiny_overrides, tmp_path):
-    """U(−1, 1) noise, as the original launcher's Uniform(62); BatchNorm in Q's hidden layer (the original
-    code's, measured worse here) only when asked."""
+def test_infogan_noise_is_uniform_and_q_has_the_authors_batchnorm(compose_cfg, tiny_overrides, tmp_path):
+    """U(−1, 1) noise, as the original launcher's Uniform(62); BatchNorm in Q's hidden layer as the original
+    code has it, and none when asked (`model.head_norm=none`)."""
     alg = _algorithm(compose_cfg, [*tiny_overrides, "model=infogan"], tmp_path)
     z = alg.latent(512)["z"]
     assert z.abs().max() <= 1 and abs(z.var().item() - 1 / 3) < 0.02
-    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in alg.D.heads["q"].modules())
-    alg = _algorithm(compose_cfg, [*tiny_overrides, "model=infogan", "model.head_norm=batch"], tmp_path / "bn")
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in alg.D.heads["q"].modules())
+    alg = _algorithm(compose_cfg, [*tiny_overrides, "model=infogan", "model.head_norm=none"], tmp_path / "bn")
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in alg.D.heads["q"].modules())
     dcgan = _algorithm(compose_cfg, [*tiny_overrides, "model=acgan"], tmp_path / "b")
     assert dcgan.latent(512)["z"].abs().max() > 1  # the other presets: N(0, I)
 
@@ -286,11 +286,21 @@ def test_infogan_mnist_experiment_is_the_authors_recipe(compose_cfg):
     """openai/InfoGAN's MNIST run: batch 128 × 5000 updates on the 55k images TF keeps, [0, 1] pixels with
     a sigmoid, slope 0.01, BatchNorm in Q, fresh noise for G's update; `dataset=` etc. still override."""
     cfg = compose_cfg(["experiment=infogan_mnist"])
-    assert (cfg.model.name, cfg.dataset.name) == ("infogan", "mnist")
+    assert (cfg.model.name, cfg.dataset.name, cfg.recipe) == ("infogan", "mnist", "infogan_mnist")
     assert (cfg.trainer.batch_size, cfg.trainer.steps, list(cfg.dataset.subset)) == (128, 5000, [5000, 60000])
     assert (cfg.model.g_fakes, cfg.model.head_norm, cfg.model.discriminator.leak) == ("fresh", "batch", 0.01)
     assert (cfg.model.generator.output, cfg.model.discriminator.input_range) == ("sigmoid", "unit")
     assert compose_cfg(["experiment=infogan_mnist", "dataset.batch_size=64"]).trainer.batch_size == 64
+    assert compose_cfg(["model=infogan", "dataset=mnist"]) == cfg  # the preset on MNIST is that run
+
+
+def test_infogan_takes_the_authors_nets_everywhere_and_their_data_settings_on_mnist_only(compose_cfg):
+    """The nets' details are model=infogan's own; the 55k split, batch 128 and 5,000 updates are MNIST's."""
+    cfg = compose_cfg(["model=infogan", "dataset=fashion_mnist"])
+    assert (cfg.model.g_fakes, cfg.model.head_norm, cfg.model.discriminator.leak) == ("fresh", "batch", 0.01)
+    assert (cfg.model.generator.output, cfg.model.discriminator.input_range) == ("sigmoid", "unit")
+    assert cfg.recipe is None and cfg.dataset.get("subset") is None
+    assert cfg.trainer.batch_size == compose_cfg(["model=dcgan", "dataset=fashion_mnist"]).trainer.batch_size
 
 
 def test_dcgan_without_fc_keeps_its_checkpoint_layout():
