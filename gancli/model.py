@@ -158,14 +158,17 @@ class Model:
         return next(iter(out.values())) if len(out) == 1 else out
 
     # -- encoders --------------------------------------------------------------------------------
+    def _require(self, capability: type, needs: str, models: str) -> Any:
+        """The algorithm when it has `capability` (a protocol of core.capabilities), else one message naming
+        the models that have it."""
+        if not isinstance(self.algorithm, capability):
+            raise GanError(f"{needs} ({models}); {self.path} was trained as {self.name}, which is not one of them.")
+        return self.algorithm
+
     def check_encoder(self) -> Any:
         """The encoder family, or the message that this model has none."""
-        if not isinstance(self.algorithm, Encodes):
-            raise GanError(
-                f"encoding (gan encode, or encode / reconstruct in Python) needs a model with an encoder "
-                f"({ENCODERS}); {self.path} was trained as {self.name}, which has none."
-            )
-        return self.algorithm
+        needs = "encoding (gan encode, or encode / reconstruct in Python) needs a model with an encoder"
+        return self._require(Encodes, needs, ENCODERS)
 
     def model_input(self, x: torch.Tensor, field: Any = None, what: str = "this model") -> torch.Tensor:
         """Data units (or uint8 images) → the networks' range, checked against the shape of `field` (by default
@@ -203,12 +206,8 @@ class Model:
     # -- translators -----------------------------------------------------------------------------
     def check_translator(self) -> Any:
         """The translation family, or the message that this model is none."""
-        if not isinstance(self.algorithm, Translates):
-            raise GanError(
-                f"translation (gan translate, or translate in Python) needs a translation model "
-                f"({TRANSLATORS}); {self.path} was trained as {self.name}."
-            )
-        return self.algorithm
+        needs = "translation (gan translate, or translate in Python) needs a translation model"
+        return self._require(Translates, needs, TRANSLATORS)
 
     def translate(self, x: torch.Tensor, direction: str | None = None, batch_size: int = 64) -> torch.Tensor:
         """Images of one domain in [0, 1] (or uint8) → the other's, in [0, 1]. direction: AtoB (the default)
