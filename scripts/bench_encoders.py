@@ -44,7 +44,7 @@ An epoch is ⌈training images / batch⌉ steps. The scoring at each point neith
 run's random state, so the curve is one ordinary run. With `--runs DIR` each curve keeps its run, its
 checkpoint at every point and its scored rows (curve.json) there: the same command again continues a curve
 that was stopped (Ctrl-C, a lost session) where it stopped, exactly, and a longer `--epochs` extends it
-within the run's `trainer.steps`.
+(past the run's `trainer.steps` too, when its learning rate is constant: a decay reads the run's length).
 
     python scripts/bench_encoders.py --task nn --models bigan --epochs 0 1 5 10 25 --seeds 0 1 --root ../shared/data \
         --runs runs/bench_encoders
@@ -241,7 +241,7 @@ def curve(overrides: list[str], run_dir: Path, epochs: list[int], score, table) 
     if resumed.exists():
         state = load_checkpoint(resumed)
         differ = changed_keys({**state["config"], "resume": None}, {**config, "resume": None})
-        if differ:  # e.g. a longer curve than the run was made for: trainer.steps sets its schedule
+        if differ and not extends(state["config"], config, differ):
             raise GanError(
                 f"{run_dir} holds a run with other settings ({', '.join(differ)}); give this curve another "
                 "--runs folder."
@@ -274,6 +274,16 @@ def curve(overrides: list[str], run_dir: Path, epochs: list[int], score, table) 
         tmp = record.with_suffix(".tmp")  # whole or not at all
         tmp.write_text(json.dumps(memo, indent=1))
         tmp.replace(record)
+
+
+def extends(old: dict, new: dict, differ: list[str]) -> bool:
+    """A longer curve may continue a shorter run when only its length differs and no learning-rate schedule
+    reads that length: then the first steps are the same as those of a run made this long (as `gan train
+    resume=<run> trainer.steps=N` continues one)."""
+    schedules = {o.get("lr_schedule", "constant") for o in (old["optimizer"], new["optimizer"])}
+    return (
+        differ == ["trainer.steps"] and new["trainer"]["steps"] > old["trainer"]["steps"] and schedules == {"constant"}
+    )
 
 
 def changed_keys(a: dict, b: dict) -> list[str]:

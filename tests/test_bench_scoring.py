@@ -239,3 +239,24 @@ def test_pca_baseline_reads_the_directions_of_largest_variance():
     x2[:, 0, 0, 2] += 0.5 * (2 * y - 1)  # the class on a weaker axis than two noise axes
     train, test = {"x": x2[:100], "y": y[:100]}, {"x": x2[100:], "y": y[100:]}
     assert bench_encoders.pca_nn_error(train, test) > 0.3
+
+
+def test_a_longer_curve_continues_a_shorter_run_only_at_a_constant_rate(tmp_path):
+    """Past the run's trainer.steps the curve goes on from its checkpoint when only the length differs and the
+    rate is constant (the steps are then those of a run made that long); a decay reads the length: refused."""
+
+    def score(trainer, epoch, seconds, memo):
+        return epoch, trainer.step
+
+    short = [*CURVE, "trainer.steps=4"]
+    bench_encoders.curve(short, tmp_path / "extended", [1], score, _Rows())
+    extended, straight = _Rows(), _Rows()
+    bench_encoders.curve(short, tmp_path / "extended", [1, 3], score, extended)
+    bench_encoders.curve([*CURVE, "trainer.steps=12"], tmp_path / "straight", [1, 3], score, straight)
+    assert extended.rows == straight.rows == [("1", "4"), ("3", "12")]
+    for k, v in _weights(tmp_path / "straight").items():
+        torch.testing.assert_close(_weights(tmp_path / "extended")[k], v, rtol=0, atol=0)
+    decaying = [*short, "optimizer.lr_schedule=linear_decay"]
+    bench_encoders.curve(decaying, tmp_path / "decaying", [1], score, _Rows())
+    with pytest.raises(GanError, match=r"other settings \(trainer\.steps\)"):
+        bench_encoders.curve(decaying, tmp_path / "decaying", [1, 3], score, _Rows())
