@@ -294,11 +294,8 @@ def finished_wandb_records(path: Path, patience: float = 60.0) -> list:
     while True:
         try:
             records = list(wandb_records(path))
-        except DecodeError:  # read while a record was half written: read again
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-            continue
+        except DecodeError:  # read while a record was half written: not finished yet
+            records = []
         if (records and records[-1].WhichOneof("record_type") == "exit") or time.monotonic() > deadline:
             return records
         time.sleep(0.2)
