@@ -71,12 +71,10 @@ from omegaconf import OmegaConf
 
 import gancli
 from gancli.algorithms.aae import phase_optimizers
-from gancli.core.checkpoint import load_checkpoint
 from gancli.core.errors import GanError
 from gancli.data.base import build_dataset, split_reference
 from gancli.metrics.latent import cluster_error, confident_labels, nearest_neighbour_accuracy
 from gancli.metrics.points import mode_stats
-from gancli.training.loggers.base import flatten
 from gancli.training.run import build_trainer, plain_config
 from gancli.viz import save_panels
 
@@ -237,16 +235,7 @@ def curve(overrides: list[str], run_dir: Path, epochs: list[int], score, table) 
     config, record = plain_config(cfg), run_dir / "curve.json"
     memo = json.loads(record.read_text()) if record.exists() else {"rows": {}, "seconds": 0.0}
     trainer = build_trainer(copy.deepcopy(config), run_dir)
-    resumed = run_dir / "checkpoints" / "last.pt"
-    if resumed.exists():
-        state = load_checkpoint(resumed)
-        differ = changed_keys({**state["config"], "resume": None}, {**config, "resume": None})
-        if differ and not extends(state["config"], config, differ):
-            raise GanError(
-                f"{run_dir} holds a run with other settings ({', '.join(differ)}); give this curve another "
-                "--runs folder."
-            )
-        trainer.load_state_dict(state)
+    benchlib.continue_run(trainer, config, run_dir)
     for epoch in sorted(set(epochs)):
         if str(epoch) in memo["rows"]:
             table.add(*memo["rows"][str(epoch)])
@@ -274,22 +263,6 @@ def curve(overrides: list[str], run_dir: Path, epochs: list[int], score, table) 
         tmp = record.with_suffix(".tmp")  # whole or not at all
         tmp.write_text(json.dumps(memo, indent=1))
         tmp.replace(record)
-
-
-def extends(old: dict, new: dict, differ: list[str]) -> bool:
-    """A longer curve may continue a shorter run when only its length differs and no learning-rate schedule
-    reads that length: then the first steps are the same as those of a run made this long (as `gan train
-    resume=<run> trainer.steps=N` continues one)."""
-    schedules = {o.get("lr_schedule", "constant") for o in (old["optimizer"], new["optimizer"])}
-    return (
-        differ == ["trainer.steps"] and new["trainer"]["steps"] > old["trainer"]["steps"] and schedules == {"constant"}
-    )
-
-
-def changed_keys(a: dict, b: dict) -> list[str]:
-    """The dotted keys whose values differ between two plain configs (flattened as the MLflow params are)."""
-    flat_a, flat_b = flatten(a), flatten(b)
-    return sorted(key for key in flat_a.keys() | flat_b.keys() if flat_a.get(key) != flat_b.get(key))
 
 
 def pct(v: float) -> str:

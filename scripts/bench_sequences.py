@@ -21,8 +21,12 @@ and score it on the validation part (3,724); the checkpoint with the best valida
 part) and MMD² (median heuristic, 1,000 sequences), all at that checkpoint; and TSTR at the last iteration.
 Each evaluation fits one forest to 11k sequences (`--jobs` spreads its trees over CPU cores).
 
+With `--runs DIR` each seed's run is kept in DIR/<task>-<seed>, with a checkpoint at each validation, and
+the same command again continues a run that was stopped (Ctrl-C, a lost session) exactly where it stopped.
+
     python scripts/bench_sequences.py --task sines --seeds 0 1 2
-    python scripts/bench_sequences.py --task mnist --seeds 0 1 2 --root ../shared/data/MNIST/raw --jobs 8
+    python scripts/bench_sequences.py --task mnist --seeds 0 1 2 --root ../shared/data/MNIST/raw --jobs 8 \
+        --runs runs/bench_sequences
 """
 
 from __future__ import annotations
@@ -136,6 +140,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="CPU cores for each random forest")
     ap.add_argument("--cache", default="~/.cache/gancli")
     ap.add_argument("--out")
+    ap.add_argument("--runs", help="keep each seed's run in RUNS/<task>-<seed>; the same command continues it")
     ap.add_argument("overrides", nargs="*")
     args = benchlib.parse_args(ap, {"seeds": int})
     if args.task == "sines":
@@ -168,10 +173,15 @@ def main() -> None:
     rows = []
     import joblib
 
+    every = args.select_every if args.task == "mnist" else 500  # what a lost session can cost of a kept run
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp, joblib.parallel_config(n_jobs=args.jobs):
+            run_dir = Path(args.runs) / f"{args.task}-{seed}" if args.runs else Path(tmp)
+            keep = f"trainer.ckpt_every={every if args.runs else 0}"
             trainer, seconds = benchlib.train(
-                [*data, f"seed={seed}", "trainer.sample_every=0", "trainer.ckpt_every=0", *args.overrides], Path(tmp)
+                [*data, f"seed={seed}", "trainer.sample_every=0", keep, *args.overrides],
+                run_dir,
+                resume=bool(args.runs),
             )
             if args.task == "sines":
                 ctx = model_context(
@@ -197,7 +207,7 @@ def main() -> None:
                 ]
                 cells = [f"{c:.4f}" for c in row]
             else:
-                found = evaluations(Path(tmp))
+                found = evaluations(run_dir)
                 best, last = picked(found), found[-1]
                 row = [best["tstr_vali_f1"], best["tstr"], best["trts"], best["trtr"], best["mmd"], last["tstr"]]
                 cells = [best["step"], *(f"{c:.4f}" for c in row)]

@@ -11,8 +11,10 @@ from pathlib import Path
 import torch
 
 from gancli.cli.app import as_user_error, conf_dir, print_error, register_resolvers, validate_overrides
+from gancli.core.checkpoint import load_checkpoint
 from gancli.core.errors import GanError
 from gancli.data.base import build_dataset
+from gancli.training.loggers.base import flatten
 from gancli.training.run import build_trainer, plain_config
 
 QUIET = ["trainer.progress=false", "logger=none"]
@@ -73,19 +75,60 @@ def compose(overrides: list[str]):
     return configs[0]
 
 
-def train(overrides: list[str], run_dir: Path):
-    """Trains one run in-process; returns (trainer, seconds). The run dir gets grids and checkpoints."""
-    trainer = build_trainer(plain_config(compose([*QUIET, *overrides])), Path(run_dir))
+def train(overrides: list[str], run_dir: Path, resume: bool = False):
+    """Trains one run in-process; returns (trainer, seconds). The run dir gets grids and checkpoints. With
+    `resume`, a run already in run_dir continues where it stopped (see `continue_run`) and the seconds are
+    those of the whole run (kept in <run_dir>/bench_seconds)."""
+    config = plain_config(compose([*QUIET, *overrides]))
+    trainer = build_trainer(config, Path(run_dir))
+    clock = Path(run_dir) / "bench_seconds"
+    before = float(clock.read_text()) if resume and continue_run(trainer, config, Path(run_dir)) else 0.0
     t0 = time.perf_counter()
     summary = trainer.fit()
-    seconds = time.perf_counter() - t0
+    seconds = before + time.perf_counter() - t0
+    if resume:
+        clock.write_text(f"{seconds:.1f}")
     if summary["status"] != "finished":  # a signal ends training gracefully; a short run is no measurement
+        again = " The same command continues it." if resume else ""
         raise GanError(
             f"the run stopped at step {summary['step']} of {summary['steps']} ({summary['status']}); "
-            "a benchmark scores only runs that finished, so nothing of it is reported."
+            f"a benchmark scores only runs that finished, so nothing of it is reported.{again}"
         )
     trainer.algorithm.train_mode(False)
     return trainer, seconds
+
+
+def continue_run(trainer, config: dict, run_dir: Path) -> bool:
+    """Loads the run in run_dir (checkpoints/last.pt) into `trainer`, which was built from `config`, so that
+    it continues exactly where it stopped; False when there is none. A run of other settings is refused by
+    key, except a shorter one at a constant rate (`extends`)."""
+    last = run_dir / "checkpoints" / "last.pt"
+    if not last.exists():
+        return False
+    state = load_checkpoint(last)
+    differ = changed_keys({**state["config"], "resume": None}, {**config, "resume": None})
+    if differ and not extends(state["config"], config, differ):
+        raise GanError(
+            f"{run_dir} holds a run with other settings ({', '.join(differ)}); give this benchmark another "
+            "--runs folder."
+        )
+    trainer.load_state_dict(state)
+    return True
+
+
+def extends(old: dict, new: dict, differ: list[str]) -> bool:
+    """A longer run may continue a shorter one when only its length differs and no learning-rate schedule
+    reads that length: its first steps are then those of a run made this long (as `gan train resume=<run>
+    trainer.steps=N` continues one)."""
+    schedules = {o.get("lr_schedule", "constant") for o in (old["optimizer"], new["optimizer"])}
+    longer = new["trainer"]["steps"] > old["trainer"]["steps"]
+    return differ == ["trainer.steps"] and longer and schedules == {"constant"}
+
+
+def changed_keys(a: dict, b: dict) -> list[str]:
+    """The dotted keys whose values differ between two plain configs (flattened as the MLflow params are)."""
+    flat_a, flat_b = flatten(a), flatten(b)
+    return sorted(key for key in flat_a.keys() | flat_b.keys() if flat_a.get(key) != flat_b.get(key))
 
 
 def build_only(overrides: list[str], run_dir: Path):

@@ -260,3 +260,27 @@ def test_a_longer_curve_continues_a_shorter_run_only_at_a_constant_rate(tmp_path
     bench_encoders.curve(decaying, tmp_path / "decaying", [1], score, _Rows())
     with pytest.raises(GanError, match=r"other settings \(trainer\.steps\)"):
         bench_encoders.curve(decaying, tmp_path / "decaying", [1, 3], score, _Rows())
+
+
+def test_a_kept_benchmark_run_that_was_stopped_continues_exactly_and_refuses_other_settings(tmp_path, monkeypatch):
+    """benchlib.train(resume=True): a run stopped by a signal is not scored, says how to continue, and the same
+    call continues it from its checkpoint to the weights of a run never stopped; its seconds add up."""
+    from gancli.training.trainer import Trainer
+
+    ring = ["model=gan", "dataset=ring8", "dataset.n=256", "trainer.batch_size=32", "trainer.steps=6"]
+    fit = Trainer.fit
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "fit", lambda self: {**fit(self, stop_after=2), "status": "interrupted"})
+        with pytest.raises(GanError, match="stopped at step 2 of 6 .* The same command continues it"):
+            benchlib.train(ring, tmp_path / "kept", resume=True)
+    first = float((tmp_path / "kept" / "bench_seconds").read_text())
+    starts = []
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "fit", lambda self: starts.append(self.step) or fit(self))
+        kept, seconds = benchlib.train(ring, tmp_path / "kept", resume=True)
+    straight, _ = benchlib.train(ring, tmp_path / "straight")
+    assert starts == [2] and kept.step == 6 and seconds >= first
+    for k, v in straight.algorithm.nets["G"].state_dict().items():
+        torch.testing.assert_close(kept.algorithm.nets["G"].state_dict()[k], v, rtol=0, atol=0)
+    with pytest.raises(GanError, match=r"other settings \(model\.z_dim\)"):
+        benchlib.train([*ring, "model.z_dim=3"], tmp_path / "kept", resume=True)
