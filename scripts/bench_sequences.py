@@ -104,6 +104,18 @@ def selection_overrides(every: int, cache: str) -> list[str]:
     ]
 
 
+def mnist_run(root: str, every: int, cache: str) -> list[str]:
+    """The overrides of the RCGAN run on MNIST sequences: the authors' recipe, validated every `every` steps."""
+    root, cache = (str(Path(p).expanduser().resolve()) for p in (root, cache))  # an override cannot hold '~'
+    return [
+        "model=rcgan",
+        "dataset=mnist_seq",
+        f"dataset.root={root}",
+        "dataset.download=false",
+        *selection_overrides(every, cache),
+    ]
+
+
 def evaluations(run_dir: Path) -> list[dict]:
     """The evaluations logged during training, in order: {"step", "tstr_vali_f1", "tstr", ...}."""
     lines = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln.strip()]
@@ -159,14 +171,7 @@ def main() -> None:
             "time (s)",
         )
     else:
-        root = str(Path(args.root).expanduser().resolve())
-        data = [
-            "model=rcgan",
-            "dataset=mnist_seq",
-            f"dataset.root={root}",
-            "dataset.download=false",
-            *selection_overrides(args.select_every, args.cache),
-        ]
+        data = mnist_run(args.root, args.select_every, args.cache)
         table = benchlib.Table(
             "seed", "picked step", "vali F1", "TSTR", "TRTS", "TRTR", "MMD²", "last-step TSTR", "steps", "time (s)"
         )

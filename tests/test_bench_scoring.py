@@ -284,3 +284,13 @@ def test_a_kept_benchmark_run_that_was_stopped_continues_exactly_and_refuses_oth
         torch.testing.assert_close(kept.algorithm.nets["G"].state_dict()[k], v, rtol=0, atol=0)
     with pytest.raises(GanError, match=r"other settings \(model\.z_dim\)"):
         benchlib.train([*ring, "model.z_dim=3"], tmp_path / "kept", resume=True)
+
+
+def test_the_rcgan_benchmark_composes_with_its_default_paths(tmp_path, monkeypatch):
+    """`~` in --cache / --root (the defaults) is expanded: Hydra's override grammar rejects it."""
+    import bench_sequences
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = benchlib.compose(bench_sequences.mnist_run("~/mnist", 1320, "~/.cache/gancli"))
+    assert cfg.eval.cache_dir == str(tmp_path / ".cache" / "gancli") and cfg.dataset.root == str(tmp_path / "mnist")
+    assert cfg.eval.best == "tstr_vali_f1" and cfg.eval.every == 1320 and cfg.trainer.steps == 25212
