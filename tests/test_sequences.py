@@ -436,6 +436,9 @@ def test_rcgan_on_mnist_seq_takes_the_authors_mnist_settings_and_on_sines_keeps_
     assert sines.recipe is None and (sines.model.z_dim, sines.model.n_critic, sines.model.g_steps) == (5, 5, 1)
     rgan = compose_train(["model=rgan", "dataset=sines"])
     assert rgan.recipe == "rgan_sines" and rgan.dataset.n == 8400 and rgan.trainer.steps == 5900
+    assert rgan.model.generator.init == rgan.model.discriminator.init == "torch"  # measured: theirs saturates G
+    assert rgan.model.generator.hidden == 100 and rgan.model.discriminator.cell == "lstm"  # merged, not replaced
+    assert mnist.model.generator.init == mnist.model.discriminator.init == "tf"  # their MNIST run keeps theirs
 
 
 def test_the_authors_mmd_estimates_and_their_variance():
