@@ -284,6 +284,9 @@ def test_a_kept_benchmark_run_that_was_stopped_continues_exactly_and_refuses_oth
         torch.testing.assert_close(kept.algorithm.nets["G"].state_dict()[k], v, rtol=0, atol=0)
     with pytest.raises(GanError, match=r"other settings \(model\.z_dim\)"):
         benchlib.train([*ring, "model.z_dim=3"], tmp_path / "kept", resume=True)
+    (tmp_path / "kept" / "bench_seconds").unlink()  # a process killed outright leaves its checkpoint, no clock
+    longer, _ = benchlib.train([*ring[:-1], "trainer.steps=8"], tmp_path / "kept", resume=True)
+    assert longer.step == 8 and (tmp_path / "kept" / "bench_seconds").exists()
 
 
 def test_the_rcgan_benchmark_composes_with_its_default_paths(tmp_path, monkeypatch):
