@@ -10,6 +10,12 @@ count), draw 2,500 points, and report
     python scripts/bench_2d.py                       # every preset, both datasets, seed 0
     python scripts/bench_2d.py --models gan wgan_gp --seeds 0 1 2 --out bench.md   # median (range) over seeds
     python scripts/bench_2d.py --models pacgan --converge   # trained to convergence (minutes, not one)
+    python scripts/bench_2d.py --models wgan_gp --datasets ring8 --seeds 0 1 2 --curve 500 1000 2000 5000 --runs runs/2d
+
+--curve scores one run per seed at each of the given G steps, at a constant learning rate (the schedule of
+the authors' toy code, which scripts/ref_wgan_gp_toy.py reproduces with --eval-every), and then gives the
+median (range) over seeds at each step; with --runs the runs are kept, and the same command continues one
+that was stopped, or extends it to later steps.
 
 --converge approximates the PacGAN paper's setup, which trains a 4×400 generator on a 2-d latent for
 400 epochs (400,000 steps), within a CPU budget: the same 2-d latent, a 4×256 G and 3×256 D, and
@@ -19,6 +25,7 @@ CONVERGE_UPDATES D updates instead of the datasets' one-minute 12,000.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -43,6 +50,17 @@ def converge_overrides(dataset: str) -> list[str]:
     return [*CONVERGE, f"dataset.steps='${{floordiv:{CONVERGE_UPDATES[dataset]},${{model.n_critic}}}}'"]
 
 
+def points(trainer, seed: int, n: int = 2500) -> dict:
+    """The protocol's scores of n points drawn from noise seeded 10,000 + seed (the same draw at every point
+    of a curve and for every model, scripts/ref_wgan_gp_toy.py's included)."""
+    algo = trainer.algorithm
+    pts = algo.generate(
+        algo.sample_inputs(n, torch.Generator().manual_seed(10_000 + seed)), trainer.sampling_nets()
+    ).cpu()
+    centres = torch.tensor(trainer.spec["x"].extras["centres"])
+    return {**mode_stats(pts, centres, trainer.spec["x"].extras["std"]), "n_modes": len(centres)}
+
+
 def run(model: str, dataset: str, seed: int, extra: list[str], n: int = 2500) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         trainer, seconds = benchlib.train(
@@ -57,14 +75,33 @@ def run(model: str, dataset: str, seed: int, extra: list[str], n: int = 2500) ->
             ],
             Path(tmp),
         )
-        algo = trainer.algorithm
-        pts = algo.generate(
-            algo.sample_inputs(n, torch.Generator().manual_seed(10_000 + seed)), trainer.sampling_nets()
-        ).cpu()
-    spec = trainer.spec
-    centres = torch.tensor(spec["x"].extras["centres"])
-    stats = mode_stats(pts, centres, spec["x"].extras["std"])
-    return {**stats, "n_modes": len(centres), "seconds": seconds, "steps": trainer.total}
+        return {**points(trainer, seed, n), "seconds": seconds, "steps": trainer.total}
+
+
+def curve(model: str, dataset: str, seed: int, extra: list[str], steps: list[int], runs: Path | None, table) -> dict:
+    """One run scored at each of `steps` (G steps) at a constant rate, the authors' schedule on the toys (a
+    decay would read the run's length); kept and continued in runs/<model>-<dataset>-<seed> when given.
+    Returns {step: scores}."""
+    over = [f"model={model}", f"dataset={dataset}", f"seed={seed}", "trainer.sample_every=0", *extra]
+
+    def score(trainer, step, seconds, memo):
+        r = memo.setdefault("scores", {})[str(step)] = points(trainer, seed)
+        return (
+            model,
+            dataset,
+            seed,
+            step,
+            f"{r['modes']:.0f}/{r['n_modes']}",
+            f"{100 * r['hq']:.1f} %",
+            f"{r['rev_kl']:.3f}",
+            f"{seconds:.0f}",
+        )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        where = runs / f"{model}-{dataset}-{seed}" if runs else Path(tmp)
+        benchlib.curve(over, where, steps, score, table)
+        memo = json.loads((where / "curve.json").read_text())
+    return {int(k): v for k, v in memo["scores"].items() if int(k) in steps}
 
 
 def main() -> None:
@@ -73,10 +110,14 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["ring8", "grid25"])
     ap.add_argument("--seeds", nargs="+", default=["0"])
     ap.add_argument("--converge", action="store_true", help="larger nets, 2-d latent, longer training")
+    ap.add_argument("--curve", nargs="+", type=int, help="score one run per seed at these G steps, at a constant rate")
+    ap.add_argument("--runs", help="with --curve: keep the runs here, so that the same command continues them")
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("overrides", nargs="*", help="extra config overrides, e.g. trainer.steps=2000")
     args = benchlib.parse_args(ap, {"models": "model", "datasets": "dataset", "seeds": int})
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.curve:
+        return curves(args)
 
     table = benchlib.Table("model", "dataset", "modes", "high quality", "reverse KL", "steps", "time (s)")
     for model in args.models:
@@ -96,6 +137,29 @@ def main() -> None:
                 cell("seconds", "{:.0f}"),
             )
     table.write(args.out)
+
+
+def curves(args) -> None:
+    """--curve: each seed's rows as they are scored, then the median (range) over seeds at each step."""
+    rows = benchlib.Table("model", "dataset", "seed", "G steps", "modes", "high quality", "reverse KL", "time (s)")
+    summary = benchlib.Table("model", "dataset", "G steps", "modes", "high quality", "reverse KL", "seeds")
+    for model in args.models:
+        for dataset in args.datasets:
+            extra = [*(converge_overrides(dataset) if args.converge else []), *args.overrides]
+            runs = Path(args.runs).expanduser() if args.runs else None
+            by_seed = [curve(model, dataset, s, extra, args.curve, runs, rows) for s in args.seeds]
+            for step in sorted(set(args.curve)):
+                rs = [scores[step] for scores in by_seed]
+                summary.add(
+                    model,
+                    dataset,
+                    step,
+                    benchlib.median_range([r["modes"] for r in rs], "{:.0f}", f"/{rs[0]['n_modes']}"),
+                    benchlib.median_range([100 * r["hq"] for r in rs], "{:.1f}", " %"),
+                    benchlib.median_range([r["rev_kl"] for r in rs], "{:.3f}"),
+                    len(rs),
+                )
+    summary.write(args.out)
 
 
 if __name__ == "__main__":

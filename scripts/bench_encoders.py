@@ -58,10 +58,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import tempfile
-import time
 from pathlib import Path
 
 import benchlib
@@ -71,11 +69,9 @@ from omegaconf import OmegaConf
 
 import gancli
 from gancli.algorithms.aae import phase_optimizers
-from gancli.core.errors import GanError
 from gancli.data.base import build_dataset, split_reference
 from gancli.metrics.latent import cluster_error, confident_labels, nearest_neighbour_accuracy
 from gancli.metrics.points import mode_stats
-from gancli.training.run import build_trainer, plain_config
 from gancli.viz import save_panels
 
 TASKS = {
@@ -220,51 +216,6 @@ class LabelsAlone:
         E.eval()
 
 
-# -- the curve -------------------------------------------------------------------------------------------
-def curve(overrides: list[str], run_dir: Path, epochs: list[int], score, table) -> None:
-    """Trains one run to the last of `epochs`; at each of them (in eval mode, on a fork of the random state)
-    score(trainer, epoch, seconds, memo) gives the table's row. Rows, training seconds and what the score
-    keeps in `memo` (a baseline measured once) go to <run_dir>/curve.json as they are made, and the run's
-    checkpoint to <run_dir>/checkpoints at each point: the same command on the same run dir continues a
-    curve that was stopped (exact resume), rescoring nothing."""
-    cfg = benchlib.compose([*benchlib.QUIET, *overrides])
-    per_epoch = steps_per_epoch(cfg)
-    last = max(epochs) * per_epoch
-    if last > int(cfg.trainer.steps):  # a run long enough for the last point (a longer one keeps its schedule)
-        cfg = benchlib.compose([*benchlib.QUIET, *overrides, f"trainer.steps={last}"])
-    config, record = plain_config(cfg), run_dir / "curve.json"
-    memo = json.loads(record.read_text()) if record.exists() else {"rows": {}, "seconds": 0.0}
-    trainer = build_trainer(copy.deepcopy(config), run_dir)
-    benchlib.continue_run(trainer, config, run_dir)
-    for epoch in sorted(set(epochs)):
-        if str(epoch) in memo["rows"]:
-            table.add(*memo["rows"][str(epoch)])
-            continue
-        target = epoch * per_epoch
-        if target < trainer.step:
-            raise GanError(
-                f"{run_dir} has trained past epoch {epoch} (step {trainer.step} > {target}); a point before its "
-                "checkpoint cannot be scored: give this curve another --runs folder."
-            )
-        if target > trainer.step:
-            t0 = time.perf_counter()
-            summary = trainer.fit(stop_after=target)
-            memo["seconds"] += time.perf_counter() - t0
-            if summary["status"] == "interrupted":  # a signal: the checkpoint is written, the rest waits
-                raise GanError(
-                    f"the run was interrupted at step {summary['step']}; the curve stops before epoch {epoch}. "
-                    "The same command with the same --runs continues it."
-                )
-        with torch.random.fork_rng():
-            trainer.algorithm.train_mode(False)
-            memo["rows"][str(epoch)] = row = [str(v) for v in score(trainer, epoch, memo["seconds"], memo)]
-        table.add(*row)
-        record.parent.mkdir(parents=True, exist_ok=True)  # epoch 0 is scored before the run writes anything
-        tmp = record.with_suffix(".tmp")  # whole or not at all
-        tmp.write_text(json.dumps(memo, indent=1))
-        tmp.replace(record)
-
-
 def pct(v: float) -> str:
     return f"{100 * v:.2f} %"
 
@@ -283,7 +234,7 @@ def nn_task(model: str, seed: int, over: list[str], where: Path, epochs: list[in
         anchor = f"{log[0]:.2f} / {log[1]:.2f} %" if log else "—"
         return model, seed, epoch, trainer.step, pct(z), pct(rz), pct(h), pct(rh), anchor, f"{seconds:.0f}"
 
-    curve(over, where, sorted({0, *epochs}), score, table)
+    benchlib.curve(over, where, sorted({0, *epochs}), score, table, steps_per_epoch)
 
 
 def cluster_task(seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
@@ -306,7 +257,7 @@ def cluster_task(seed: int, over: list[str], where: Path, epochs: list[int], tab
             f"{used:.0f}",
         )
 
-    curve(over, where, epochs, score, table)
+    benchlib.curve(over, where, epochs, score, table, steps_per_epoch)
 
 
 def semi_task(seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
@@ -321,7 +272,7 @@ def semi_task(seed: int, over: list[str], where: Path, epochs: list[int], table)
         errors = semi_error(trainer.algorithm, test), semi_error(base.algo, test)
         return ("aae_semi", seed, epoch, trainer.step, *map(pct, errors))
 
-    curve(over, where, epochs, score, table)
+    benchlib.curve(over, where, epochs, score, table, steps_per_epoch)
 
 
 def dimred_task(seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
@@ -338,7 +289,7 @@ def dimred_task(seed: int, over: list[str], where: Path, epochs: list[int], tabl
         )
         return "aae_dimred", seed, epoch, trainer.step, pct(majority), pct(nn), pct(pca), f"{used:.0f}"
 
-    curve(over, where, epochs, score, table)
+    benchlib.curve(over, where, epochs, score, table, steps_per_epoch)
 
 
 def style_task(seed: int, over: list[str], where: Path, epochs: list[int], table) -> None:
@@ -356,7 +307,7 @@ def style_task(seed: int, over: list[str], where: Path, epochs: list[int], table
         acc, worst = report["values"]["class_acc"], report["values"]["class_acc_worst"]
         return "aae_supervised", seed, epoch, trainer.step, pct(acc), pct(worst), f"{ratio:.3f}"
 
-    curve(over, where, epochs, score, table)
+    benchlib.curve(over, where, epochs, score, table, steps_per_epoch)
 
 
 def grid_row(model: str, overrides: list[str], run_dir: Path) -> tuple[float, float]:

@@ -4,6 +4,8 @@ print their tables. (What they measure with lives in gancli.metrics.)"""
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import statistics
 import time
 from pathlib import Path
@@ -130,6 +132,52 @@ def changed_keys(a: dict, b: dict) -> list[str]:
     """The dotted keys whose values differ between two plain configs (flattened as the MLflow params are)."""
     flat_a, flat_b = flatten(a), flatten(b)
     return sorted(key for key in flat_a.keys() | flat_b.keys() if flat_a.get(key) != flat_b.get(key))
+
+
+def curve(overrides: list[str], run_dir: Path, points: list[int], score, table, steps_per_point=None) -> None:
+    """Trains one run to the last of `points`; at each of them (in eval mode, on a fork of the random state)
+    score(trainer, point, seconds, memo) gives the table's row. A point is `steps_per_point(cfg)` steps (an
+    epoch) or, without it, one step. Rows, training seconds and what the score keeps in `memo` (a baseline
+    measured once) go to <run_dir>/curve.json as they are made, and the run's checkpoint to
+    <run_dir>/checkpoints at each point: the same command on the same run dir continues a curve that was
+    stopped (exact resume), rescoring nothing."""
+    cfg = compose([*QUIET, *overrides])
+    per_point = steps_per_point(cfg) if steps_per_point else 1
+    unit = "epoch" if steps_per_point else "step"
+    last = max(points) * per_point
+    if last > int(cfg.trainer.steps):  # a run long enough for the last point (a longer one keeps its schedule)
+        cfg = compose([*QUIET, *overrides, f"trainer.steps={last}"])
+    config, record = plain_config(cfg), run_dir / "curve.json"
+    memo = json.loads(record.read_text()) if record.exists() else {"rows": {}, "seconds": 0.0}
+    trainer = build_trainer(copy.deepcopy(config), run_dir)
+    continue_run(trainer, config, run_dir)
+    for point in sorted(set(points)):
+        if str(point) in memo["rows"]:
+            table.add(*memo["rows"][str(point)])
+            continue
+        target = point * per_point
+        if target < trainer.step:
+            raise GanError(
+                f"{run_dir} has trained past {unit} {point} (step {trainer.step} > {target}); a point before its "
+                "checkpoint cannot be scored: give this curve another --runs folder."
+            )
+        if target > trainer.step:
+            t0 = time.perf_counter()
+            summary = trainer.fit(stop_after=target)
+            memo["seconds"] += time.perf_counter() - t0
+            if summary["status"] == "interrupted":  # a signal: the checkpoint is written, the rest waits
+                raise GanError(
+                    f"the run was interrupted at step {summary['step']}; the curve stops before {unit} {point}. "
+                    "The same command with the same --runs continues it."
+                )
+        with torch.random.fork_rng():
+            trainer.algorithm.train_mode(False)
+            memo["rows"][str(point)] = row = [str(v) for v in score(trainer, point, memo["seconds"], memo)]
+        table.add(*row)
+        record.parent.mkdir(parents=True, exist_ok=True)  # point 0 is scored before the run writes anything
+        tmp = record.with_suffix(".tmp")  # whole or not at all
+        tmp.write_text(json.dumps(memo, indent=1))
+        tmp.replace(record)
 
 
 def build_only(overrides: list[str], run_dir: Path):

@@ -128,6 +128,11 @@ CURVE += ["model.encoder.hidden=[8]", "model.decoder.hidden=[8]", "model.discrim
 CURVE += ["trainer.ckpt_every=1000", "trainer.sample_every=1000"]
 
 
+def _curve(overrides, run_dir, epochs, score, table):
+    """bench_encoders' curves: points in epochs."""
+    benchlib.curve(overrides, run_dir, epochs, score, table, bench_encoders.steps_per_epoch)
+
+
 class _Rows:
     def __init__(self):
         self.rows = []
@@ -148,7 +153,7 @@ def test_a_curve_is_one_ordinary_run_scored_at_each_epoch(tmp_path):
         return epoch, trainer.step
 
     table = _Rows()
-    bench_encoders.curve(CURVE, tmp_path / "curve", [1, 3], score, table)
+    _curve(CURVE, tmp_path / "curve", [1, 3], score, table)
     assert seen == [(1, 4, False), (3, 12, False)]  # 64 images / 16 per batch = 4 steps an epoch
     assert table.rows == [("1", "4"), ("3", "12")]
     straight, _ = benchlib.train([*CURVE, "trainer.steps=12"], tmp_path / "straight")
@@ -176,19 +181,19 @@ def test_a_stopped_curve_continues_from_its_run_dir_without_rescoring(tmp_path):
         )
 
     first, later, straight = _Rows(), _Rows(), _Rows()
-    bench_encoders.curve(CURVE, tmp_path / "stopped", [0], score, first)  # scored before anything is trained
-    bench_encoders.curve(CURVE, tmp_path / "stopped", [0, 1], score, _Rows())
-    bench_encoders.curve(CURVE, tmp_path / "stopped", [0, 1, 3], score, later)
+    _curve(CURVE, tmp_path / "stopped", [0], score, first)  # scored before anything is trained
+    _curve(CURVE, tmp_path / "stopped", [0, 1], score, _Rows())
+    _curve(CURVE, tmp_path / "stopped", [0, 1, 3], score, later)
     assert scored == [0, 1, 3]
-    bench_encoders.curve(CURVE, tmp_path / "straight", [0, 1, 3], score, straight)
+    _curve(CURVE, tmp_path / "straight", [0, 1, 3], score, straight)
     assert later.rows == straight.rows and later.rows[0] == first.rows[0]
     assert [row[1] for row in later.rows] == ["0", "0", "0"]  # what the score kept at epoch 0, read back
     for k, v in _weights(tmp_path / "straight").items():
         torch.testing.assert_close(_weights(tmp_path / "stopped")[k], v, rtol=0, atol=0)
     with pytest.raises(GanError, match=r"other settings \(model\.z_dim\)"):
-        bench_encoders.curve([*CURVE, "model.z_dim=3"], tmp_path / "stopped", [1, 3], score, _Rows())
+        _curve([*CURVE, "model.z_dim=3"], tmp_path / "stopped", [1, 3], score, _Rows())
     with pytest.raises(GanError, match="past epoch 2"):
-        bench_encoders.curve(CURVE, tmp_path / "stopped", [2, 3], score, _Rows())
+        _curve(CURVE, tmp_path / "stopped", [2, 3], score, _Rows())
 
 
 class _StubClusters:
@@ -249,17 +254,17 @@ def test_a_longer_curve_continues_a_shorter_run_only_at_a_constant_rate(tmp_path
         return epoch, trainer.step
 
     short = [*CURVE, "trainer.steps=4"]
-    bench_encoders.curve(short, tmp_path / "extended", [1], score, _Rows())
+    _curve(short, tmp_path / "extended", [1], score, _Rows())
     extended, straight = _Rows(), _Rows()
-    bench_encoders.curve(short, tmp_path / "extended", [1, 3], score, extended)
-    bench_encoders.curve([*CURVE, "trainer.steps=12"], tmp_path / "straight", [1, 3], score, straight)
+    _curve(short, tmp_path / "extended", [1, 3], score, extended)
+    _curve([*CURVE, "trainer.steps=12"], tmp_path / "straight", [1, 3], score, straight)
     assert extended.rows == straight.rows == [("1", "4"), ("3", "12")]
     for k, v in _weights(tmp_path / "straight").items():
         torch.testing.assert_close(_weights(tmp_path / "extended")[k], v, rtol=0, atol=0)
     decaying = [*short, "optimizer.lr_schedule=linear_decay"]
-    bench_encoders.curve(decaying, tmp_path / "decaying", [1], score, _Rows())
+    _curve(decaying, tmp_path / "decaying", [1], score, _Rows())
     with pytest.raises(GanError, match=r"other settings \(trainer\.steps\)"):
-        bench_encoders.curve(decaying, tmp_path / "decaying", [1, 3], score, _Rows())
+        _curve(decaying, tmp_path / "decaying", [1, 3], score, _Rows())
 
 
 def test_a_kept_benchmark_run_that_was_stopped_continues_exactly_and_refuses_other_settings(tmp_path, monkeypatch):
@@ -297,3 +302,20 @@ def test_the_rcgan_benchmark_composes_with_its_default_paths(tmp_path, monkeypat
     cfg = benchlib.compose(bench_sequences.mnist_run("~/mnist", 1320, "~/.cache/gancli"))
     assert cfg.eval.cache_dir == str(tmp_path / ".cache" / "gancli") and cfg.dataset.root == str(tmp_path / "mnist")
     assert cfg.eval.best == "tstr_vali_f1" and cfg.eval.every == 1320 and cfg.trainer.steps == 25212
+
+
+TOY = ["dataset.networks.generator.hidden=[8]", "dataset.networks.discriminator.hidden=[8]", "trainer.batch_size=16"]
+
+
+def test_a_2d_curve_scores_the_run_a_straight_run_of_that_length_would_end_with(tmp_path):
+    """bench_2d --curve: each point's scores are those of a run trained straight to that step at the same
+    constant rate (the toys' schedule), from the same draw of 2,500 points; a kept run continues."""
+    import bench_2d
+
+    table = _Rows()
+    first = bench_2d.curve("wgan_gp", "ring8", 0, TOY, [2, 4], tmp_path / "runs", table)
+    again = bench_2d.curve("wgan_gp", "ring8", 0, TOY, [2, 4, 6], tmp_path / "runs", _Rows())
+    assert [row[3] for row in table.rows] == ["2", "4"] and again[2] == first[2] and again[4] == first[4]
+    over = ["model=wgan_gp", "dataset=ring8", "seed=0", "trainer.sample_every=0", *TOY, "trainer.steps=6"]
+    straight, _ = benchlib.train(over, tmp_path / "straight")
+    assert again[6] == bench_2d.points(straight, 0)
