@@ -16,9 +16,12 @@ scripts/bench_2d.py reports it) come from gancli. What it reproduces:
   loop 5 critic updates, each on a new real batch and new noise, then one G update on new noise;
        batch 256. (Their loop runs the G update at the top of every iteration but the first, so the
        order of updates is the same; their final 5 critic updates, which G never sees, are left out.)
-  lr   constant (their code has no schedule)
+  lr   constant (their code has no schedule); --decay-from F adds the record's table protocol (bench_2d's
+       optimizer.lr_schedule=linear_decay, lr_decay_start=F): constant for the first F of the G steps, then
+       linearly to 0 at the last
 
     OMP_NUM_THREADS=1 python scripts/ref_wgan_gp_toy.py --steps 2000 --seed 0
+    python scripts/ref_wgan_gp_toy.py --steps 2400 --decay-from 0.5    # as scripts/bench_2d.py's table
     python scripts/ref_wgan_gp_toy.py --dataset grid25 --steps 1000 --eval-every 100
 
 --steps counts G updates, as gancli's trainer.steps does. Not reproduced: their data scale (the ring is
@@ -117,7 +120,16 @@ def line(r: dict) -> str:
     )
 
 
-def train(dataset: str, steps: int, seed: int, eval_every: int = 0) -> dict:
+def rate(step: int, steps: int, decay_from: float | None) -> float:
+    """The rate for the G step after `step` are done: LR, or with decay_from the linear decay to 0 that
+    begins after decay_from · steps."""
+    if decay_from is None:
+        return LR
+    begin = int(decay_from * steps)
+    return LR if step < begin else LR * max(0.0, 1.0 - (step - begin) / max(1, steps - begin))
+
+
+def train(dataset: str, steps: int, seed: int, eval_every: int = 0, decay_from: float | None = None) -> dict:
     torch.manual_seed(seed)
     build, std = DATASETS[dataset]
     source = build(n=100000, seed=1234, std=std)  # conf/dataset/<name>.yaml's points
@@ -126,6 +138,9 @@ def train(dataset: str, steps: int, seed: int, eval_every: int = 0) -> dict:
     opt_g, opt_d = adam(G), adam(D)
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = rate(step - 1, steps, decay_from)
         iteration(G, D, opt_g, opt_d, lambda: next(batches)["x"])
         if eval_every and step % eval_every == 0 and step < steps:
             print(
@@ -156,8 +171,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dataset", choices=sorted(DATASETS), default="ring8")
     ap.add_argument("--eval-every", type=int, default=0, help="also score every N G steps (0: only at the end)")
+    ap.add_argument(
+        "--decay-from", type=float, default=None, help="decay the rate linearly to 0 after this share of the steps"
+    )
     args = ap.parse_args()
-    r = train(args.dataset, args.steps, args.seed, args.eval_every)
+    r = train(args.dataset, args.steps, args.seed, args.eval_every, args.decay_from)
     print(line(r))
     print(json.dumps(r))
 

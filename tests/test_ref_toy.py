@@ -53,3 +53,14 @@ def test_gancli_wgan_gp_on_ring8_takes_the_ports_updates(tmp_path):
         for mine, theirs in zip(_linears(net), ours[name], strict=True):
             torch.testing.assert_close(mine.weight, theirs.weight, rtol=1e-4, atol=1e-6)
             torch.testing.assert_close(mine.bias, theirs.bias, rtol=1e-4, atol=1e-6)
+
+
+def test_the_ports_decay_is_the_schedule_bench_2d_trains_gancli_with():
+    """--decay-from 0.5 sets the rate gancli's linear_decay gives after each G step (the table's protocol)."""
+    from gancli.training.schedules import linear_decay
+
+    factor = linear_decay(2400, 0.5)
+    for step in (0, 1, 1199, 1200, 1201, 1800, 2399, 2400):
+        assert ref.rate(step, 2400, 0.5) == ref.LR * factor(step)
+    assert ref.rate(2000, 2400, None) == ref.LR
+    assert ref.rate(1800, 2400, 0.5) == ref.LR / 2
