@@ -64,3 +64,21 @@ def test_the_ports_decay_is_the_schedule_bench_2d_trains_gancli_with():
         assert ref.rate(step, 2400, 0.5) == ref.LR * factor(step)
     assert ref.rate(2000, 2400, None) == ref.LR
     assert ref.rate(1800, 2400, 0.5) == ref.LR / 2
+
+
+def test_gancli_draws_the_ports_initial_weights(tmp_path):
+    """The same distribution per layer: He-uniform before a ReLU, Glorot-uniform at the outputs, biases 0
+    (the equal-updates test above copies the weights, so it would not see a different initialisation)."""
+    cfg = plain_config(
+        compose_train(["model=wgan_gp", "dataset=ring8", "dataset.n=256", "logger=none", "trainer.progress=false"])
+    )
+    algo = build_trainer(cfg, tmp_path).algorithm
+    torch.manual_seed(0)
+    port = {"G": _linears(ref.mlp(2, 2)), "D": _linears(ref.mlp(2, 1))}
+    ours = {"G": _linears(algo.G), "D": _linears(algo.D.body) + [algo.D.out]}
+    for name in ("G", "D"):
+        for mine, theirs in zip(ours[name], port[name], strict=True):
+            assert mine.weight.shape == theirs.weight.shape and not mine.bias.any() and not theirs.bias.any()
+            bound = theirs.weight.abs().max()
+            assert bound * 0.95 < mine.weight.abs().max() <= bound * 1.01
+            torch.testing.assert_close(mine.weight.std(), theirs.weight.std(), rtol=0.06, atol=0)
