@@ -25,7 +25,6 @@ CONVERGE_UPDATES D updates instead of the datasets' one-minute 12,000.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -61,19 +60,15 @@ def points(trainer, seed: int, n: int = 2500) -> dict:
     return {**mode_stats(pts, centres, trainer.spec["x"].extras["std"]), "n_modes": len(centres)}
 
 
+def base(model: str, dataset: str, seed: int) -> list[str]:
+    """What every run of this benchmark sets: the preset, the mixture, the seed, no grids."""
+    return [f"model={model}", f"dataset={dataset}", f"seed={seed}", "trainer.sample_every=0"]
+
+
 def run(model: str, dataset: str, seed: int, extra: list[str], n: int = 2500) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         trainer, seconds = benchlib.train(
-            [
-                f"model={model}",
-                f"dataset={dataset}",
-                f"seed={seed}",
-                "trainer.sample_every=0",
-                "trainer.ckpt_every=0",
-                *PROTOCOL,
-                *extra,
-            ],
-            Path(tmp),
+            [*base(model, dataset, seed), "trainer.ckpt_every=0", *PROTOCOL, *extra], Path(tmp)
         )
         return {**points(trainer, seed, n), "seconds": seconds, "steps": trainer.total}
 
@@ -82,7 +77,7 @@ def curve(model: str, dataset: str, seed: int, extra: list[str], steps: list[int
     """One run scored at each of `steps` (G steps) at a constant rate, the authors' schedule on the toys (a
     decay would read the run's length); kept and continued in runs/<model>-<dataset>-<seed> when given.
     Returns {step: scores}."""
-    over = [f"model={model}", f"dataset={dataset}", f"seed={seed}", "trainer.sample_every=0", *extra]
+    over = [*base(model, dataset, seed), *extra]
 
     def score(trainer, step, seconds, memo):
         r = memo.setdefault("scores", {})[str(step)] = points(trainer, seed)
@@ -99,8 +94,7 @@ def curve(model: str, dataset: str, seed: int, extra: list[str], steps: list[int
 
     with tempfile.TemporaryDirectory() as tmp:
         where = runs / f"{model}-{dataset}-{seed}" if runs else Path(tmp)
-        benchlib.curve(over, where, steps, score, table)
-        memo = json.loads((where / "curve.json").read_text())
+        memo = benchlib.curve(over, where, steps, score, table)
     return {int(k): v for k, v in memo["scores"].items() if int(k) in steps}
 
 
@@ -143,10 +137,10 @@ def curves(args) -> None:
     """--curve: each seed's rows as they are scored, then the median (range) over seeds at each step."""
     rows = benchlib.Table("model", "dataset", "seed", "G steps", "modes", "high quality", "reverse KL", "time (s)")
     summary = benchlib.Table("model", "dataset", "G steps", "modes", "high quality", "reverse KL", "seeds")
+    runs = Path(args.runs).expanduser() if args.runs else None
     for model in args.models:
         for dataset in args.datasets:
             extra = [*(converge_overrides(dataset) if args.converge else []), *args.overrides]
-            runs = Path(args.runs).expanduser() if args.runs else None
             by_seed = [curve(model, dataset, s, extra, args.curve, runs, rows) for s in args.seeds]
             for step in sorted(set(args.curve)):
                 rs = [scores[step] for scores in by_seed]

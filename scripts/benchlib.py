@@ -134,13 +134,13 @@ def changed_keys(a: dict, b: dict) -> list[str]:
     return sorted(key for key in flat_a.keys() | flat_b.keys() if flat_a.get(key) != flat_b.get(key))
 
 
-def curve(overrides: list[str], run_dir: Path, points: list[int], score, table, steps_per_point=None) -> None:
+def curve(overrides: list[str], run_dir: Path, points: list[int], score, table, steps_per_point=None) -> dict:
     """Trains one run to the last of `points`; at each of them (in eval mode, on a fork of the random state)
     score(trainer, point, seconds, memo) gives the table's row. A point is `steps_per_point(cfg)` steps (an
     epoch) or, without it, one step. Rows, training seconds and what the score keeps in `memo` (a baseline
     measured once) go to <run_dir>/curve.json as they are made, and the run's checkpoint to
     <run_dir>/checkpoints at each point: the same command on the same run dir continues a curve that was
-    stopped (exact resume), rescoring nothing."""
+    stopped (exact resume), rescoring nothing. Returns the memo, as curve.json holds it."""
     cfg = compose([*QUIET, *overrides])
     per_point = steps_per_point(cfg) if steps_per_point else 1
     unit = "epoch" if steps_per_point else "step"
@@ -178,6 +178,7 @@ def curve(overrides: list[str], run_dir: Path, points: list[int], score, table, 
         tmp = record.with_suffix(".tmp")  # whole or not at all
         tmp.write_text(json.dumps(memo, indent=1))
         tmp.replace(record)
+    return memo
 
 
 def build_only(overrides: list[str], run_dir: Path):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import bench_2d  # noqa: E402
 import bench_encoders  # noqa: E402
 import bench_infogan  # noqa: E402
 import benchlib  # noqa: E402
@@ -310,8 +311,6 @@ TOY = ["dataset.networks.generator.hidden=[8]", "dataset.networks.discriminator.
 def test_a_2d_curve_scores_the_run_a_straight_run_of_that_length_would_end_with(tmp_path):
     """bench_2d --curve: each point's scores are those of a run trained straight to that step at the same
     constant rate (the toys' schedule), from the same draw of 2,500 points; a kept run continues."""
-    import bench_2d
-
     table = _Rows()
     first = bench_2d.curve("wgan_gp", "ring8", 0, TOY, [2, 4], tmp_path / "runs", table)
     again = bench_2d.curve("wgan_gp", "ring8", 0, TOY, [2, 4, 6], tmp_path / "runs", _Rows())
