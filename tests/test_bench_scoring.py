@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import bench_2d  # noqa: E402
 import bench_encoders  # noqa: E402
 import bench_infogan  # noqa: E402
+import bench_sequences  # noqa: E402
 import benchlib  # noqa: E402
 
 from gancli.core.errors import GanError  # noqa: E402
@@ -297,12 +298,28 @@ def test_a_kept_benchmark_run_that_was_stopped_continues_exactly_and_refuses_oth
 
 def test_the_rcgan_benchmark_composes_with_its_default_paths(tmp_path, monkeypatch):
     """`~` in --cache / --root (the defaults) is expanded: Hydra's override grammar rejects it."""
-    import bench_sequences
-
     monkeypatch.setenv("HOME", str(tmp_path))
     cfg = benchlib.compose(bench_sequences.mnist_run("~/mnist", 1320, "~/.cache/gancli"))
     assert cfg.eval.cache_dir == str(tmp_path / ".cache" / "gancli") and cfg.dataset.root == str(tmp_path / "mnist")
     assert cfg.eval.best == "tstr_vali_f1" and cfg.eval.every == 1320 and cfg.trainer.steps == 25212
+
+
+def test_the_rgan_sines_benchmark_keeps_the_authors_checkpoint_choice():
+    """Scored every one of their epochs; the checkpoint with the lowest validation MMD² after their epoch 10."""
+    cfg = benchlib.compose(bench_sequences.sines_run(59, 4984))
+    assert cfg.eval.best == "mmd_vali" and cfg.eval.best_after == 649 and cfg.eval.every == 59
+    assert cfg.trainer.steps == 5900 and cfg.dataset.n == 8400 and cfg.eval.n == 4984
+    logged = [{"step": 59 * e, "mmd_vali": v} for e, v in ((10, 0.001), (11, 0.03), (12, 0.02), (13, 0.02))]
+    assert bench_sequences.picked(logged, "mmd_vali", 649)["step"] == 708  # lowest after epoch 10, the first of ties
+    assert bench_sequences.picked(logged, "mmd_vali")["step"] == 590
+    assert (
+        bench_sequences.picked([{"step": 1, "tstr_vali_f1": 0.5}, {"step": 2, "tstr_vali_f1": 0.7}], "tstr_vali_f1")[
+            "step"
+        ]
+        == 2
+    )
+    with pytest.raises(GanError, match="no evaluation after step 649"):
+        bench_sequences.picked(logged[:1], "mmd_vali", 649)
 
 
 TOY = ["dataset.networks.generator.hidden=[8]", "dataset.networks.discriminator.hidden=[8]", "trainer.batch_size=16"]

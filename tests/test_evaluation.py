@@ -192,6 +192,17 @@ def test_evaluation_during_training_keeps_the_best_checkpoint_and_resume_keeps_t
     assert not any("eval/fid" in ln for ln in lines)
 
 
+def test_no_evaluation_before_best_after_is_kept_as_best(tmp_path, cache, monkeypatch):
+    """eval.best_after=4: the FID of 1 at step 2 (and the 3 at step 4) are logged, never kept; best.pt is the
+    best evaluation after step 4 (the RGAN authors keep none in their first 10 epochs)."""
+    _script_fids(monkeypatch, [1.0, 3.0, 5.0, 2.0, 4.0])
+    cfg = _best_fid_run(cache, steps=10)
+    cfg["eval"]["best_after"] = 4
+    summary = build_trainer(cfg, tmp_path).fit()
+    assert load_checkpoint(tmp_path / "checkpoints" / "best.pt")["step"] == 8
+    assert summary["best"] == {"key": "fid@classifier:shapes", "value": 2.0, "step": 8}
+
+
 def test_a_best_measured_on_other_features_is_not_compared_with(tmp_path, cache, monkeypatch):
     """A resumed run whose best was on other features (or saved before values named them) starts best.pt
     again at its first evaluation, even with a worse figure."""

@@ -576,3 +576,55 @@ def test_training_keeps_the_checkpoint_with_the_best_validation_tstr(tmp_path):
     scores = [(ln["eval/tstr_vali_f1"], -ln["step"]) for ln in lines if "eval/tstr_vali_f1" in ln]
     assert len(scores) == 4 and summary["best"]["step"] == -max(scores)[1]
     assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
+
+
+def _sines(n: int, **params) -> torch.Tensor:
+    return build_dataset(OmegaConf.create({"name": "sines", "n": n, **params})).reference(n)["x"]
+
+
+def _sines_context(samples: torch.Tensor, metrics: list[str], n: int = 400, dataset: str = "sines"):
+    """An evaluation context of fixed samples against a small draw of `dataset`."""
+    from gancli.metrics.reference import RealData
+    from gancli.metrics.suite import EvalContext, resolve
+
+    real = RealData(compose_train([f"dataset={dataset}", f"dataset.n={n}"])["dataset"], n)
+    settings = OmegaConf.create({"metrics": metrics, "n": len(samples), "batch_size": 100, "seed": 0})
+    field_ = Field("sequence", tuple(samples.shape[1:]))
+    return EvalContext(resolve(metrics), settings, field_, real, torch.device("cpu"), samples=samples)
+
+
+def test_sine_fit_recovers_a_sines_parameters_and_its_ks_sees_a_missing_half_of_the_range():
+    from gancli.metrics import evaluate
+    from gancli.metrics.sines import fit_sines
+
+    t = np.arange(30)
+    f, a = fit_sines(0.6 * np.sin(2 * np.pi * 2.37 * t / 30 + 1.1)[None], np.arange(0.5, 5.5, 0.01))
+    assert f[0] == pytest.approx(2.37) and a[0] == pytest.approx(0.6)
+    whole = _sines(400, seed=7)
+    slow = _sines(400, seed=7, freq=[1.0, 3.0])
+    scores = {}
+    for name, x in (("whole", whole), ("slow", slow)):
+        report = evaluate(_sines_context(x, ["sine_fit"]))
+        scores[name] = report.values
+    assert scores["whole"]["ks_freq"] < 0.08 and scores["whole"]["ks_amp"] < 0.08
+    assert 0.42 < scores["slow"]["ks_freq"] < 0.58 and scores["slow"]["ks_amp"] < 0.08  # half of U[1, 5] is missing
+    assert report.floor["ks_freq"] < 0.08  # held-out real sines
+    with pytest.raises(GanError, match="sine_fit measures models of the sines dataset"):
+        evaluate(_sines_context(whole, ["sine_fit"], dataset="smooth"))
+
+
+def test_mmd_vali_scores_against_a_third_draw_that_is_neither_the_training_nor_the_test_data():
+    from gancli.metrics import evaluate
+
+    x = _sines(200, seed=7) * 0.5
+    ctx = _sines_context(x, ["mmd_vali", "mmd"], n=200)
+    real = ctx.real
+    values = evaluate(ctx, with_floor=False).values
+    assert values["mmd_vali"] == pytest.approx(mmd2_unbiased(x, real.vali.samples)[0], rel=1e-9)
+    assert values["mmd"] == pytest.approx(mmd2_unbiased(x, real.test.samples)[0], rel=1e-9)
+    assert real.vali.samples.shape == real.test.samples.shape == (200, 30, 1)
+    for other in (real.train.samples, real.test.samples):
+        assert not torch.equal(real.vali.samples, other)
+    ctx.real = type("NoVali", (), {"vali": None})()
+    with pytest.raises(GanError, match="mmd_vali scores a validation part"):
+        ctx.metrics[0][1].check(ctx)

@@ -79,6 +79,7 @@ class EvalConfig:
 class TrainEvalConfig(EvalConfig):
     every: int = MISSING
     best: Optional[str] = MISSING
+    best_after: int = MISSING
 
 
 @dataclass

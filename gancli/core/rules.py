@@ -121,6 +121,7 @@ TRAIN_RULES = rules(
         "loss.r1_every": COUNT,
         "loss.clip": number(0, lo_open=True, null=True),
         "eval.every": NONNEG_INT,
+        "eval.best_after": NONNEG_INT,
         "eval.n": COUNT,
         "eval.reference_n": COUNT,
         "eval.kid_subsets": COUNT,

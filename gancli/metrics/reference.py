@@ -6,7 +6,9 @@ The reference is the data a model learned to imitate: the training split as conf
 part of the authors' 60/20/20 split for a model trained on one of its parts (`dataset.part` of the
 image-sequence datasets, which also gives a validation part), else the dataset's test split where it has
 one, a fresh draw of the same distribution for procedural sets (another seed), and otherwise a held-out
-tenth of the training part; real test vs reference is the floor a metric can reach.
+tenth of the training part; real test vs reference is the floor a metric can reach. A validation part, to
+choose a checkpoint on without touching the test part, is the authors' validation part where the data has
+one, and for procedural sets a third draw (a third seed).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gancli.data.base import Field, build_dataset, reference_indices
 RUN_KEYS = ("steps", "batch_size", "net_width", "networks", "subset")  # not part of the data
 NOT_CONTENT = ("download", "root", "in_memory", "max_memory_mb", "num_workers")  # where, not what
 TEST_SEED_OFFSET = 1_000_003
+VALI_SEED_OFFSET = 2_000_003
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -116,12 +119,15 @@ class RealData:
 
     @property
     def vali(self) -> RealPart | None:
-        """The validation part of a dataset trained on a part of the authors' 60/20/20 split (`dataset.part`),
-        which their TSTR protocol picks the checkpoint on; None for other data."""
-        if self.cfg.get("part", "all") == "all":
-            return None
+        """What a checkpoint is chosen on: the validation part of a dataset trained on a part of the authors'
+        60/20/20 split (`dataset.part`, their TSTR protocol), a third draw of a procedural set (the RGAN
+        authors pick sines checkpoints on a validation part too); None for other data."""
         if self._vali is None:
-            self._vali = load_part({**self.cfg, "part": "vali"}, self.n, "the validation part (dataset.part=vali)")
+            if self.cfg.get("part", "all") != "all":
+                self._vali = load_part({**self.cfg, "part": "vali"}, self.n, "the validation part (dataset.part=vali)")
+            elif "split" not in self.cfg and "seed" in self.cfg and "n" in self.cfg:
+                cfg = {**self.cfg, "seed": int(self.cfg["seed"]) + VALI_SEED_OFFSET}
+                self._vali = load_part(cfg, self.n, "a validation draw (a third seed)")
         return self._vali
 
     def key(self) -> str:

@@ -3,6 +3,7 @@
 - `mmd`: MMD² between generated and held-out real sequences (the test part), RBF kernel on whole
   sequences, bandwidth by the median heuristic, unbiased estimator. Its floor: the training part
   against the same held-out sequences.
+- `mmd_vali`: `mmd` against the validation part (a procedural set's third draw), to choose a checkpoint on.
 - `mmd_tuned`: MMD² as the RGAN authors' code measures it (ratschlab/RGAN experiment.py with mmd.py): a sum
   of two RBF kernels whose bandwidths start at h^−1 and h^3 (h: the median pairwise distance of the real
   sequences) and are tuned by RMSProp (TF's: lr 0.05, decay 0.9, accumulator from 1) to maximise the
@@ -71,6 +72,29 @@ class MMD(Metric):
         held_out = ctx.real.test.samples[:n]
         mine = ctx.real.train.samples[:n] if ctx.is_floor else ctx.samples[:n]
         return {"mmd": mmd2_unbiased(mine, held_out)[0]}
+
+
+@METRICS.register("mmd_vali")
+class ValidationMMD(MMD):
+    """`mmd` against the validation part instead of the test part: what a checkpoint is chosen by
+    (`eval.best=mmd_vali`), so the test part stays unseen until the chosen checkpoint is scored."""
+
+    values = ("mmd_vali",)
+    protocol = "MMD² as `mmd` (median heuristic, unbiased), vs the validation part (a third draw for sines)"
+
+    def check(self, ctx):
+        super().check(ctx)
+        if ctx.real is None or ctx.real.vali is None:
+            raise GanError(
+                "mmd_vali scores a validation part: procedural data (sines, smooth) or a dataset trained on "
+                "the authors' split (dataset.part=train); this data has none, so use mmd."
+            )
+
+    def compute(self, ctx):
+        n = min(ctx.n, self.limit)
+        held_out = ctx.real.vali.samples[:n]
+        mine = ctx.real.train.samples[:n] if ctx.is_floor else ctx.samples[:n]
+        return {"mmd_vali": mmd2_unbiased(mine, held_out)[0]}
 
 
 # ------------------------------------------------------------------ MMD with the authors' bandwidth selection
@@ -279,8 +303,8 @@ class TSTRValidation(Metric):
         _check_conditional(ctx, "tstr_vali")
         if ctx.real is None or ctx.real.vali is None:
             raise GanError(
-                "tstr_vali scores the validation part of the authors' 60/20/20 split: train on "
-                "dataset.part=train (mnist_seq, fashion_mnist_seq; rcgan on mnist_seq does by default)."
+                "tstr_vali scores a validation part: the authors' 60/20/20 split (train on dataset.part=train: "
+                "mnist_seq, fashion_mnist_seq; rcgan on mnist_seq does by default) or a procedural set's third draw."
             )
 
     def compute(self, ctx):

@@ -1,7 +1,8 @@
 """Evaluation during training (`eval.every`, `eval.metrics`, `eval.n`, `eval.best`): a callback that scores
 the model every `every` steps with gancli.metrics, using its EMA networks when there are some, and keeps
-`checkpoints/best.pt` for the chosen value. The best so far travels in the checkpoint, so a resumed run
-replaces best.pt only when it beats the run's best, not the resumed part's. Values go out under names that
+`checkpoints/best.pt` for the chosen value, from the first evaluation after `eval.best_after` steps. The
+best so far travels in the checkpoint, so a resumed run replaces best.pt only when it beats the run's best,
+not the resumed part's. Values go out under names that
 carry their features (`fid@inception`); a best measured on other features (or saved before the names did)
 is not compared with: best.pt starts again from the next evaluation."""
 
@@ -24,6 +25,7 @@ class Evaluate(Callback):
         settings = OmegaConf.create(settings)  # the metrics read attributes, as `gan eval`'s config gives them
         super().__init__(int(settings.every))
         self.settings, self.dataset_cfg, self.best_key = settings, dataset_cfg, settings.best
+        self.best_after = int(settings.get("best_after", 0))
         self.shared: dict = {}  # the extractor and the reference features, computed once
         ctx = model_context(algorithm, dataset_cfg, settings, algorithm.device)
         for _, metric in ctx.metrics:  # a metric that cannot be computed here fails before training
@@ -60,7 +62,7 @@ class Evaluate(Callback):
             algorithm.train_mode(True)
         values = report.named()
         log.info("step %d: %s", trainer.step, "  ".join(f"{k} {v:.4g}" for k, v in values.items()))
-        if self.best_key is not None:
+        if self.best_key is not None and trainer.step > self.best_after:
             name = next(k for k in values if value_of(k) == self.best_key)
             if self.best is not None and name != self.best_name:
                 log.info(
