@@ -306,7 +306,7 @@ def test_the_rcgan_benchmark_composes_with_its_default_paths(tmp_path, monkeypat
 
 def test_the_rgan_sines_benchmark_keeps_the_authors_checkpoint_choice():
     """Scored every one of their epochs; the checkpoint with the lowest validation MMD² after their epoch 10."""
-    cfg = benchlib.compose(bench_sequences.sines_run(59, 4984))
+    cfg = benchlib.compose(bench_sequences.sines_run(59))
     assert cfg.eval.best == "mmd_vali" and cfg.eval.best_after == 649 and cfg.eval.every == 59
     assert cfg.trainer.steps == 5900 and cfg.dataset.n == 8400 and cfg.eval.n == 4984
     logged = [{"step": 59 * e, "mmd_vali": v} for e, v in ((10, 0.001), (11, 0.03), (12, 0.02), (13, 0.02))]

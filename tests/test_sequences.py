@@ -438,6 +438,9 @@ def test_rcgan_on_mnist_seq_takes_the_authors_mnist_settings_and_on_sines_keeps_
     assert rgan.recipe == "rgan_sines" and rgan.dataset.n == 8400 and rgan.trainer.steps == 5900
     assert rgan.model.generator.init == rgan.model.discriminator.init == "torch"  # measured: theirs saturates G
     assert rgan.model.generator.hidden == 100 and rgan.model.discriminator.cell == "lstm"  # merged, not replaced
+    # their checkpoint choice: the lowest validation MMD² of 4,984 samples after each epoch past their tenth
+    assert (rgan.eval.every, rgan.eval.best, rgan.eval.best_after, rgan.eval.n) == (59, "mmd_vali", 649, 4984)
+    assert mnist.eval.best is None and sines.eval.every == 0  # other data keeps the defaults
     assert mnist.model.generator.init == mnist.model.discriminator.init == "tf"  # their MNIST run keeps theirs
 
 
