@@ -50,7 +50,7 @@ from gancli.metrics import evaluate, higher_is_better
 from gancli.metrics.suite import model_context
 
 SINES_EVAL_N = 4984  # the authors' evaluation size: (5000 // batch 28) · 28
-SINES_EPOCH = 59  # iterations in one of their sines epochs (8400 sequences, 6 batches an iteration)
+SINES_EPOCH = 59  # iterations in one of their sines epochs (300 batches, 5 a step: D_rounds, unconditional)
 EPOCH = 132  # iterations in one of their MNIST epochs (11174 sequences, 3 batches an iteration)
 
 
@@ -119,12 +119,13 @@ def evaluations(run_dir: Path, key: str) -> list[dict]:
 
 
 def picked(found: list[dict], key: str, after: int = 0) -> dict:
-    """The first evaluation after step `after` with the best `key` (what eval.best keeps in best.pt)."""
+    """The first evaluation after step `after` with the best `key` (what eval.best with eval.best_after keeps
+    in best.pt), read back from the log, where every evaluation's other values are."""
     sign = 1 if higher_is_better(key) else -1
     eligible = [e for e in found if e["step"] > after]
     if not eligible:
         raise GanError(
-            f"no evaluation after step {after}, where the authors' code starts keeping a best: train longer."
+            f"no evaluation after step {after} (eval.best_after), where the run starts keeping a best: train longer."
         )
     return max(eligible, key=lambda e: (sign * e[key], -e["step"]))
 
@@ -164,7 +165,6 @@ def main() -> None:
     if args.task == "sines":
         every = args.select_every or SINES_EPOCH
         data = sines_run(every)
-        best_key, after = "mmd_vali", 11 * SINES_EPOCH
         table = benchlib.Table(
             "seed",
             "picked step",
@@ -185,7 +185,6 @@ def main() -> None:
     else:
         every = args.select_every or 10 * EPOCH
         data = mnist_run(args.root, every, args.cache)
-        best_key, after = "tstr_vali_f1", 0
         table = benchlib.Table(
             "seed", "picked step", "vali F1", "TSTR", "TRTS", "TRTR", "MMD²", "last-step TSTR", "steps", "time (s)"
         )
@@ -201,8 +200,9 @@ def main() -> None:
                 run_dir,
                 resume=bool(args.runs),
             )
-            found = evaluations(run_dir, best_key)
-            best = picked(found, best_key, after)
+            chosen = trainer.config["eval"]  # what the run keeps best.pt by: the preset's, or mnist_run's
+            found = evaluations(run_dir, chosen["best"])
+            best = picked(found, chosen["best"], chosen["best_after"])
             logs.append(found)
             if args.task == "sines":
                 ctx = model_context(

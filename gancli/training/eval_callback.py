@@ -2,9 +2,9 @@
 the model every `every` steps with gancli.metrics, using its EMA networks when there are some, and keeps
 `checkpoints/best.pt` for the chosen value, from the first evaluation after `eval.best_after` steps. The
 best so far travels in the checkpoint, so a resumed run replaces best.pt only when it beats the run's best,
-not the resumed part's. Values go out under names that
-carry their features (`fid@inception`); a best measured on other features (or saved before the names did)
-is not compared with: best.pt starts again from the next evaluation."""
+not the resumed part's. Values go out under names that carry their features (`fid@inception`); a best
+measured on other features (or saved before the names did) is not compared with: best.pt starts again from
+the next evaluation."""
 
 from __future__ import annotations
 
