@@ -110,6 +110,7 @@ def continue_run(trainer, config: dict, run_dir: Path) -> bool:
         return False
     state = load_checkpoint(last)
     differ = changed_keys({**state["config"], "resume": None}, {**config, "resume": None})
+    differ = [key for key in differ if not added_at_default(key, state["config"], config)]
     if differ and not extends(state["config"], config, differ):
         raise GanError(
             f"{run_dir} holds a run with other settings ({', '.join(differ)}); give this benchmark another "
@@ -117,6 +118,15 @@ def continue_run(trainer, config: dict, run_dir: Path) -> bool:
         )
     trainer.load_state_dict(state)
     return True
+
+
+def added_at_default(key: str, old: dict, new: dict) -> bool:
+    """A key gancli gained after the run was saved, at the value it has by default: the old run ran as if it
+    had been set so (a new key's default keeps the old behaviour), so it does not count as other settings."""
+    if key in flatten(old):
+        return False
+    defaults = flatten(plain_config(compose(QUIET)))
+    return key in defaults and flatten(new).get(key) == defaults[key]
 
 
 def extends(old: dict, new: dict, differ: list[str]) -> bool:

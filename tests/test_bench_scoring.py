@@ -296,6 +296,24 @@ def test_a_kept_benchmark_run_that_was_stopped_continues_exactly_and_refuses_oth
     assert longer.step == 8 and (tmp_path / "kept" / "bench_seconds").exists()
 
 
+def test_a_kept_run_saved_before_a_key_existed_continues_when_the_key_is_at_its_default(tmp_path):
+    """A key gancli gained after the run was written (here eval.best_after, erased from the checkpoint's
+    config) is no other setting at its default value; set to another value it is."""
+    from gancli.core.checkpoint import load_checkpoint
+    from gancli.core.files import save_atomic
+
+    ring = ["model=gan", "dataset=ring8", "dataset.n=256", "trainer.batch_size=32", "trainer.steps=2"]
+    benchlib.train(ring, tmp_path / "kept", resume=True)
+    last = tmp_path / "kept" / "checkpoints" / "last.pt"
+    state = load_checkpoint(last)
+    del state["config"]["eval"]["best_after"]
+    save_atomic(state, last)
+    with pytest.raises(GanError, match=r"other settings \(eval\.best_after, trainer\.steps\)"):
+        benchlib.train([*ring[:-1], "trainer.steps=4", "eval.best_after=3"], tmp_path / "kept", resume=True)
+    longer, _ = benchlib.train([*ring[:-1], "trainer.steps=4"], tmp_path / "kept", resume=True)
+    assert longer.step == 4
+
+
 def test_the_rcgan_benchmark_composes_with_its_default_paths(tmp_path, monkeypatch):
     """`~` in --cache / --root (the defaults) is expanded: Hydra's override grammar rejects it."""
     monkeypatch.setenv("HOME", str(tmp_path))
