@@ -67,11 +67,14 @@ class MMD(Metric):
         if ctx.n < 2:
             raise GanError(f"mmd needs at least 2 samples (n={ctx.n}).")
 
+    def held_out(self, ctx):
+        return ctx.real.test
+
     def compute(self, ctx):
         n = min(ctx.n, self.limit)
-        held_out = ctx.real.test.samples[:n]
+        held_out = self.held_out(ctx).samples[:n]
         mine = ctx.real.train.samples[:n] if ctx.is_floor else ctx.samples[:n]
-        return {"mmd": mmd2_unbiased(mine, held_out)[0]}
+        return {self.values[0]: mmd2_unbiased(mine, held_out)[0]}
 
 
 @METRICS.register("mmd_vali")
@@ -90,11 +93,8 @@ class ValidationMMD(MMD):
                 "the authors' split (dataset.part=train); this data has none, so use mmd."
             )
 
-    def compute(self, ctx):
-        n = min(ctx.n, self.limit)
-        held_out = ctx.real.vali.samples[:n]
-        mine = ctx.real.train.samples[:n] if ctx.is_floor else ctx.samples[:n]
-        return {"mmd_vali": mmd2_unbiased(mine, held_out)[0]}
+    def held_out(self, ctx):
+        return ctx.real.vali
 
 
 # ------------------------------------------------------------------ MMD with the authors' bandwidth selection
