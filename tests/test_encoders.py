@@ -650,3 +650,41 @@ def test_encoding_with_a_model_without_an_encoder_names_the_families_that_have_o
     build_trainer(cfg, tmp_path / "gan").fit()
     with pytest.raises(GanError, match=r"needs a model with an encoder \(aae.*bigan_conv\).*dcgan"):
         encode(tmp_path / "gan", tmp_path / "z.npz", split="test")
+
+
+def _noise_on_judged_codes(model: str, std: float, tmp_path) -> float:
+    """The spread of (what D sees − the encoder's code) in the encoder's G phase of one step."""
+    trainer = trainer_for(model, [*MLP, "trainer.batch_size=64"], tmp_path / str(std), f"model.d_input_noise={std}")
+    algo, seen = trainer.algorithm, {}
+    D = algo.nets["D"] if "D" in algo.nets else algo.nets["D_z"]
+    E = algo.nets["encoder"]
+    E.register_forward_hook(lambda m, i, o: seen.__setitem__("code", o))
+    D.register_forward_pre_hook(lambda m, i: seen.__setitem__("judged", i[0]))
+    algo.precision.step = lambda name, loss, opt: None  # the phases run; nothing is stepped
+    algo.precision.steps = lambda updates: None
+    if model == "aae_cluster":  # the categorical AAE's encoder gives {"y", "z"}: keep the z D_z judges
+
+        def encode(x, enc=E.encode):
+            out = enc(x)
+            seen["code"] = out["z"]
+            return out
+
+        E.encode = encode
+    algo.train_step(lambda: next(trainer.stream), 0)
+    return (seen["judged"] - seen["code"]).std().item()
+
+
+@pytest.mark.parametrize("model", ["aae_supervised", "aae_cluster"])
+def test_d_input_noise_adds_gaussian_noise_of_that_std_to_every_code_d_judges(model, tmp_path):
+    """model.d_input_noise (the reproduction's 0.3): in the encoder's G phase, what D sees is the encoder's code
+    plus N(0, std²) noise; at 0 it is the code itself. Both AAE algorithms."""
+    assert _noise_on_judged_codes(model, 0.0, tmp_path) == 0.0
+    assert 0.25 < _noise_on_judged_codes(model, 0.3, tmp_path) < 0.35
+
+
+def test_aae_supervised_is_the_reproductions_supervised_run():
+    cfg = compose_train(["model=aae_supervised"])
+    assert (cfg.model.z_dim, cfg.model.d_input_noise, list(cfg.optimizer.betas)) == (16, 0.3, [0.5, 0.999])
+    assert cfg.optimizer.lr == 1e-4 and cfg.optimizer.clip_norm == 5.0  # adam_aae's otherwise
+    plain = compose_train(["model=aae"])
+    assert plain.model.d_input_noise == 0.0 and list(plain.optimizer.betas) == [0.1, 0.999]

@@ -23,7 +23,7 @@ from gancli.algorithms.encoding import EncodingAlgorithm
 from gancli.algorithms.optim import build_optimizer
 from gancli.algorithms.priors import build_prior
 from gancli.core.errors import GanError
-from gancli.core.rules import integer, one_of
+from gancli.core.rules import NONNEG, integer, one_of
 from gancli.losses import plain_loss
 from gancli.nets import build_discriminator, build_generator
 from gancli.nets.encoder import build_encoder, latent_field
@@ -97,6 +97,14 @@ def phase_optimizers(optimizers: dict, phase: str, autoencoder: tuple[str, ...])
     return [optimizers["encoder"]]  # the encoder as G, and the classification phase
 
 
+def noisy_judge(D, std: float):
+    """D's logits on codes (with an optional label), with Gaussian noise of std `model.d_input_noise` added to
+    what it sees: the reference reproduction's D starts with such a layer (0.3); 0: none."""
+    if not std:
+        return lambda c, *labels: D(c, *labels)[0]
+    return lambda c, *labels: D(c + std * torch.randn_like(c), *labels)[0]
+
+
 def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The paper's Euclidean reconstruction cost: mean squared error per element."""
     return F.mse_loss(rec.float(), x.float())
@@ -112,6 +120,7 @@ class AAE(KeepsLabelledPart, EncodingAlgorithm):
         "model.labelled": integer(0, null=True),
         "model.condition.decoder": one_of("none", "onehot"),
         "model.optimizers": one_of(*OPTIMIZER_LAYOUTS),
+        "model.d_input_noise": NONNEG,
     }
     ema_nets = ("decoder",)
 
@@ -119,6 +128,7 @@ class AAE(KeepsLabelledPart, EncodingAlgorithm):
         super().__init__(cfg, spec, device, precision)
         m = cfg.model
         self.z_dim = int(m.z_dim)
+        self.d_noise = float(m.get("d_input_noise", 0.0))
         self.prior = build_prior(str(m.prior))
         why = self.prior.fits(self.z_dim)
         if why:
@@ -221,14 +231,15 @@ class AAE(KeepsLabelledPart, EncodingAlgorithm):
         if d_labels is not None:
             parts = torch.where(d_labels < self.num_classes, d_labels, torch.full_like(d_labels, -1))
         prior = self.prior.draw((len(xr), self.z_dim), self.device, labels=parts)
+        judge = noisy_judge(D, self.d_noise)
         with self.precision.autocast():
             with torch.no_grad():
                 codes = E(xr)
-            loss_d = self.loss.d_loss(D(prior, d_labels)[0], D(codes, d_labels)[0])
+            loss_d = self.loss.d_loss(judge(prior, d_labels), judge(codes, d_labels))
         self.precision.step("D", loss_d, phase_optimizers(self.optimizers, "D", ()))
         D.requires_grad_(False)
         with self.precision.autocast():
-            loss_g = self.loss.g_loss(D(E(xr), d_labels)[0])
+            loss_g = self.loss.g_loss(judge(E(xr), d_labels))
         self.precision.step("encoder", loss_g, phase_optimizers(self.optimizers, "encoder", ()))
         D.requires_grad_(True)
         return {"loss/reconstruction": loss_rec.detach(), "loss/D": loss_d.detach(), "loss/G": loss_g.detach()}

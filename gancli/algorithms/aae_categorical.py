@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from gancli.algorithms.aae import (
     OPTIMIZER_LAYOUTS,
     KeepsLabelledPart,
+    noisy_judge,
     per_network,
     phase_optimizers,
     reconstruction_loss,
@@ -137,13 +138,6 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
         return "the categorical code's value (a class with labels, a cluster without)"
 
     # -- one iteration ----------------------------------------------------------------------------
-    def judge(self, D):
-        """D's logits on codes, with Gaussian noise of std `model.d_input_noise` added to what it sees (the
-        reference reproduction's 0.3; 0: none)."""
-        if not self.d_noise:
-            return lambda c: D(c)[0]
-        return lambda c: D(c + self.d_noise * torch.randn_like(c))[0]
-
     def train_step(self, next_batch, step):
         x = next_batch()["x"]
         n = self.nets
@@ -171,7 +165,7 @@ class CategoricalAAE(KeepsLabelledPart, EncodingAlgorithm):
             with torch.no_grad():
                 out = E.encode(x)
             y_fake, z_fake = F.softmax(out["y"].float(), 1), out["z"]
-            Dy, Dz = self.judge(n["D_y"]), self.judge(n["D_z"])
+            Dy, Dz = noisy_judge(n["D_y"], self.d_noise), noisy_judge(n["D_z"], self.d_noise)
             loss_d = self.loss.d_loss(Dy(onehot), Dy(y_fake)) + self.loss.d_loss(Dz(gauss), Dz(z_fake))
         self.precision.step("D", loss_d, phase_optimizers(self.optimizers, "D", ()))
         for d in ("D_y", "D_z"):
