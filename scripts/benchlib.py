@@ -110,7 +110,7 @@ def continue_run(trainer, config: dict, run_dir: Path) -> bool:
         return False
     state = load_checkpoint(last)
     differ = changed_keys({**state["config"], "resume": None}, {**config, "resume": None})
-    differ = [key for key in differ if not added_at_default(key, state["config"], config)]
+    differ = without_new_keys_at_default(differ, state["config"], config)
     if differ and not extends(state["config"], config, differ):
         raise GanError(
             f"{run_dir} holds a run with other settings ({', '.join(differ)}); give this benchmark another "
@@ -120,13 +120,17 @@ def continue_run(trainer, config: dict, run_dir: Path) -> bool:
     return True
 
 
-def added_at_default(key: str, old: dict, new: dict) -> bool:
-    """A key gancli gained after the run was saved, at the value it has by default: the old run ran as if it
-    had been set so (a new key's default keeps the old behaviour), so it does not count as other settings."""
-    if key in flatten(old):
-        return False
-    defaults = flatten(plain_config(compose(QUIET)))
-    return key in defaults and flatten(new).get(key) == defaults[key]
+def without_new_keys_at_default(differ: list[str], old: dict, new: dict) -> list[str]:
+    """`differ` less the keys gancli gained after the run was saved that are at their default value: the old run
+    ran as if they had been set so (a new key's default keeps the old behaviour), so they are no other settings.
+    The defaults are composed once, and only when some key is missing from the old run."""
+    flat_old = flatten(old)
+    added = [key for key in differ if key not in flat_old]
+    if not added:
+        return differ
+    defaults, flat_new = flatten(plain_config(compose(QUIET))), flatten(new)
+    kept = {key for key in added if key in defaults and flat_new.get(key) == defaults[key]}
+    return [key for key in differ if key not in kept]
 
 
 def extends(old: dict, new: dict, differ: list[str]) -> bool:
