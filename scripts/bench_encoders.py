@@ -37,8 +37,10 @@ figure (Makhzani et al. 2016 §7); no error of the unsupervised 2-D run is set a
 reports it (a classifier of real digits, trained once and cached, reads samples of each class: the share
 it calls the class they were drawn for), and the style kept across classes: draw a grid of 10 styles × 10
 digits (`class=all`, one z per column), encode every image back, and divide the mean distance between the
-codes of one style by that between the codes of different styles (1: the style is lost, 0: kept exactly).
-Anchor: the paper's figure of styles across digits (§4); it gives no number.
+codes of one style by that between the codes of different styles (1: the style is lost, 0: kept exactly);
+and `relabel_acc`, the view of the reference's own figure: real test images encoded and decoded with every
+label, the share the classifier calls the label given. Anchor: the paper's figure of styles across digits
+(§4); it gives no number.
 
 An epoch is ⌈training images / batch⌉ steps. The scoring at each point neither draws from nor changes the
 run's random state, so the curve is one ordinary run. With `--runs DIR` each curve keeps its run, its
@@ -298,14 +300,19 @@ def style_task(seed: int, over: list[str], where: Path, epochs: list[int], table
     def score(trainer, epoch, seconds, memo):
         algo = trainer.algorithm
         report = gancli.evaluate(
-            ckpt=str(where / "checkpoints" / "last.pt"), metrics=["class_acc"], n=1000, device="cpu", quiet=True
+            ckpt=str(where / "checkpoints" / "last.pt"),
+            metrics=["class_acc", "relabel_acc"],
+            n=1000,
+            device="cpu",
+            quiet=True,
         )
         classes, styles = algo.sample_classes(), 10
         panel = algo.sample({"class": "all"}, styles * classes, styles, torch.Generator().manual_seed(seed), 500)
         codes = algo.encode(panel["samples"].data)["z"]
         ratio = style_kept(codes, classes, styles)
-        acc, worst = report["values"]["class_acc"], report["values"]["class_acc_worst"]
-        return "aae_supervised", seed, epoch, trainer.step, pct(acc), pct(worst), f"{ratio:.3f}"
+        values = report["values"]
+        acc, worst, relabel = values["class_acc"], values["class_acc_worst"], values["relabel_acc"]
+        return "aae_supervised", seed, epoch, trainer.step, pct(acc), pct(worst), f"{ratio:.3f}", pct(relabel)
 
     benchlib.curve(over, where, epochs, score, table, steps_per_epoch)
 
@@ -355,7 +362,16 @@ COLUMNS = {
         "1-NN error, 2 principal components of the pixels",
         "clusters used",
     ),
-    "style": ("model", "seed", "epoch", "step", "class_acc", "worst class", "style spread (within / between)"),
+    "style": (
+        "model",
+        "seed",
+        "epoch",
+        "step",
+        "class_acc",
+        "worst class",
+        "style spread (within / between)",
+        "relabel_acc (test codes × every label)",
+    ),
 }
 
 

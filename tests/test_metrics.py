@@ -187,6 +187,68 @@ def test_a_metric_that_does_not_fit_is_refused_before_sampling(names, field_, me
         evaluate(ctx)
 
 
+class Relabeller:
+    """Stands in for a supervised AAE: the code is the image itself; the decoder draws the first test image
+    of the label it is given (`follows`) or gives the coded image back, ignoring the label."""
+
+    decoder_labels = True
+
+    def __init__(self, real, follows: bool):
+        x, y = real.test.samples, real.test.labels
+        self.num_classes, self.follows = int(y.max()) + 1, follows
+        self.firsts = torch.stack([x[(y == k).nonzero()[0, 0]] for k in range(self.num_classes)]).float() / 127.5 - 1
+
+    def encode(self, x, nets=None):
+        return {"z": x}
+
+    def decode(self, codes, nets=None):
+        return self.firsts[codes["y"]] if self.follows else codes["z"]
+
+
+class ExactClassifier:
+    """Labels an image by the test image it equals (every decode here is one)."""
+
+    def __init__(self, real):
+        self.x, self.y = real.test.samples.flatten(1).float(), real.test.labels
+
+    def classify(self, images):
+        return self.y[torch.cdist(images.flatten(1).float(), self.x).argmin(1)]
+
+
+@pytest.mark.parametrize("follows", [True, False])
+def test_relabel_acc_reads_whether_the_label_or_the_code_sets_the_class(follows):
+    real = RealData(SHAPES, 600)
+    algo = Relabeller(real, follows)
+    ctx = EvalContext(
+        resolve(["relabel_acc"]),
+        settings(n=60, features="inception"),
+        real.train.field,
+        real,
+        torch.device("cpu"),
+        num_classes=algo.num_classes,
+        algorithm=algo,
+        sampler=never,
+        shared={"classifier": ExactClassifier(real)},
+    )
+    values = evaluate(ctx).values
+    if follows:
+        assert values["relabel_acc"] == values["relabel_acc_worst"] == 1.0
+    else:  # each label is read only on the images of its own class: the mean is 1 / classes, the worst the rarest
+        per = 60 // algo.num_classes
+        shares = torch.bincount(real.test.labels[:per], minlength=algo.num_classes).float() / per
+        assert values["relabel_acc"] == pytest.approx(1 / algo.num_classes)
+        assert values["relabel_acc_worst"] == pytest.approx(shares.min().item())
+
+
+def test_relabel_acc_needs_a_decoder_that_takes_the_label():
+    real = RealData(SHAPES, 600)
+    ctx = EvalContext(
+        resolve(["relabel_acc"]), settings(), real.train.field, real, torch.device("cpu"), num_classes=4, sampler=never
+    )
+    with pytest.raises(GanError, match=r"relabel_acc.*aae_supervised"):
+        evaluate(ctx)
+
+
 def test_unknown_metrics_are_named_with_the_choices():
     with pytest.raises(GanError, match=r"unknown metric 'fdi'.*fid, is, kid.*Did you mean 'fid'"):
         resolve(["fdi"])

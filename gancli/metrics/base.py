@@ -38,6 +38,8 @@ HIGHER_IS_BETTER = {
     "class_acc": True,
     "class_acc_worst": True,
     "code_acc": True,
+    "relabel_acc": True,
+    "relabel_acc_worst": True,
     "mmd": False,
     "mmd_tuned": False,
     "mmd_vali": False,

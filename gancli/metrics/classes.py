@@ -1,7 +1,8 @@
 """Measures that ask a model for something: does a class-conditional model draw the class it is asked for
-(the evaluation classifier's accuracy on n samples spread over the classes), and does InfoGAN's
-categorical code find the dataset's classes without labels (each category mapped to the majority class
-of the real training images Q puts in it, scored on the real test images)."""
+(the evaluation classifier's accuracy on n samples spread over the classes), does a model that decodes a
+code beside a label keep the two apart (real images encoded, decoded with every label: is the digit the
+label's?), and does InfoGAN's categorical code find the dataset's classes without labels (each category
+mapped to the majority class of the real training images Q puts in it, scored on the real test images)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import torch
 from gancli.core.capabilities import PredictsCodes, read_codes
 from gancli.core.errors import GanError
 from gancli.metrics.base import METRICS, Metric
+from gancli.metrics.features import as_input
+from gancli.metrics.reference import to_uint8
 
 
 @METRICS.register("class_acc")
@@ -44,6 +47,45 @@ class ClassAccuracy(Metric):
         return {"class_acc": sum(accs) / len(accs), "class_acc_worst": min(accs)}
 
 
+@METRICS.register("relabel_acc")
+class RelabelAccuracy(Metric):
+    """The supervised AAE's own figure (Makhzani et al. 2016, §4: test images' codes decoded with every label)
+    as a number. `class_acc` decodes prior draws, which is the same view only once the codes match the
+    prior; this one decodes the codes real images have. 1: the label sets the class and the code only the
+    style; 1 / classes: the code carries the class and the label is ignored."""
+
+    values = ("relabel_acc", "relabel_acc_worst")
+    protocol = (
+        "n / classes real test images encoded and decoded with every label: the classifier's accuracy on the "
+        "label given, mean and worst label"
+    )
+    needs_features = False
+    has_floor = False
+
+    def check(self, ctx):
+        super().check(ctx)
+        algo = ctx.algorithm
+        if (
+            not getattr(algo, "decoder_labels", False)
+            or getattr(algo, "num_classes", 0) != ctx.num_classes
+            or not ctx.num_classes
+        ):
+            raise GanError(
+                "relabel_acc encodes real images and decodes their codes with every label: it needs a "
+                "checkpoint of a model whose decoder takes the class beside the code (aae_supervised)."
+            )
+
+    def compute(self, ctx):
+        algo, classes = ctx.algorithm, ctx.num_classes
+        x = as_input(ctx.real.test.samples[: max(1, ctx.n // classes)])
+        codes = algo.encode(x, ctx.nets)
+        accs = []
+        for k in range(classes):
+            images = algo.decode({**codes, "y": torch.full((len(x),), k, dtype=torch.long)}, ctx.nets)
+            accs.append((ctx.classifier.classify(to_uint8(images)) == k).float().mean().item())
+        return {"relabel_acc": sum(accs) / len(accs), "relabel_acc_worst": min(accs)}
+
+
 def majority_map(cat: torch.Tensor, y: torch.Tensor, k: int, classes: int) -> torch.Tensor:
     """category → the class most of its images show (unused categories map to −1)."""
     table = torch.zeros(k, classes, dtype=torch.long)
@@ -52,8 +94,6 @@ def majority_map(cat: torch.Tensor, y: torch.Tensor, k: int, classes: int) -> to
 
 
 def categories(algo, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    from gancli.metrics.features import as_input
-
     return read_codes(algo, x, batch, prepare=as_input)["categorical"]
 
 
