@@ -50,7 +50,8 @@ def parse(path: Path, text: str | None = None) -> tuple[str, list[tuple[str, str
         if stripped.startswith("#"):
             text = stripped.lstrip("#").strip()
             if not started:
-                about.append(text)
+                if not text.startswith("@package"):  # Hydra's directive, not prose
+                    about.append(text)
             elif line.startswith(" ") and rows:
                 k, v, c = rows[-1]
                 rows[-1] = (k, v, f"{c} {text}".strip())
