@@ -103,9 +103,10 @@ def main() -> int:
         else:
             predicted = test_cat
         row["test_error"] = float((predicted != y_test).mean())
-        print(json.dumps(row), flush=True)
+        line = json.dumps(row)
+        print(line, flush=True)
         with args.out.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(line + "\n")
         clock[0] = time.time()
 
     ref_model.Model.save = score
